@@ -1,0 +1,1 @@
+"""Adapters (Discord, Tumblr, HTTP), job submission, the worker loop and the `glyphbot` CLI."""

@@ -1,0 +1,10 @@
+"""Entry point of the `glyphbot` console script: importing each command module registers its commands."""
+
+from bot.cli.app import app
+
+# One import per command module; each registers its commands on `app` or `bench_app`.
+from bot.cli import generation_commands  # noqa: F401,E402  imagine, train, bench sample
+
+
+def main() -> None:
+    app()

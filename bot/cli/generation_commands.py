@@ -1,0 +1,1 @@
+"""Model commands: `imagine`, `train`, `bench sample` (filled in by the generation work)."""

@@ -1,0 +1,1 @@
+"""Reading images with tesseract, transcript similarity, and the OCR rejection-sampling policy."""

@@ -1,0 +1,1 @@
+"""SQLAlchemy models, migrations, the durable job queue and the content-addressed image store."""
