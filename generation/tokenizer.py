@@ -1,0 +1,124 @@
+"""Character-level tokenization of transcripts.
+
+ByT5's byte-level tokenizer needs no vocabulary file, works offline and covers all of Unicode, so
+any transcript has a lossless encoding. On top of it this module adds what the model needs:
+
+* the transcript normalisation of the original system (spaces around newlines stripped),
+* refusal (never truncation) of prompts over the limit and of control characters the renderer
+  could never have drawn,
+* the per-token *line index* (running count of newlines) that feeds the line embedding,
+* the *mask prompt*: a fixed sequence that stands for "no text" in the unconditional branch of
+  classifier-free guidance.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import torch
+from transformers import ByT5Tokenizer
+
+DEFAULT_MAX_TOKENS = 384
+MAX_LINES = 32
+
+_SPACES_AROUND_NEWLINE = re.compile(r"[ \t]*\n[ \t]*")
+
+
+class PromptError(ValueError):
+    """A prompt the model cannot take; the message says which prompt and why."""
+
+
+@dataclass(frozen=True)
+class TokenizedBatch:
+    """Token ids, attention mask and line indices, all shaped (batch, length)."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    line_ids: torch.Tensor
+
+    def to(self, device: torch.device | str) -> "TokenizedBatch":
+        return TokenizedBatch(self.input_ids.to(device), self.attention_mask.to(device), self.line_ids.to(device))
+
+
+def normalize_transcript(text: str) -> str:
+    """Strip spaces around line breaks and at both ends, as the original did before encoding."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _SPACES_AROUND_NEWLINE.sub("\n", text).strip(" \t")
+
+
+def _check_characters(text: str, index: int) -> None:
+    for position, char in enumerate(text):
+        if char == "\n":
+            continue
+        if unicodedata.category(char) in ("Cc", "Cs", "Co", "Cn"):
+            raise PromptError(
+                f"prompt {index} has an unsupported control or unassigned character "
+                f"{char!r} (U+{ord(char):04X}) at position {position}; only printable text and newlines can be drawn"
+            )
+
+
+class GlyphTokenizer:
+    """Turns transcripts into the tensors the text encoder reads.
+
+    The vocabulary is ByT5's: 0 = pad, 1 = end, 2 = unknown, 3..258 = bytes, 259.. = sentinels. The
+    first sentinel serves as the mask token of the unconditional prompt.
+    """
+
+    def __init__(self, max_tokens: int = DEFAULT_MAX_TOKENS, max_lines: int = MAX_LINES) -> None:
+        if max_tokens < 2:
+            raise ValueError(f"max_tokens must be at least 2 (one character and the end token), got {max_tokens}")
+        self.max_tokens = max_tokens
+        self.max_lines = max_lines
+        self._byt5 = ByT5Tokenizer()
+        self.pad_token_id = self._byt5.pad_token_id
+        self.eos_token_id = self._byt5.eos_token_id
+        self.mask_token_id = self._byt5.convert_tokens_to_ids("<extra_id_0>")
+        self.newline_token_id = self._byt5.convert_tokens_to_ids("\n")
+        self.vocab_size = len(self._byt5)
+
+    def encode_one(self, text: str, index: int = 0) -> list[int]:
+        """Ids of one normalised transcript, end token included; refuses rather than cuts."""
+        if not isinstance(text, str):
+            raise PromptError(f"prompt {index} must be a string, got {type(text).__name__}")
+        text = normalize_transcript(text)
+        _check_characters(text, index)
+        ids = self._byt5(text, add_special_tokens=True)["input_ids"]
+        if len(ids) > self.max_tokens:
+            raise PromptError(
+                f"prompt {index} is {len(ids) - 1} bytes long after normalisation; the limit is "
+                f"{self.max_tokens - 1} bytes ({self.max_tokens} tokens with the end token). Shorten it."
+            )
+        return ids
+
+    def mask_ids(self) -> list[int]:
+        """The unconditional prompt: what the model sees when conditioning is dropped."""
+        return [self.mask_token_id, self.eos_token_id]
+
+    def decode(self, ids: list[int]) -> str:
+        return self._byt5.decode(ids, skip_special_tokens=True)
+
+    def __call__(self, prompts: list[str | None]) -> TokenizedBatch:
+        """Encode a batch; `None` stands for the unconditional (mask) prompt."""
+        if isinstance(prompts, str):
+            raise PromptError("pass a list of prompts, not a single string")
+        if len(prompts) == 0:
+            raise PromptError("the batch of prompts is empty")
+        sequences = [self.mask_ids() if prompt is None else self.encode_one(prompt, i) for i, prompt in enumerate(prompts)]
+        return self._pad(sequences)
+
+    def _pad(self, sequences: list[list[int]]) -> TokenizedBatch:
+        length = max(len(ids) for ids in sequences)
+        input_ids = torch.full((len(sequences), length), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(sequences), length), dtype=torch.long)
+        for row, ids in enumerate(sequences):
+            input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+            attention_mask[row, : len(ids)] = 1
+        return TokenizedBatch(input_ids, attention_mask, self.line_ids(input_ids))
+
+    def line_ids(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Running count of newlines before each token, capped: which line a character sits on."""
+        newlines = (input_ids == self.newline_token_id).long()
+        before = torch.cumsum(newlines, dim=1) - newlines
+        return before.clamp(max=self.max_lines - 1)

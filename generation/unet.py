@@ -1,0 +1,252 @@
+"""The text-conditioned U-Net of glyphbot (base and super-resolution share this class).
+
+ADM / improved-diffusion layout: ResBlocks with scale-shift norm on the timestep, self-attention at
+low resolutions, ResBlock down- and up-sampling. The decoder additionally carries weave
+cross-attention (see `weave.py`) after every ResBlock at the configured low resolutions, reading a
+character-level text encoder that is part of the model and trains with it.
+
+A super-resolution model is the same class with `low_res_channels=3`: the bilinearly upsampled
+low-resolution image is concatenated to the noisy input, and the level of the noise added to it
+during training (noise augmentation) is embedded and added to the timestep embedding.
+`warm_start_from_base` copies a trained base model into the matching middle of a larger SR model,
+the trick that made the original super-resolution model learn quickly (seed 003).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.attention_processor import Attention
+from diffusers.models.embeddings import TimestepEmbedding, Timesteps
+from diffusers.models.modeling_utils import ModelMixin
+from diffusers.models.resnet import ResnetBlock2D
+from diffusers.utils import BaseOutput
+from torch import nn
+
+from generation.text_encoder import CharTextEncoder
+from generation.weave import WeaveCrossAttention
+
+
+@dataclass
+class GlyphUNetOutput(BaseOutput):
+    """The model's prediction (epsilon or v, per the scheduler's `prediction_type`)."""
+
+    sample: torch.Tensor
+
+
+@dataclass(frozen=True)
+class WarmStartReport:
+    """What `warm_start_from_base` copied, and what it had to leave at its fresh initialisation."""
+
+    copied: tuple[str, ...]
+    shape_mismatch: tuple[str, ...]
+    not_in_base: tuple[str, ...]
+
+
+class _Level(nn.Module):
+    """One resolution of the U-Net: ResBlocks, their optional attention, and a resampling ResBlock."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.resnets = nn.ModuleList()
+        self.attentions = nn.ModuleList()
+        self.weaves = nn.ModuleList()
+        self.resample: ResnetBlock2D | None = None
+
+
+class GlyphUNet2DModel(ModelMixin, ConfigMixin):
+    """Predicts the noise in `sample` given the timestep, the transcript and (SR) a low-res image."""
+
+    _supports_gradient_checkpointing = False
+
+    @register_to_config
+    def __init__(
+        self,
+        sample_size: int = 64,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        low_res_channels: int = 0,
+        block_out_channels: tuple[int, ...] = (64, 128, 192, 256),
+        layers_per_block: int = 2,
+        attention_resolutions: tuple[int, ...] = (16, 8),
+        weave_resolutions: tuple[int, ...] = (32, 16, 8),
+        attention_head_dim: int = 32,
+        norm_num_groups: int = 32,
+        dropout: float = 0.0,
+        vocab_size: int = 384,
+        max_tokens: int = 384,
+        max_lines: int = 32,
+        text_width: int = 256,
+        text_depth: int = 4,
+        text_heads: int = 4,
+    ) -> None:
+        super().__init__()
+        if sample_size % (2 ** (len(block_out_channels) - 1)):
+            raise ValueError(f"sample_size {sample_size} cannot be halved {len(block_out_channels) - 1} times")
+        if any(channels % norm_num_groups for channels in block_out_channels):
+            raise ValueError(f"every entry of block_out_channels {block_out_channels} must divide by norm_num_groups {norm_num_groups}")
+        base_channels = block_out_channels[0]
+        time_embed_dim = base_channels * 4
+
+        self.time_proj = Timesteps(base_channels, flip_sin_to_cos=True, downscale_freq_shift=0)
+        self.time_embedding = TimestepEmbedding(base_channels, time_embed_dim)
+        if low_res_channels:
+            self.noise_level_proj = Timesteps(base_channels, flip_sin_to_cos=True, downscale_freq_shift=0)
+            self.noise_level_embedding = TimestepEmbedding(base_channels, time_embed_dim)
+        self.text_encoder = CharTextEncoder(
+            vocab_size, text_width, text_depth, text_heads, max_tokens, max_lines, time_embed_dim
+        )
+        self.conv_in = nn.Conv2d(in_channels + low_res_channels, base_channels, kernel_size=3, padding=1)
+
+        def resnet(cin: int, cout: int, up: bool = False, down: bool = False) -> ResnetBlock2D:
+            return ResnetBlock2D(
+                in_channels=cin, out_channels=cout, temb_channels=time_embed_dim, groups=norm_num_groups,
+                dropout=dropout, time_embedding_norm="scale_shift", up=up, down=down,
+            )
+
+        def self_attention(channels: int) -> Attention:
+            return Attention(
+                channels, heads=max(channels // attention_head_dim, 1), dim_head=attention_head_dim,
+                norm_num_groups=norm_num_groups, residual_connection=True, bias=True, upcast_softmax=True,
+                _from_deprecated_attn_block=True,
+            )
+
+        skip_channels = [base_channels]
+        channels = base_channels
+        resolution = sample_size
+        self.down_levels = nn.ModuleList()
+        for index, out in enumerate(block_out_channels):
+            level = _Level()
+            for _ in range(layers_per_block):
+                level.resnets.append(resnet(channels, out))
+                level.attentions.append(self_attention(out) if resolution in attention_resolutions else nn.Identity())
+                channels = out
+                skip_channels.append(channels)
+            if index < len(block_out_channels) - 1:
+                level.resample = resnet(channels, channels, down=True)
+                skip_channels.append(channels)
+                resolution //= 2
+            self.down_levels.append(level)
+
+        self.mid_resnet_1 = resnet(channels, channels)
+        self.mid_attention = self_attention(channels)
+        self.mid_resnet_2 = resnet(channels, channels)
+
+        self.up_levels = nn.ModuleList()
+        for index, out in reversed(list(enumerate(block_out_channels))):
+            level = _Level()
+            for _ in range(layers_per_block + 1):
+                level.resnets.append(resnet(channels + skip_channels.pop(), out))
+                channels = out
+                level.attentions.append(self_attention(out) if resolution in attention_resolutions else nn.Identity())
+                if resolution in weave_resolutions:
+                    level.weaves.append(
+                        WeaveCrossAttention(out, text_width, resolution, time_embed_dim, text_heads, norm_num_groups)
+                    )
+            if index > 0:
+                level.resample = resnet(channels, channels, up=True)
+                resolution *= 2
+            self.up_levels.append(level)
+
+        self.norm_out = nn.GroupNorm(norm_num_groups, channels, eps=1e-6)
+        self.conv_out = nn.Conv2d(channels, out_channels, kernel_size=3, padding=1)
+        nn.init.zeros_(self.conv_out.weight)
+        nn.init.zeros_(self.conv_out.bias)
+
+    @property
+    def is_super_resolution(self) -> bool:
+        return self.config.low_res_channels > 0
+
+    def forward(
+        self,
+        sample: torch.Tensor,
+        timestep: torch.Tensor | int,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        line_ids: torch.Tensor,
+        low_res: torch.Tensor | None = None,
+        noise_level: torch.Tensor | int | None = None,
+        return_dict: bool = True,
+    ) -> GlyphUNetOutput | tuple[torch.Tensor]:
+        batch = sample.shape[0]
+        timesteps = torch.as_tensor(timestep, device=sample.device).reshape(-1).expand(batch)
+        temb = self.time_embedding(self.time_proj(timesteps).to(sample.dtype))
+
+        if self.is_super_resolution:
+            if low_res is None:
+                raise ValueError("this super-resolution model needs `low_res` (the image to upscale)")
+            low_res = F.interpolate(low_res, size=sample.shape[-2:], mode="bilinear", align_corners=False)
+            sample = torch.cat([sample, low_res.to(sample.dtype)], dim=1)
+            levels = torch.as_tensor(0 if noise_level is None else noise_level, device=sample.device).reshape(-1).expand(batch)
+            temb = temb + self.noise_level_embedding(self.noise_level_proj(levels).to(sample.dtype))
+        elif low_res is not None:
+            raise ValueError("a base model takes no `low_res` image")
+
+        text = self.text_encoder(input_ids, attention_mask, line_ids, temb)
+
+        h = self.conv_in(sample)
+        skips = [h]
+        for level in self.down_levels:
+            for resnet, attention in zip(level.resnets, level.attentions):
+                h = attention(resnet(h, temb))
+                skips.append(h)
+            if level.resample is not None:
+                h = level.resample(h, temb)
+                skips.append(h)
+
+        h = self.mid_resnet_2(self.mid_attention(self.mid_resnet_1(h, temb)), temb)
+
+        for level in self.up_levels:
+            for index, (resnet, attention) in enumerate(zip(level.resnets, level.attentions)):
+                h = attention(resnet(torch.cat([h, skips.pop()], dim=1), temb))
+                if level.weaves:
+                    h, text = level.weaves[index](h, text, attention_mask, temb)
+            if level.resample is not None:
+                h = level.resample(h, temb)
+
+        out = self.conv_out(F.silu(self.norm_out(h)))
+        if not return_dict:
+            return (out,)
+        return GlyphUNetOutput(sample=out)
+
+    @torch.no_grad()
+    def warm_start_from_base(self, base: "GlyphUNet2DModel") -> WarmStartReport:
+        """Copy a trained base model into the middle of this (larger) super-resolution U-Net.
+
+        The SR model's extra outer levels, its input and output convolutions (the "bread") keep
+        their fresh weights; every inner level, the middle block, the timestep embedding and the
+        text encoder take the base's weights where shapes agree.
+        """
+        extra_levels = len(self.config.block_out_channels) - len(base.config.block_out_channels)
+        if extra_levels < 0 or self.config.sample_size != base.config.sample_size * 2**extra_levels:
+            raise ValueError(
+                f"cannot warm-start a {self.config.sample_size}px model with {len(self.config.block_out_channels)} levels "
+                f"from a {base.config.sample_size}px base with {len(base.config.block_out_channels)} levels: "
+                "the SR model must add exactly one outer level per doubling of resolution"
+            )
+        if tuple(self.config.block_out_channels[extra_levels:]) != tuple(base.config.block_out_channels):
+            raise ValueError(
+                f"the inner levels of the SR model {self.config.block_out_channels} must match the base's "
+                f"{base.config.block_out_channels}"
+            )
+        bread = ("conv_in.", "conv_out.", "norm_out.")
+        own = self.state_dict()
+        copied, mismatched, missing = [], [], []
+        for name, tensor in base.state_dict().items():
+            if name.startswith(bread):
+                continue
+            target = name
+            if name.startswith("down_levels."):
+                _, index, rest = name.split(".", 2)
+                target = f"down_levels.{int(index) + extra_levels}.{rest}"
+            if target not in own:
+                missing.append(name)
+            elif own[target].shape != tensor.shape:
+                mismatched.append(target)
+            else:
+                own[target].copy_(tensor)
+                copied.append(target)
+        return WarmStartReport(tuple(copied), tuple(mismatched), tuple(missing))
