@@ -1,0 +1,360 @@
+"""The cascaded sampling pipeline: base model, then super-resolution, with classifier-free guidance.
+
+Every candidate gets its own seed and its own random generator, so a candidate's pixels depend on
+its seed alone, not on the batch it was drawn in: the OCR reranker can report a winner's seed and a
+user can reproduce it exactly.
+
+Guidance uses the diffusers form `uncond + g * (cond - uncond)`: g = 0 is the unconditional model,
+g = 1 the conditional one. The original's `(1 + s) * cond - s * uncond` with s in 1..4 is g = 1 + s.
+The unconditional branch reads the mask prompt, or the negative prompt ("antiprompt") when one is
+given, so steering away from a text works exactly like steering towards one.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+from diffusers import DiffusionPipeline
+from diffusers.schedulers.scheduling_utils import SchedulerMixin
+from diffusers.utils import BaseOutput
+from PIL import Image
+
+from generation.schedulers import SAMPLERS, sampling_scheduler
+from generation.tokenizer import GlyphTokenizer, PromptError, TokenizedBatch
+from generation.unet import GlyphUNet2DModel
+
+StepCallback = Callable[["GlyphCascadePipeline", int, int, dict[str, Any]], Any]
+MAX_SEED = 2**63 - 1
+
+
+class ImageInputError(ValueError):
+    """An init image (img2img) or low-res image the pipeline cannot use, and why."""
+
+
+class OptionError(ValueError):
+    """A sampling option outside its valid range."""
+
+
+@dataclass
+class GlyphPipelineOutput(BaseOutput):
+    """Final images, the base stage's images they came from, and each candidate's seed."""
+
+    images: Any
+    base_images: Any
+    seeds: list[int]
+
+
+def _check_options(guidance_scale: float, num_inference_steps: int, scheduler: str) -> None:
+    if not guidance_scale >= 0:
+        raise OptionError(f"guidance_scale must be >= 0, got {guidance_scale}")
+    if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
+        raise OptionError(f"num_inference_steps must be an integer >= 1, got {num_inference_steps!r}")
+    if scheduler not in SAMPLERS:
+        raise OptionError(f"unknown scheduler {scheduler!r}; choose one of {', '.join(SAMPLERS)}")
+
+
+def pil_to_tensor(images: Sequence[Image.Image], size: int) -> torch.Tensor:
+    """PIL images -> (batch, 3, size, size) in [-1, 1]; square images are resized, others refused."""
+    tensors = []
+    for index, image in enumerate(images):
+        if not isinstance(image, Image.Image):
+            raise ImageInputError(f"image {index} is a {type(image).__name__}, not a PIL image or tensor")
+        if image.mode not in ("RGB", "RGBA", "L", "LA", "P"):
+            raise ImageInputError(f"image {index} has mode {image.mode}; use an RGB, RGBA, grayscale or palette image")
+        if image.width != image.height:
+            raise ImageInputError(f"image {index} is {image.width}x{image.height}; the model needs a square image (crop it first)")
+        rgb = image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
+        array = np.asarray(rgb, dtype=np.float32) / 127.5 - 1.0
+        tensors.append(torch.from_numpy(array).permute(2, 0, 1))
+    return torch.stack(tensors)
+
+
+def tensor_to_pil(images: torch.Tensor) -> list[Image.Image]:
+    array = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return [Image.fromarray(item) for item in array]
+
+
+class GlyphCascadePipeline(DiffusionPipeline):
+    """Base (64 or 128 px) -> super-resolution (256 px) text-rendering cascade."""
+
+    model_cpu_offload_seq = "base_unet->sr_unet"
+
+    def __init__(
+        self,
+        base_unet: GlyphUNet2DModel,
+        base_scheduler: SchedulerMixin,
+        sr_unet: GlyphUNet2DModel | None = None,
+        sr_scheduler: SchedulerMixin | None = None,
+    ) -> None:
+        super().__init__()
+        self.register_modules(base_unet=base_unet, base_scheduler=base_scheduler, sr_unet=sr_unet, sr_scheduler=sr_scheduler)
+        self.tokenizer = GlyphTokenizer(max_tokens=base_unet.config.max_tokens, max_lines=base_unet.config.max_lines)
+        self.current_stage = "base"
+
+    @classmethod
+    def from_checkpoints(
+        cls, base_dir: str | Path, sr_dir: str | Path | None, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
+    ) -> "GlyphCascadePipeline":
+        """Load the models saved by `glyphbot train` (each folder: weights + scheduler_config.json)."""
+        from diffusers import DDPMScheduler
+
+        dtype = dtype or (torch.float16 if torch.device(device).type == "cuda" else torch.float32)
+        base = GlyphUNet2DModel.from_pretrained(base_dir, torch_dtype=dtype)
+        base_scheduler = DDPMScheduler.from_pretrained(base_dir)
+        sr = sr_scheduler = None
+        if sr_dir is not None:
+            sr = GlyphUNet2DModel.from_pretrained(sr_dir, torch_dtype=dtype)
+            sr_scheduler = DDPMScheduler.from_pretrained(sr_dir)
+        return cls(base, base_scheduler, sr, sr_scheduler).to(device)
+
+    # ------------------------------------------------------------------ inputs
+
+    def _seeds(self, count: int, seed: int | Sequence[int] | None) -> list[int]:
+        if seed is None:
+            return [secrets.randbelow(MAX_SEED) for _ in range(count)]
+        if isinstance(seed, int):
+            if not 0 <= seed <= MAX_SEED - count:
+                raise OptionError(f"seed must be between 0 and {MAX_SEED - count}, got {seed}")
+            return [seed + index for index in range(count)]
+        seeds = list(seed)
+        if len(seeds) != count or any(not isinstance(s, int) or not 0 <= s <= MAX_SEED for s in seeds):
+            raise OptionError(f"give {count} integer seeds between 0 and {MAX_SEED}, got {seeds!r}")
+        return seeds
+
+    def _conditioning(self, prompts: list[str], negative_prompts: list[str | None]) -> tuple[TokenizedBatch, TokenizedBatch]:
+        device = self._execution_device
+        cond = self.tokenizer(prompts).to(device)
+        uncond = self.tokenizer([negative or None for negative in negative_prompts]).to(device)
+        return cond, uncond
+
+    def _image_tensor(self, image: Any, count: int, size: int) -> torch.Tensor:
+        if isinstance(image, Image.Image):
+            image = [image]
+        if isinstance(image, (list, tuple)):
+            tensor = pil_to_tensor(image, size)
+        elif isinstance(image, torch.Tensor):
+            tensor = image if image.ndim == 4 else image[None]
+            if tensor.shape[1:] != (3, size, size):
+                raise ImageInputError(f"image tensor has shape {tuple(tensor.shape)}; expected (batch, 3, {size}, {size}) in [-1, 1]")
+        else:
+            raise ImageInputError(f"image must be a PIL image, a list of them or a tensor, not {type(image).__name__}")
+        if tensor.shape[0] == 1:
+            tensor = tensor.expand(count, -1, -1, -1)
+        if tensor.shape[0] != count:
+            raise ImageInputError(f"got {tensor.shape[0]} images for {count} candidates; give one or one per candidate")
+        return tensor.to(self._execution_device, self.base_unet.dtype)
+
+    # ------------------------------------------------------------------ sampling
+
+    def _model_output(
+        self,
+        unet: GlyphUNet2DModel,
+        sample: torch.Tensor,
+        timestep: torch.Tensor,
+        cond: TokenizedBatch,
+        uncond: TokenizedBatch,
+        guidance_scale: float,
+        extra: dict[str, torch.Tensor],
+    ) -> torch.Tensor:
+        """Guided prediction; runs only the branches that guidance actually needs."""
+        if guidance_scale == 1:
+            return unet(sample, timestep, cond.input_ids, cond.attention_mask, cond.line_ids, **extra).sample
+        if guidance_scale == 0:
+            return unet(sample, timestep, uncond.input_ids, uncond.attention_mask, uncond.line_ids, **extra).sample
+        both = _stack_tokens(uncond, cond)
+        doubled = {name: torch.cat([value, value]) for name, value in extra.items()}
+        out = unet(torch.cat([sample, sample]), timestep, both.input_ids, both.attention_mask, both.line_ids, **doubled).sample
+        out_uncond, out_cond = out.chunk(2)
+        return out_uncond + guidance_scale * (out_cond - out_uncond)
+
+    def _denoise(
+        self,
+        unet: GlyphUNet2DModel,
+        training_scheduler: SchedulerMixin,
+        scheduler_name: str,
+        cond: TokenizedBatch,
+        uncond: TokenizedBatch,
+        generators: list[torch.Generator],
+        guidance_scale: float,
+        num_inference_steps: int,
+        init: torch.Tensor | None,
+        strength: float,
+        extra: dict[str, torch.Tensor],
+        callback: StepCallback | None,
+    ) -> torch.Tensor:
+        device, dtype = self._execution_device, unet.dtype
+        size = unet.config.sample_size
+        count = len(generators)
+        scheduler = sampling_scheduler(scheduler_name, training_scheduler)
+        scheduler.set_timesteps(num_inference_steps, device=device)
+        timesteps = scheduler.timesteps
+        noise = torch.stack(
+            [torch.randn((3, size, size), generator=g, device=g.device, dtype=torch.float32) for g in generators]
+        ).to(device, dtype)
+        if init is None:
+            sample = noise * scheduler.init_noise_sigma
+        else:
+            run_steps = min(int(round(num_inference_steps * strength)), num_inference_steps)
+            if run_steps == 0:
+                return init
+            timesteps = timesteps[num_inference_steps - run_steps :]
+            if hasattr(scheduler, "set_begin_index"):
+                scheduler.set_begin_index(num_inference_steps - run_steps)
+            sample = scheduler.add_noise(init, noise, timesteps[:1].repeat(count))
+        for step, timestep in enumerate(self.progress_bar(timesteps)):
+            model_input = scheduler.scale_model_input(sample, timestep)
+            output = self._model_output(unet, model_input, timestep, cond, uncond, guidance_scale, extra)
+            sample = scheduler.step(output, timestep, sample, generator=generators).prev_sample
+            if callback is not None:
+                callback(self, step, int(timestep), {"latents": sample, "stage": self.current_stage, "total_steps": len(timesteps)})
+        return sample
+
+    @staticmethod
+    def _generators(seeds: list[int], salt: int) -> list[torch.Generator]:
+        """One CPU generator per candidate: identical pixels for a seed on any device or batch."""
+        return [torch.Generator("cpu").manual_seed((seed + salt) % (MAX_SEED + 1)) for seed in seeds]
+
+    @torch.no_grad()
+    def generate_base(
+        self,
+        prompts: list[str],
+        negative_prompts: list[str | None] | None = None,
+        seeds: list[int] | None = None,
+        guidance_scale: float = 2.0,
+        num_inference_steps: int = 50,
+        scheduler: str = "dpmsolver",
+        image: Any = None,
+        strength: float = 0.75,
+        callback_on_step_end: StepCallback | None = None,
+    ) -> torch.Tensor:
+        """Base-stage candidates, (batch, 3, S, S) in [-1, 1]: one per prompt, seeded per candidate."""
+        _check_options(guidance_scale, num_inference_steps, scheduler)
+        if not 0 <= strength <= 1:
+            raise OptionError(f"strength must be between 0 and 1, got {strength}")
+        negative_prompts = _negatives(prompts, negative_prompts)
+        seeds = self._seeds(len(prompts), seeds)
+        cond, uncond = self._conditioning(prompts, negative_prompts)
+        init = None if image is None else self._image_tensor(image, len(prompts), self.base_unet.config.sample_size)
+        self.current_stage = "base"
+        return self._denoise(
+            self.base_unet, self.base_scheduler, scheduler, cond, uncond, self._generators(seeds, 0),
+            guidance_scale, num_inference_steps, init, strength, {}, callback_on_step_end,
+        )
+
+    @torch.no_grad()
+    def upscale(
+        self,
+        prompts: list[str],
+        low_res: torch.Tensor,
+        negative_prompts: list[str | None] | None = None,
+        seeds: list[int] | None = None,
+        guidance_scale: float = 1.0,
+        num_inference_steps: int = 25,
+        scheduler: str = "dpmsolver",
+        noise_level: int = 50,
+        callback_on_step_end: StepCallback | None = None,
+    ) -> torch.Tensor:
+        """Super-resolve base images (batch, 3, s, s) in [-1, 1] to the SR model's size."""
+        if self.sr_unet is None:
+            raise RuntimeError("this pipeline has no super-resolution model")
+        _check_options(guidance_scale, num_inference_steps, scheduler)
+        max_level = self.sr_scheduler.config.num_train_timesteps - 1
+        if not 0 <= noise_level <= max_level:
+            raise OptionError(f"noise_level must be between 0 and {max_level}, got {noise_level}")
+        if low_res.ndim != 4 or low_res.shape[0] != len(prompts) or low_res.shape[1] != 3:
+            raise ImageInputError(f"low_res must be (batch={len(prompts)}, 3, H, W), got {tuple(low_res.shape)}")
+        negative_prompts = _negatives(prompts, negative_prompts)
+        seeds = self._seeds(len(prompts), seeds)
+        cond, uncond = self._conditioning(prompts, negative_prompts)
+        device, dtype = self._execution_device, self.sr_unet.dtype
+        generators = self._generators(seeds, 1)
+        levels = torch.full((len(prompts),), noise_level, device=device, dtype=torch.long)
+        aug_noise = torch.stack([torch.randn(low_res.shape[1:], generator=g) for g in self._generators(seeds, 2)]).to(device, dtype)
+        augmented = self.sr_scheduler.add_noise(low_res.to(device, dtype), aug_noise, levels)
+        self.current_stage = "sr"
+        return self._denoise(
+            self.sr_unet, self.sr_scheduler, scheduler, cond, uncond, generators, guidance_scale,
+            num_inference_steps, None, 1.0, {"low_res": augmented, "noise_level": levels}, callback_on_step_end,
+        )
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str | list[str],
+        negative_prompt: str | list[str] | None = None,
+        num_images_per_prompt: int = 1,
+        guidance_scale: float = 2.0,
+        sr_guidance_scale: float = 1.0,
+        num_inference_steps: int = 50,
+        sr_num_inference_steps: int = 25,
+        scheduler: str = "dpmsolver",
+        seed: int | Sequence[int] | None = None,
+        generator: torch.Generator | None = None,
+        image: Any = None,
+        strength: float = 0.75,
+        sr_noise_level: int = 50,
+        output_type: str = "pil",
+        callback_on_step_end: StepCallback | None = None,
+    ) -> GlyphPipelineOutput:
+        """Run the whole cascade. Candidates are ordered prompt-major; `seeds[i]` reproduces image i."""
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        if not prompts:
+            raise PromptError("the batch of prompts is empty")
+        if not isinstance(num_images_per_prompt, int) or num_images_per_prompt < 1:
+            raise OptionError(f"num_images_per_prompt must be an integer >= 1, got {num_images_per_prompt!r}")
+        if output_type not in ("pil", "pt", "np"):
+            raise OptionError(f"output_type must be 'pil', 'pt' or 'np', got {output_type!r}")
+        negatives = _negatives(prompts, [negative_prompt] * len(prompts) if isinstance(negative_prompt, str) or negative_prompt is None else negative_prompt)
+        expanded = [p for p in prompts for _ in range(num_images_per_prompt)]
+        expanded_negatives = [n for n in negatives for _ in range(num_images_per_prompt)]
+        if seed is None and generator is not None:
+            seed = int(torch.randint(0, MAX_SEED - len(expanded), (1,), generator=generator))
+        seeds = self._seeds(len(expanded), seed)
+        if image is not None and isinstance(image, (list, tuple)) and len(image) == len(prompts) and num_images_per_prompt > 1:
+            image = [img for img in image for _ in range(num_images_per_prompt)]
+        base = self.generate_base(
+            expanded, expanded_negatives, seeds, guidance_scale, num_inference_steps, scheduler, image, strength, callback_on_step_end
+        )
+        final = base
+        if self.sr_unet is not None:
+            final = self.upscale(
+                expanded, base, expanded_negatives, seeds, sr_guidance_scale, sr_num_inference_steps, scheduler,
+                sr_noise_level, callback_on_step_end,
+            )
+        return GlyphPipelineOutput(images=_convert(final, output_type), base_images=_convert(base, output_type), seeds=seeds)
+
+
+def _negatives(prompts: list[str], negative_prompts: Sequence[str | None] | None) -> list[str | None]:
+    if negative_prompts is None:
+        return [None] * len(prompts)
+    negatives = list(negative_prompts)
+    if len(negatives) != len(prompts):
+        raise PromptError(f"got {len(negatives)} negative prompts for {len(prompts)} prompts")
+    return negatives
+
+
+def _stack_tokens(first: TokenizedBatch, second: TokenizedBatch) -> TokenizedBatch:
+    """Concatenate two tokenized batches along the batch, padding the shorter one."""
+    length = max(first.input_ids.shape[1], second.input_ids.shape[1])
+
+    def pad(tensor: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.pad(tensor, (0, length - tensor.shape[1]))
+
+    return TokenizedBatch(
+        torch.cat([pad(first.input_ids), pad(second.input_ids)]),
+        torch.cat([pad(first.attention_mask), pad(second.attention_mask)]),
+        torch.cat([pad(first.line_ids), pad(second.line_ids)]),
+    )
+
+
+def _convert(images: torch.Tensor, output_type: str) -> Any:
+    if output_type == "pt":
+        return images
+    if output_type == "np":
+        return ((images.float().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).cpu().numpy()
+    return tensor_to_pil(images)
