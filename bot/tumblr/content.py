@@ -1,0 +1,149 @@
+"""Post bodies as NPF blocks: find the transcript blocks, rebuild the post with images, and guard delimiters.
+
+A post travels as a list of NPF content blocks (what Tumblr stores and what `drafts(npf=True)` returns).
+Consecutive text blocks form one run of lines; each run is parsed with `ocr.transcripts.parse_post`
+(strict, so an unclosed block is an error rather than prose that might get published). Non-text blocks
+(an image the author placed by hand, a link) pass through untouched.
+
+Everything here is pure: no I/O, no database, so the fuzz tests can hammer it directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Union
+
+from ocr.transcripts import DELIMITER, ImageBlock, parse_post
+
+Block = dict[str, Any]
+TextlessPolicy = Literal["omit", "generate"]
+# An author writes these when the picture has no words; the original bot did the same.
+TEXTLESS_MARKERS = frozenset({"", "[image]"})
+
+
+@dataclass(frozen=True)
+class PlannedImage:
+    """One transcript block that becomes one generated image; `index` counts blocks across the post."""
+
+    index: int
+    text: str
+    caption: str | None
+
+    @property
+    def textless(self) -> bool:
+        return self.text.strip() in TEXTLESS_MARKERS
+
+    @property
+    def prompt(self) -> str:
+        return "" if self.textless else self.text
+
+    @property
+    def alt_text(self) -> str:
+        """The transcript, so readers of the post (and screen readers) get the words the image holds."""
+        parts = [p for p in (self.caption, "" if self.textless else self.text) if p]
+        return "\n".join(parts) or "image"
+
+
+@dataclass(frozen=True)
+class ImageSlot:
+    index: int
+
+
+Item = Union[str, ImageSlot, Block]  # a line of prose, a generated image, or a passthrough block
+
+
+@dataclass(frozen=True)
+class PostPlan:
+    """The post with each transcript block replaced by a slot; `images` are the blocks to generate."""
+
+    items: list[Item]
+    images: list[PlannedImage]
+
+
+def text_to_blocks(text: str) -> list[Block]:
+    """Plain text (folder/CLI/HTTP input) as NPF text blocks, one per line, as Tumblr's editor makes them.
+
+    Blank lines are kept as empty blocks only so the transcript parser sees the same lines; they are
+    dropped again when the post is rebuilt.
+    """
+    return [{"type": "text", "text": line} for line in text.split("\n")]
+
+
+def blocks_to_text(content: list[Block]) -> str:
+    """The lines of a post's text blocks, for display and moderation views."""
+    return "\n".join(block.get("text", "") for block in content if block.get("type") == "text")
+
+
+def plan_post(content: list[Block], textless: TextlessPolicy = "omit") -> PostPlan:
+    """Find every transcript block; raises `ocr.transcripts.TranscriptFormatError` for a malformed one."""
+    items: list[Item] = []
+    images: list[PlannedImage] = []
+    run: list[str] = []
+
+    def flush() -> None:
+        if not run:
+            return
+        for segment in parse_post("\n".join(run) + "\n", strict=True):
+            if isinstance(segment, ImageBlock):
+                image = PlannedImage(len(images), segment.text, segment.caption)
+                if image.textless and textless == "omit":
+                    continue
+                images.append(image)
+                items.append(ImageSlot(image.index))
+            else:
+                items.extend(line for line in segment.text.split("\n") if line.strip())
+        run.clear()
+
+    for block in content:
+        if block.get("type") == "text":
+            run.append(str(block.get("text", "")))
+        else:
+            flush()
+            items.append(block)
+    flush()
+    return PostPlan(items, images)
+
+
+def image_block(image: PlannedImage, identifier: str, width: int, height: int) -> Block:
+    """An NPF image block whose media is the multipart part named `identifier`."""
+    return {
+        "type": "image",
+        "media": [{"type": "image/png", "identifier": identifier, "width": width, "height": height}],
+        "alt_text": image.alt_text,
+    }
+
+
+def media_identifier(index: int) -> str:
+    return f"glyphbot-image-{index}"
+
+
+def build_content(plan: PostPlan, sizes: dict[int, tuple[int, int]]) -> list[Block]:
+    """The NPF content of the finished post; `sizes` gives (width, height) of each generated image."""
+    by_index = {image.index: image for image in plan.images}
+    content: list[Block] = []
+    for item in plan.items:
+        if isinstance(item, str):
+            content.append({"type": "text", "text": item})
+        elif isinstance(item, ImageSlot):
+            width, height = sizes[item.index]
+            content.append(image_block(by_index[item.index], media_identifier(item.index), width, height))
+        else:
+            content.append(item)
+    return content
+
+
+def surviving_delimiter(content: list[Block], tags: list[str]) -> str | None:
+    """Why this post must not be published, or None: any `=======` left anywhere that readers would see.
+
+    Deliberately stricter than the parser (a substring, not only a whole line): a false alarm costs a
+    moderator a look at a draft, a miss publishes a broken post.
+    """
+    for position, block in enumerate(content):
+        for key in ("text", "alt_text"):
+            value = block.get(key)
+            if isinstance(value, str) and DELIMITER in value:
+                return f"block {position} ({key}) still contains '{DELIMITER}'"
+    for tag in tags:
+        if DELIMITER in tag:
+            return f"tag {tag!r} contains '{DELIMITER}'"
+    return None
