@@ -1,0 +1,157 @@
+"""Opening the database: one URL picks SQLite (embedded default) or PostgreSQL (several hosts).
+
+SQLite needs care to be a safe queue between processes: WAL so readers never block the writer, a
+busy timeout so writers wait for each other instead of failing, and `BEGIN IMMEDIATE` for every
+write transaction so two writers never both read a row as free and then both take it (a deferred
+transaction that reads first and writes later fails or races when another writer got in between).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from storage.errors import DatabaseUnavailable
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def _sqlite_engine(url: str, busy_timeout_s: float, immediate: bool, echo: bool) -> Engine:
+    """An engine on a SQLite file whose transactions begin with BEGIN (reads) or BEGIN IMMEDIATE (writes)."""
+    engine = create_engine(url, echo=echo, connect_args={"timeout": busy_timeout_s, "check_same_thread": False})
+    begin_sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001  driver object
+        # Hand transaction control to SQLAlchemy's "begin" event below instead of the driver's guesswork.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection) -> None:  # noqa: ANN001
+        connection.exec_driver_sql(begin_sql)
+
+    return engine
+
+
+class Database:
+    """An engine plus sessions for reads and for writes; the only way storage/ talks to the database."""
+
+    def __init__(self, url: str, *, busy_timeout_s: float = 10.0, echo: bool = False) -> None:
+        parsed = make_url(url)
+        self.url = url
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            database = parsed.database
+            if not database or database == ":memory:":
+                raise ValueError("an in-memory SQLite database cannot be shared by a worker and adapters; give a file path")
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            self.engine = _sqlite_engine(url, busy_timeout_s, immediate=False, echo=echo)
+            self._write_engine = _sqlite_engine(url, busy_timeout_s, immediate=True, echo=echo)
+        elif self.dialect == "postgresql":
+            connect_args = {"connect_timeout": max(1, int(busy_timeout_s))}
+            self.engine = create_engine(url, echo=echo, pool_pre_ping=True, connect_args=connect_args)
+            self._write_engine = self.engine
+        else:
+            raise ValueError(f"unsupported database {self.dialect!r}: use sqlite:///PATH or postgresql+psycopg://...")
+        self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_sessions = sessionmaker(self._write_engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for queries; nothing is committed."""
+        with translate_errors(), self._read_sessions() as session:
+            yield session
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session whose work commits as one transaction when the block ends, or rolls back on error."""
+        with translate_errors(), self._write_sessions.begin() as session:
+            yield session
+
+    def ping(self) -> None:
+        """Raise DatabaseUnavailable unless a trivial query succeeds."""
+        with self.read() as session:
+            session.execute(text("SELECT 1"))
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Migrate the schema up to `revision` (Alembic)."""
+        from alembic import command
+
+        with translate_errors():
+            command.upgrade(self._alembic_config(), revision)
+
+    def downgrade(self, revision: str) -> None:
+        """Migrate the schema down to `revision` ("base" drops every table)."""
+        from alembic import command
+
+        with translate_errors():
+            command.downgrade(self._alembic_config(), revision)
+
+    create_all = upgrade
+
+    def current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext
+
+        with translate_errors(), self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        self._write_engine.dispose()
+
+    def _alembic_config(self):  # noqa: ANN202  alembic.config.Config, imported lazily
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        # The engine travels in attributes, not as a URL string: passwords stay out of Alembic's config.
+        config.attributes["engine"] = self._write_engine
+        return config
+
+
+def open_database(url: str, *, busy_timeout_s: float = 10.0, echo: bool = False) -> Database:
+    """Open (without migrating) the database at `url`: `sqlite:///path/to/file.db` or `postgresql+psycopg://...`."""
+    return Database(url, busy_timeout_s=busy_timeout_s, echo=echo)
+
+
+def describe_url(url: str) -> str:
+    """The URL with its password hidden, for logs and error messages."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@contextlib.contextmanager
+def translate_errors() -> Iterator[None]:
+    """Turn driver errors that mean "could not reach or lock the database" into DatabaseUnavailable."""
+    try:
+        yield
+    except OperationalError as error:
+        raise DatabaseUnavailable(f"database unavailable: {_first_line(error)}") from error
+    except DBAPIError as error:
+        if error.connection_invalidated:
+            raise DatabaseUnavailable(f"database connection lost: {_first_line(error)}") from error
+        raise
+
+
+def _first_line(error: DBAPIError) -> str:
+    return str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+

@@ -1,0 +1,58 @@
+"""Errors that storage raises to adapters and the worker.
+
+Every error carries a message meant for a person (a user in chat or an operator at a console), so
+adapters can show `str(error)` without rephrasing it. Callers tell the cases apart by class.
+"""
+
+from __future__ import annotations
+
+
+class StorageError(Exception):
+    """Base class of every error raised by storage/."""
+
+
+class DatabaseUnavailable(StorageError):
+    """The database could not be reached or stayed locked; the operation did not happen and may be retried."""
+
+
+class JobNotFound(StorageError, LookupError):
+    """No job has this id."""
+
+
+class InvalidJob(StorageError, ValueError):
+    """The submission is malformed (empty prompt, prompt too long, option out of range)."""
+
+
+class SubmissionRefused(StorageError):
+    """The submission is valid but policy refuses it; subclasses say which policy."""
+
+
+class QueueLimitReached(SubmissionRefused):
+    """The requester or the place already has as many waiting jobs as the limits allow."""
+
+
+class RequesterBanned(SubmissionRefused):
+    """The requester or the place is banned."""
+
+
+class BlockedTermFound(SubmissionRefused):
+    """The prompt contains a term that moderators blocked."""
+
+
+class LeaseLost(StorageError):
+    """The worker no longer owns this job (its lease expired and another worker took it, or it was cancelled).
+
+    The worker must drop its result: writing it would make the job finish twice.
+    """
+
+
+class ImageStoreError(StorageError):
+    """The image store could not write or read a file."""
+
+
+class ImageStoreFull(ImageStoreError):
+    """The disk holding the image store is full."""
+
+
+class ImageNotFound(ImageStoreError, LookupError):
+    """No file with this content hash is in the store."""

@@ -1,0 +1,154 @@
+"""Plain records that storage hands to adapters and the worker, detached from any database session.
+
+Adapters never see ORM rows: a row outlives its session badly (lazy loads after commit), and a
+frozen snapshot says clearly that changing it changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from generation.types import RenderRequest
+
+SOURCES = ("discord", "tumblr", "http", "cli")
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class JobSubmission:
+    """A request to queue: what to render, who asked, where, and the key that makes a retry harmless.
+
+    `idempotency_key` must be unique per real-world request: the Discord interaction id, the Tumblr
+    post id plus block index, an HTTP client's key. Submitting the same key twice returns the first job.
+    `priority`: lower runs sooner (0 by default, negative for urgent work), like Unix nice.
+    """
+
+    request: RenderRequest
+    source: str
+    requester_id: str
+    requester_name: str = ""
+    place: str = ""
+    idempotency_key: str | None = None
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class Job:
+    """A snapshot of one job row."""
+
+    id: int
+    status: str
+    source: str
+    requester_id: str
+    requester_name: str
+    place: str
+    idempotency_key: str | None
+    prompt: str
+    negative_prompt: str
+    guidance_scale: float
+    sr_guidance_scale: float
+    num_inference_steps: int
+    sr_num_inference_steps: int
+    scheduler: str
+    seed: int | None
+    candidates: int
+    init_image_hash: str | None
+    strength: float
+    batch_key: str
+    priority: int
+    attempts: int
+    error: str | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    worker_id: str | None
+    lease_expires_at: dt.datetime | None
+    progress_stage: str | None
+    progress_step: int | None
+    progress_total: int | None
+    preview_hash: str | None
+
+    @property
+    def done(self) -> bool:
+        """True once the job reached a final status (succeeded, failed or cancelled)."""
+        return self.status in ("succeeded", "failed", "cancelled")
+
+    def render_request(self, init_image_png: bytes | None = None) -> RenderRequest:
+        """The generation request this job stands for; the worker passes the init image's bytes in."""
+        return RenderRequest(
+            prompt=self.prompt,
+            negative_prompt=self.negative_prompt,
+            guidance_scale=self.guidance_scale,
+            sr_guidance_scale=self.sr_guidance_scale,
+            num_inference_steps=self.num_inference_steps,
+            sr_num_inference_steps=self.sr_num_inference_steps,
+            scheduler=self.scheduler,
+            seed=self.seed,
+            candidates=self.candidates,
+            init_image_png=init_image_png,
+            strength=self.strength,
+        )
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """One candidate image of a job; read its bytes with `ImageStore.read(image.sha256)`."""
+
+    id: int
+    job_id: int
+    stage: str
+    seed: int
+    sha256: str
+    byte_size: int
+    width: int
+    height: int
+    ocr_text: str | None
+    ocr_score: float | None
+    chosen: bool
+    hidden: bool
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """What a history page shows; every field left None matches everything."""
+
+    status: Sequence[str] | None = None
+    source: str | None = None
+    requester_id: str | None = None
+    place: str | None = None
+    prompt_contains: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class JobPage:
+    """One page of history, newest first; pass `next_before_id` back to get the following page."""
+
+    jobs: list[Job]
+    next_before_id: int | None
+
+
+@dataclass(frozen=True)
+class QueueLimits:
+    """Policy applied at submission. Counts include queued and running jobs."""
+
+    per_requester: int = 3
+    per_place: int = 20
+    max_prompt_chars: int = 380
+    max_candidates: int = 8
+
+
+@dataclass(frozen=True)
+class JobUpdate:
+    """What `watch` yields whenever something a user would see changed."""
+
+    job: Job
+    position: int | None = None
+    eta: dt.timedelta | None = None
+    changed: tuple[str, ...] = field(default=())
