@@ -6,8 +6,8 @@ cd "$(dirname "$0")"
 
 need_apt=()
 command -v tesseract >/dev/null 2>&1 || need_apt+=(tesseract-ocr tesseract-ocr-eng)
-# The synthetic-data renderer and the OCR checks draw text with these font families.
-for pkg in fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-freefont-ttf; do
+# The synthetic-data renderer and the OCR checks draw text with these font families and words.
+for pkg in fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-freefont-ttf wamerican; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)

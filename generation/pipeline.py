@@ -86,14 +86,18 @@ class GlyphCascadePipeline(DiffusionPipeline):
 
     def __init__(
         self,
-        base_unet: GlyphUNet2DModel,
-        base_scheduler: SchedulerMixin,
+        base_unet: GlyphUNet2DModel | None,
+        base_scheduler: SchedulerMixin | None,
         sr_unet: GlyphUNet2DModel | None = None,
         sr_scheduler: SchedulerMixin | None = None,
     ) -> None:
+        """Either stage may be absent (an SR-only pipeline samples during SR training), not both."""
         super().__init__()
+        first = base_unet if base_unet is not None else sr_unet
+        if first is None:
+            raise ValueError("a pipeline needs a base model, a super-resolution model, or both")
         self.register_modules(base_unet=base_unet, base_scheduler=base_scheduler, sr_unet=sr_unet, sr_scheduler=sr_scheduler)
-        self.tokenizer = GlyphTokenizer(max_tokens=base_unet.config.max_tokens, max_lines=base_unet.config.max_lines)
+        self.tokenizer = GlyphTokenizer(max_tokens=first.config.max_tokens, max_lines=first.config.max_lines)
         self.current_stage = "base"
 
     @classmethod
@@ -233,6 +237,8 @@ class GlyphCascadePipeline(DiffusionPipeline):
         callback_on_step_end: StepCallback | None = None,
     ) -> torch.Tensor:
         """Base-stage candidates, (batch, 3, S, S) in [-1, 1]: one per prompt, seeded per candidate."""
+        if self.base_unet is None:
+            raise RuntimeError("this pipeline has no base model")
         _check_options(guidance_scale, num_inference_steps, scheduler)
         if not 0 <= strength <= 1:
             raise OptionError(f"strength must be between 0 and 1, got {strength}")

@@ -1,0 +1,97 @@
+"""Training datasets: endless synthetic text images, and folders of real (image, transcript) pairs.
+
+Both yield `TextImageExample`s with pixels in [-1, 1]; a super-resolution run asks for the high
+resolution and derives its low-resolution input in the training step, so one dataset serves both
+stages.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset, IterableDataset, get_worker_info
+
+from generation.data.render import DEFAULT_FONT_DIRS, find_fonts, render_text_image
+from generation.data.text_sampler import TextSampler, TextSamplerConfig
+
+
+@dataclass
+class TextImageExample:
+    pixels: torch.Tensor  # (3, size, size) in [-1, 1]
+    text: str
+
+
+def image_to_tensor(image: Image.Image) -> torch.Tensor:
+    array = np.asarray(image.convert("RGB"), dtype=np.float32) / 127.5 - 1.0
+    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+
+
+class SyntheticTextDataset(IterableDataset):
+    """Freshly rendered text images, never repeating; each DataLoader worker draws its own stream."""
+
+    def __init__(
+        self,
+        size: int,
+        text: TextSamplerConfig = TextSamplerConfig(),
+        seed: int = 0,
+        font_dirs: tuple[str, ...] = DEFAULT_FONT_DIRS,
+        grayscale_fraction: float = 0.3,
+        excluded: frozenset[str] = frozenset(),
+    ) -> None:
+        self.size = size
+        self.text = text
+        self.seed = seed
+        self.fonts = find_fonts(font_dirs)
+        self.grayscale_fraction = grayscale_fraction
+        self.excluded = excluded
+        TextSampler(text, excluded)  # fail now, in the main process, if the word list is missing
+
+    def __iter__(self) -> Iterator[TextImageExample]:
+        worker = get_worker_info()
+        rng = random.Random(self.seed * 1_000_003 + (worker.id if worker else 0))
+        sampler = TextSampler(self.text, self.excluded)
+        while True:
+            text = sampler.sample(rng)
+            image, _ = render_text_image(text, self.size, rng, self.fonts, grayscale=rng.random() < self.grayscale_fraction)
+            yield TextImageExample(image_to_tensor(image), text)
+
+
+class FolderTextDataset(Dataset):
+    """`name.png` (or .jpg/.webp) beside `name.txt` holding its transcript; for fine-tuning on real images."""
+
+    SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+    def __init__(self, root: str | Path, size: int) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"dataset folder {self.root} does not exist")
+        self.pairs = sorted(
+            (path, path.with_suffix(".txt"))
+            for path in self.root.iterdir()
+            if path.suffix.lower() in self.SUFFIXES and path.with_suffix(".txt").is_file()
+        )
+        if not self.pairs:
+            raise ValueError(f"no image+transcript pairs (e.g. a.png with a.txt) in {self.root}")
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> TextImageExample:
+        image_path, text_path = self.pairs[index]
+        with Image.open(image_path) as image:
+            side = min(image.size)
+            left, top = (image.width - side) // 2, (image.height - side) // 2
+            square = image.convert("RGB").crop((left, top, left + side, top + side))
+            pixels = image_to_tensor(square.resize((self.size, self.size), Image.Resampling.LANCZOS))
+        return TextImageExample(pixels, text_path.read_text(encoding="utf-8").strip())
+
+
+def collate_examples(examples: list[TextImageExample]) -> dict[str, object]:
+    return {"pixels": torch.stack([example.pixels for example in examples]), "texts": [example.text for example in examples]}
