@@ -1,0 +1,49 @@
+"""One call that opens everything an adapter or worker needs from the configured settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.async_api import AsyncJobs
+from storage.db import Database, open_database
+from storage.images import ImageStore
+from storage.jobs import JobQueue
+from storage.moderation import Moderation
+from storage.types import QueueLimits
+
+
+@dataclass
+class Storage:
+    db: Database
+    images: ImageStore
+    jobs: JobQueue
+    moderation: Moderation
+
+    def async_jobs(self) -> AsyncJobs:
+        return AsyncJobs(self.jobs)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def open_storage(settings=None, *, upgrade: bool = True) -> Storage:  # noqa: ANN001  config.settings.Settings
+    """Open the database and image store named by `settings` (default: `load_settings()`).
+
+    With `upgrade`, the schema is migrated to the newest revision first, so the embedded default
+    works on a fresh data folder without a separate `glyphbot db upgrade`.
+    """
+    if settings is None:
+        from config.settings import load_settings
+
+        settings = load_settings()
+    db = open_database(settings.database_url, busy_timeout_s=settings.database.busy_timeout_s)
+    if upgrade:
+        db.upgrade()
+    images = ImageStore(settings.images_dir)
+    limits = QueueLimits(
+        per_requester=settings.limits.per_requester,
+        per_place=settings.limits.per_place,
+        max_prompt_chars=settings.limits.max_prompt_chars,
+        max_candidates=settings.generation.max_candidates,
+    )
+    return Storage(db=db, images=images, jobs=JobQueue(db, images, limits), moderation=Moderation(db))
