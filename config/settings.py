@@ -122,6 +122,27 @@ class TumblrSettings(Section):
     oauth_secret: SecretStr | None = None
     credentials_file: Path | None = None
     posts_per_day: int = Field(250, ge=1)
+    # Added by the Tumblr adapter (bot/tumblr/); default.toml documents each.
+    api_host: str = "https://api.tumblr.com"
+    intake_tag: str = Field("glyphbot", min_length=1)
+    default_state: Literal["published", "queue", "draft"] = "published"
+    guidance_options: list[float] = Field([1.0, 2.0, 3.0, 4.0], min_length=1)
+    tag_guidance: bool = True
+    textless: Literal["omit", "hold"] = "omit"
+    candidates: int = Field(4, ge=1)
+    uploads_per_day: int = Field(250, ge=1)
+    queue_limit: int = Field(1000, ge=1)
+    poll_interval_s: float = Field(60.0, gt=0)
+    retry_backoff_s: float = Field(60.0, gt=0)
+    retry_backoff_max_s: float = Field(3600.0, gt=0)
+    queue_full_retry_s: float = Field(900.0, gt=0)
+
+    @field_validator("guidance_options")
+    @classmethod
+    def _guidance_in_range(cls, value: list[float]) -> list[float]:
+        if any(not 0 <= g <= 30 for g in value):
+            raise ValueError("every guidance option must be between 0 and 30")
+        return value
 
 
 class HttpSettings(Section):
