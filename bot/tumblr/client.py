@@ -19,30 +19,38 @@ way. pytumblr is synchronous (requests): callers run all of this off the event l
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pytumblr
 import requests
 
-ENV_KEYS = ("GLYPHBOT_TUMBLR_CONSUMER_KEY", "GLYPHBOT_TUMBLR_CONSUMER_SECRET",
-            "GLYPHBOT_TUMBLR_OAUTH_TOKEN", "GLYPHBOT_TUMBLR_OAUTH_SECRET")
+from config.settings import TumblrSettings, read_secret_file
+
+CREDENTIAL_KEYS = ("consumer_key", "consumer_secret", "oauth_token", "oauth_secret")
 REQUEST_TIMEOUT_S = 60.0
 
 Verdict = Literal["wait", "uncertain", "refused"]
 
 
 class TumblrCredentialsMissing(RuntimeError):
-    """The OAuth1 credentials are not in the environment (they are never read from config files)."""
+    """The OAuth1 credentials are in neither the environment nor the credentials file."""
 
 
-def client_from_env(host: str = "https://api.tumblr.com") -> pytumblr.TumblrRestClient:
-    """A pytumblr client from the four GLYPHBOT_TUMBLR_* variables; the values are never logged."""
-    missing = [key for key in ENV_KEYS if not os.environ.get(key)]
+def client_from_settings(settings: TumblrSettings) -> pytumblr.TumblrRestClient:
+    """A pytumblr client from the `[tumblr]` secrets (GLYPHBOT_TUMBLR__* variables) or `credentials_file`.
+
+    The file is JSON with the same four keys. Values are never logged or put in error messages.
+    """
+    values = {key: getattr(settings, key).get_secret_value() if getattr(settings, key) else "" for key in CREDENTIAL_KEYS}
+    if settings.credentials_file is not None:
+        stored = json.loads(read_secret_file(settings.credentials_file, "tumblr.credentials_file"))
+        values.update({key: str(stored[key]) for key in CREDENTIAL_KEYS if stored.get(key) and not values[key]})
+    missing = [key for key in CREDENTIAL_KEYS if not values[key]]
     if missing:
-        raise TumblrCredentialsMissing(f"set {', '.join(missing)} to run the Tumblr autoresponder")
-    return pytumblr.TumblrRestClient(*(os.environ[key] for key in ENV_KEYS), host=host)
+        names = ", ".join(f"GLYPHBOT_TUMBLR__{key.upper()}" for key in missing)
+        raise TumblrCredentialsMissing(f"Tumblr credentials missing: set {names} or tumblr.credentials_file")
+    return pytumblr.TumblrRestClient(*(values[key] for key in CREDENTIAL_KEYS), host=settings.api_host)
 
 
 @dataclass

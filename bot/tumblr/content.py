@@ -11,12 +11,11 @@ Everything here is pure: no I/O, no database, so the fuzz tests can hammer it di
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Union
 
 from ocr.transcripts import DELIMITER, ImageBlock, parse_post
 
 Block = dict[str, Any]
-TextlessPolicy = Literal["omit", "generate"]
 # An author writes these when the picture has no words; the original bot did the same.
 TEXTLESS_MARKERS = frozenset({"", "[image]"})
 
@@ -74,8 +73,11 @@ def blocks_to_text(content: list[Block]) -> str:
     return "\n".join(block.get("text", "") for block in content if block.get("type") == "text")
 
 
-def plan_post(content: list[Block], textless: TextlessPolicy = "omit") -> PostPlan:
-    """Find every transcript block; raises `ocr.transcripts.TranscriptFormatError` for a malformed one."""
+def plan_post(content: list[Block], keep_textless: bool = False) -> PostPlan:
+    """Find every transcript block; raises `ocr.transcripts.TranscriptFormatError` for a malformed one.
+
+    Empty and `[image]` blocks are dropped unless `keep_textless` (the caller then decides about them).
+    """
     items: list[Item] = []
     images: list[PlannedImage] = []
     run: list[str] = []
@@ -86,7 +88,7 @@ def plan_post(content: list[Block], textless: TextlessPolicy = "omit") -> PostPl
         for segment in parse_post("\n".join(run) + "\n", strict=True):
             if isinstance(segment, ImageBlock):
                 image = PlannedImage(len(images), segment.text, segment.caption)
-                if image.textless and textless == "omit":
+                if image.textless and not keep_textless:
                     continue
                 images.append(image)
                 items.append(ImageSlot(image.index))

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot.tumblr.client import TumblrError
 from bot.tumblr.models import TumblrPostRow
-from bot.tumblr.settings import TumblrSettings
+from config.settings import TumblrSettings
 
 
 def next_day(now: dt.datetime) -> dt.datetime:

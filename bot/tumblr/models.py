@@ -43,6 +43,10 @@ class TumblrPostRow(Base):
     guidance_scale: Mapped[float] = mapped_column(Float)
 
     status: Mapped[str] = mapped_column(String(16), default="pending")
+    # Set when the post must not be published (malformed transcript, refused image, surviving
+    # delimiter): it is then saved to drafts as the author wrote it, and this says why.
+    held_reason: Mapped[str | None] = mapped_column(Text)
+    # Why the post is waiting right now (a limit, an error); cleared when it moves on.
     reason: Mapped[str | None] = mapped_column(Text)
     retry_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

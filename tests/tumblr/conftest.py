@@ -21,3 +21,101 @@ def tumblr_client(fake_tumblr: FakeTumblr) -> pytumblr.TumblrRestClient:
     creds = fake_tumblr.credentials
     return pytumblr.TumblrRestClient(creds.consumer_key, creds.consumer_secret, creds.token, creds.token_secret,
                                      host=fake_tumblr.host)
+
+
+# --------------------------------------------------------------------------- storage and images
+
+import datetime as dt  # noqa: E402
+import io  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from PIL import Image, ImageDraw  # noqa: E402
+
+from bot.tumblr.autoresponder import TumblrAutoresponder  # noqa: E402
+from bot.tumblr.client import TumblrApi  # noqa: E402
+from config.settings import TumblrSettings  # noqa: E402
+from generation.types import RenderedImage, RenderRequest, RenderResult  # noqa: E402
+from storage.async_api import AsyncJobs  # noqa: E402
+from storage.db import Database, open_database  # noqa: E402
+from storage.images import ImageStore  # noqa: E402
+from storage.jobs import JobQueue  # noqa: E402
+from storage.types import QueueLimits  # noqa: E402
+
+
+def draw_text_png(text: str) -> bytes:
+    """The renderer double's picture: the prompt drawn in black on white, sized to the text."""
+    lines = text.split("\n") or [""]
+    width = max(64, 8 * max(len(line) for line in lines) + 16)
+    image = Image.new("RGB", (width, 16 * len(lines) + 16), "white")
+    ImageDraw.Draw(image).multiline_text((8, 8), text, fill="black")
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+class DrawingRenderer:
+    """A fast stand-in for the cascade: one chosen image with the prompt drawn by PIL."""
+
+    def render(self, request: RenderRequest, progress=None) -> RenderResult:  # noqa: ANN001
+        png = draw_text_png(request.prompt)
+        width, height = Image.open(io.BytesIO(png)).size
+        return RenderResult([RenderedImage("sr", request.seed or 0, png, width, height, request.prompt, 1.0, True)])
+
+
+class Clock:
+    """A settable UTC clock, so day-long limits can be crossed in a test."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime(2026, 11, 24, 12, 0, tzinfo=dt.timezone.utc)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += dt.timedelta(**delta)
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[Database]:
+    from bot.tumblr import models
+
+    db = open_database(f"sqlite:///{tmp_path / 'glyphbot.db'}")
+    db.upgrade()
+    # Until storage's migrations include the adapter's tables (see bot/tumblr/models.py).
+    models.Base.metadata.create_all(db.engine, tables=[models.TumblrPostRow.__table__, models.TumblrImageRow.__table__,
+                                                       models.TumblrReadingRow.__table__])
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def queue(database: Database, tmp_path: Path) -> JobQueue:
+    return JobQueue(database, ImageStore(tmp_path / "images"), QueueLimits(per_requester=50, per_place=50))
+
+
+def drain_jobs(queue: JobQueue, renderer: DrawingRenderer | None = None) -> int:
+    """Act as the worker: claim every queued job and complete it with the drawing renderer."""
+    renderer = renderer or DrawingRenderer()
+    done = 0
+    while jobs := queue.claim("test-worker", lease_s=60, max_batch=8):
+        for job in jobs:
+            queue.complete(job.id, "test-worker", renderer.render(job.render_request()))
+            done += 1
+    return done
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def tumblr_settings(fake_tumblr: FakeTumblr) -> TumblrSettings:
+    return TumblrSettings(blog=fake_tumblr.blog, api_host=fake_tumblr.host, guidance_options=[2.0], candidates=1)
+
+
+@pytest.fixture
+def responder(database: Database, queue: JobQueue, tumblr_client: pytumblr.TumblrRestClient,
+              tumblr_settings: TumblrSettings, clock: Clock, fake_tumblr: FakeTumblr) -> TumblrAutoresponder:
+    return TumblrAutoresponder(database, AsyncJobs(queue, poll_initial_s=0.01, poll_max_s=0.05),
+                               TumblrApi(tumblr_client, fake_tumblr.blog), tumblr_settings, clock)

@@ -1,0 +1,341 @@
+"""The autoresponder's post pipeline: drafts in, transcripts turned into images, posts out, exactly once.
+
+Every step reads the post's row, does one thing, and records the result before the next step, so a
+crash anywhere resumes from the row (see `bot.tumblr.models` for the state machine):
+
+1. `ingest` stores the author's post with its blocks planned (idempotent on the post key).
+2. `pending`: one job per block, idempotency key `tumblr:<post key>:<block index>`, so a restart
+   finds the same jobs instead of drawing twice; when all succeeded the post is `images_ready`.
+3. `images_ready`: our own daily/queue limits are checked, the row moves to `publishing` (committed,
+   compare-and-set, so two bot processes can never both send), then the one NPF request goes out.
+4. `publishing` found after a crash or an ambiguous answer (5xx, timeout): look for the post by its
+   slug first; send again only when it is not there.
+
+A post that must not be published (malformed transcript, refused prompt, failed image, any
+surviving `=======`) is *held*: saved to drafts as the author wrote it, with the reason in the row.
+Posts that wait (limits, 429s, outages) keep `reason` and `retry_at` for moderators and are retried.
+
+Blocking work (database, pytumblr/requests) runs in threads; the event loop only awaits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.tumblr.client import TumblrApi, TumblrError
+from bot.tumblr.content import Block, build_content, media_identifier, plan_post, surviving_delimiter
+from bot.tumblr.limits import local_limit, retry_at
+from bot.tumblr.models import OPEN_STATUSES, TumblrImageRow, TumblrPostRow
+from config.settings import TumblrSettings
+from generation.types import RenderRequest
+from ocr.transcripts import TranscriptFormatError
+from storage.async_api import AsyncJobs
+from storage.db import Database
+from storage.errors import InvalidJob, QueueLimitReached, SubmissionRefused
+from storage.types import JobSubmission, utcnow
+
+log = logging.getLogger(__name__)
+
+STATES = ("published", "queue", "draft")
+# How long a `publishing` row is left alone by other bot processes while its request is in flight.
+PUBLISH_LEASE = dt.timedelta(minutes=5)
+# How soon a post whose jobs are still running is looked at again.
+JOB_POLL = dt.timedelta(seconds=2)
+
+
+def post_slug(post_key: str) -> str:
+    """A slug that is already in Tumblr's normal form, so it comes back unchanged and finds the post."""
+    return "glyphbot-" + hashlib.sha256(post_key.encode()).hexdigest()[:20]
+
+
+class TumblrAutoresponder:
+    """Owns the `tumblr_posts` rows of one blog and moves each of them through the state machine."""
+
+    def __init__(self, db: Database, jobs: AsyncJobs, api: TumblrApi, settings: TumblrSettings,
+                 clock: Callable[[], dt.datetime] = utcnow) -> None:
+        self.db = db
+        self.jobs = jobs
+        self.api = api
+        self.settings = settings
+        self.clock = clock
+
+    # ------------------------------------------------------------------ intake
+    def control_tags(self, tags: list[str]) -> tuple[list[str], str] | None:
+        """(tags to publish, target state) for a draft meant for us, or None when it is not ours.
+
+        A draft is ours when it carries the intake tag, or `<intake tag>:<state>` naming where it goes.
+        """
+        intake = self.settings.intake_tag
+        state, ours, kept = self.settings.default_state, False, []
+        for tag in tags:
+            if tag == intake:
+                ours = True
+            elif tag.startswith(intake + ":") and tag[len(intake) + 1:] in STATES:
+                ours, state = True, tag[len(intake) + 1:]
+            else:
+                kept.append(tag)
+        return (kept, state) if ours else None
+
+    async def ingest_drafts(self) -> list[int]:
+        """Take the blog's drafts that carry the intake tag; returns the row ids of new posts."""
+        drafts = await asyncio.to_thread(self.api.drafts)
+        new = []
+        for draft in drafts:
+            control = self.control_tags(list(draft.get("tags", [])))
+            if control is None:
+                continue
+            tags, state = control
+            row_id = await self.ingest(f"draft:{draft['id']}", list(draft.get("content", [])), tags, state,
+                                       source_post_id=int(draft["id"]))
+            if row_id is not None:
+                new.append(row_id)
+        return new
+
+    async def ingest(self, post_key: str, content: list[Block], tags: list[str], target_state: str,
+                     source_post_id: int | None = None) -> int | None:
+        """Record a post to make; returns its row id, or None when this key was already taken (a duplicate)."""
+        if target_state not in STATES:
+            raise ValueError(f"target state must be one of {', '.join(STATES)}, not {target_state!r}")
+        return await asyncio.to_thread(self._ingest, post_key, content, tags, target_state, source_post_id)
+
+    def _ingest(self, post_key: str, content: list[Block], tags: list[str], target_state: str,
+                source_post_id: int | None) -> int | None:
+        held_reason = None
+        images = []
+        try:
+            images = plan_post(content, keep_textless=self.settings.textless == "hold").images
+        except TranscriptFormatError as error:
+            held_reason = f"malformed image transcript: {error}"
+        if held_reason is None and any(image.textless for image in images):
+            held_reason = "the post has a text-less image block and tumblr.textless is 'hold'"
+        guidance = random.Random(post_key).choice(self.settings.guidance_options)
+        now = self.clock()
+        row = TumblrPostRow(
+            post_key=post_key, blog=self.api.blog, source_post_id=source_post_id, content_json=json.dumps(content),
+            tags_json=json.dumps(tags), target_state=target_state, slug=post_slug(post_key), guidance_scale=guidance,
+            status="pending" if images and held_reason is None else "images_ready", held_reason=held_reason,
+            attempts=0, image_count=0 if held_reason else len(images), created_at=now, updated_at=now,
+        )
+        if held_reason is None:
+            row.images = [TumblrImageRow(block_index=image.index, text=image.text, caption=image.caption,
+                                         guidance_scale=guidance) for image in images]
+        try:
+            with self.db.write() as session:
+                session.add(row)
+                session.flush()
+                return row.id
+        except IntegrityError:
+            return None
+
+    # ------------------------------------------------------------------ driving
+    def due_posts(self) -> list[int]:
+        now = self.clock()
+        with self.db.read() as session:
+            query = select(TumblrPostRow.id).where(
+                TumblrPostRow.status.in_(OPEN_STATUSES),
+                (TumblrPostRow.retry_at.is_(None)) | (TumblrPostRow.retry_at <= now),
+            ).order_by(TumblrPostRow.id)
+            return list(session.scalars(query))
+
+    async def run_once(self) -> None:
+        """Advance every post that is due, one after another (publishing order follows intake order)."""
+        for post_id in await asyncio.to_thread(self.due_posts):
+            await self.step(post_id)
+
+    async def step(self, post_id: int) -> str:
+        """Move one post as far as it can go now; returns its status afterwards."""
+        post = await asyncio.to_thread(self._load, post_id)
+        if post.status == "pending":
+            await self._advance_jobs(post)
+            post = await asyncio.to_thread(self._load, post_id)
+        if post.status in ("images_ready", "publishing") and (post.retry_at is None or post.retry_at <= self.clock()):
+            await self._publish(post)
+            post = await asyncio.to_thread(self._load, post_id)
+        return post.status
+
+    def _load(self, post_id: int) -> TumblrPostRow:
+        with self.db.read() as session:
+            row = session.get(TumblrPostRow, post_id)
+            if row is None:
+                raise LookupError(f"no Tumblr post row {post_id}")
+            row.images  # loaded now: the row leaves the session
+            return row
+
+    def _set(self, post: TumblrPostRow, expect_status: str | None = None, **values: Any) -> bool:
+        """Update the row only if nobody moved it since we read it (status and attempts unchanged)."""
+        values["updated_at"] = self.clock()
+        with self.db.write() as session:
+            result = session.execute(
+                update(TumblrPostRow)
+                .where(TumblrPostRow.id == post.id, TumblrPostRow.status == (expect_status or post.status),
+                       TumblrPostRow.attempts == post.attempts)
+                .values(**values)
+            )
+            return result.rowcount == 1
+
+    def _wait(self, post: TumblrPostRow, reason: str, until: dt.datetime, **values: Any) -> None:
+        log.info("tumblr post %s waits until %s: %s", post.post_key, until.isoformat(), reason)
+        self._set(post, reason=reason, retry_at=until, **values)
+
+    def _hold(self, post: TumblrPostRow, reason: str) -> None:
+        """Route the post to drafts as written; publishing then saves it there (or finds it already there)."""
+        log.warning("tumblr post %s held for a moderator: %s", post.post_key, reason)
+        self._set(post, status="images_ready", held_reason=reason, reason=None, retry_at=None, image_count=0)
+
+    # ------------------------------------------------------------------ images
+    async def _advance_jobs(self, post: TumblrPostRow) -> None:
+        """Submit missing jobs, collect finished ones; `images_ready` once every block has its picture."""
+        for image in post.images:
+            if image.job_id is None:
+                submission = JobSubmission(
+                    request=RenderRequest(prompt=image.text, guidance_scale=image.guidance_scale,
+                                          candidates=self.settings.candidates),
+                    source="tumblr", requester_id=post.blog[:64], requester_name=post.blog, place=f"blog:{post.blog}",
+                    idempotency_key=f"tumblr:{post.post_key}:{image.block_index}")
+                try:
+                    job = await self.jobs.submit(submission)
+                except QueueLimitReached as error:
+                    await asyncio.to_thread(self._wait, post, f"waiting for room in the job queue: {error}",
+                                            self.clock() + JOB_POLL)
+                    return
+                except (InvalidJob, SubmissionRefused) as error:
+                    await asyncio.to_thread(self._hold, post, f"block {image.block_index} refused: {error}")
+                    return
+                await asyncio.to_thread(self._record_image, image.id, job_id=job.id)
+                image.job_id = job.id
+            if image.image_sha256 is None:
+                job = await self.jobs.get(image.job_id)
+                if not job.done:
+                    continue
+                if job.status != "succeeded":
+                    await asyncio.to_thread(self._hold, post, f"block {image.block_index}: image job {job.id} "
+                                                              f"{job.status}: {job.error or 'no reason given'}")
+                    return
+                chosen = [i for i in await self.jobs.images_of(job.id) if i.chosen]
+                if not chosen:
+                    await asyncio.to_thread(self._hold, post, f"block {image.block_index}: the image of job {job.id} "
+                                                              "was hidden by a moderator")
+                    return
+                await asyncio.to_thread(self._record_image, image.id, image_sha256=chosen[0].sha256,
+                                        width=chosen[0].width, height=chosen[0].height)
+                image.image_sha256 = chosen[0].sha256
+        if all(image.image_sha256 for image in post.images):
+            await asyncio.to_thread(self._set, post, status="images_ready", reason=None, retry_at=None)
+        else:
+            await asyncio.to_thread(self._set, post, reason="drawing images", retry_at=self.clock() + JOB_POLL)
+
+    def _record_image(self, image_id: int, **values: Any) -> None:
+        with self.db.write() as session:
+            session.execute(update(TumblrImageRow).where(TumblrImageRow.id == image_id).values(**values))
+
+    # ------------------------------------------------------------------ publishing
+    def _payload(self, post: TumblrPostRow) -> tuple[dict[str, Any], list[TumblrImageRow]]:
+        """The NPF request body and the images it uploads; held posts go to drafts as written, no images."""
+        content: list[Block] = json.loads(post.content_json)
+        tags: list[str] = json.loads(post.tags_json)
+        if post.held_reason is not None:
+            content = [b for b in content if b.get("type") != "text" or str(b.get("text", "")).strip()]
+            return {"content": content, "tags": ",".join(tags), "state": "draft", "slug": post.slug}, []
+        plan = plan_post(content, keep_textless=self.settings.textless == "hold")
+        sizes = {image.block_index: (image.width or 0, image.height or 0) for image in post.images}
+        if self.settings.tag_guidance and post.images:
+            tags = tags + [f"guidance scale {post.guidance_scale:g}"]
+        built = build_content(plan, sizes)
+        return {"content": built, "tags": ",".join(tags), "state": post.target_state, "slug": post.slug}, list(post.images)
+
+    async def _publish(self, post: TumblrPostRow) -> None:
+        now = self.clock()
+        final_state = "draft" if post.held_reason is not None else post.target_state
+        if post.status == "publishing" and post.source_post_id is None:
+            # The last attempt may have made the post even though we never heard back.
+            try:
+                found = await asyncio.to_thread(self.api.find_by_slug, post.slug)
+            except TumblrError as error:
+                await asyncio.to_thread(self._wait, post, f"cannot check whether the post exists: {error}",
+                                        retry_at(error, now, post.attempts, self.settings))
+                return
+            if found is not None:
+                await asyncio.to_thread(self._done, post, found[0], found[1])
+                return
+        if post.held_reason is not None and post.source_post_id is not None:
+            # A held draft is already where it belongs: nothing on Tumblr changes.
+            await asyncio.to_thread(self._done, post, post.source_post_id, "draft")
+            return
+        payload, images = await asyncio.to_thread(self._payload, post)
+        if final_state != "draft":
+            leftover = surviving_delimiter(payload["content"], payload["tags"].split(","))
+            if leftover is not None:
+                await asyncio.to_thread(self._hold, post, f"a delimiter would have been published: {leftover}")
+                return
+        queued = await self._queue_size(post, final_state)
+        if queued is False:
+            return
+        limited = await asyncio.to_thread(self._limited, post, queued)
+        if limited is not None:
+            await asyncio.to_thread(self._wait, post, *limited)
+            return
+        media = {media_identifier(image.block_index): await self.jobs.read_image(image.image_sha256 or "")
+                 for image in images}
+        claimed = await asyncio.to_thread(self._set, post, expect_status=post.status, status="publishing",
+                                          attempts=post.attempts + 1, retry_at=now + PUBLISH_LEASE)
+        if not claimed:
+            return  # another bot process moved this post first
+        post.attempts += 1
+        post.status = "publishing"
+        try:
+            if post.source_post_id is not None:
+                tumblr_id = await asyncio.to_thread(self.api.edit, post.source_post_id, payload, media)
+            else:
+                tumblr_id = await asyncio.to_thread(self.api.create, payload, media)
+        except TumblrError as error:
+            await asyncio.to_thread(self._failed, post, error)
+            return
+        await asyncio.to_thread(self._done, post, tumblr_id, final_state)
+
+    async def _queue_size(self, post: TumblrPostRow, final_state: str) -> int | None | bool:
+        """The blog's queue size when the post goes to the queue; False when it could not be asked (post waits)."""
+        if final_state != "queue":
+            return None
+        try:
+            return await asyncio.to_thread(self.api.queue_size)
+        except TumblrError as error:
+            await asyncio.to_thread(self._wait, post, f"cannot read the queue size: {error}",
+                                    retry_at(error, self.clock(), post.attempts + 1, self.settings))
+            return False
+
+    def _limited(self, post: TumblrPostRow, queued: int | None) -> tuple[str, dt.datetime] | None:
+        if post.held_reason is not None:
+            return None  # a draft without images counts against no limit
+        with self.db.read() as session:
+            return local_limit(session, post, queued, self.clock(), self.settings)
+
+    def _done(self, post: TumblrPostRow, tumblr_id: int, state: str) -> None:
+        status = "held" if post.held_reason is not None else "published"
+        self._set(post, status=status, tumblr_post_id=tumblr_id, published_state=state,
+                  published_at=self.clock(), reason=None, retry_at=None)
+        log.info("tumblr post %s %s as %s (id %s)", post.post_key, status, state, tumblr_id)
+
+    def _failed(self, post: TumblrPostRow, error: TumblrError) -> None:
+        now = self.clock()
+        when = retry_at(error, now, post.attempts, self.settings)
+        if error.verdict == "wait":
+            # Tumblr refused before doing anything: the post goes back to waiting.
+            self._wait(post, f"{error}", when, status="images_ready")
+        elif error.verdict == "uncertain":
+            # It may exist now; stay in `publishing` so the next attempt looks before sending.
+            self._wait(post, f"{error} (checking for the post before retrying)", when)
+        elif post.held_reason is None:
+            self._set(post, status="images_ready", held_reason=f"Tumblr refused the post: {error}",
+                      reason=None, retry_at=None, image_count=0)
+        else:
+            self._set(post, status="held", reason=f"Tumblr refused even the draft: {error}", retry_at=None)

@@ -1,0 +1,81 @@
+"""The autoresponder end to end: real pytumblr and NPF requests against the loopback Tumblr, real queue."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytumblr
+from PIL import Image
+
+from bot.tumblr.autoresponder import TumblrAutoresponder
+from bot.tumblr.models import TumblrPostRow
+from ocr.transcripts import DELIMITER
+from storage.jobs import JobQueue
+from tests.tumblr.conftest import drain_jobs, draw_text_png
+from tests.tumblr.fake_tumblr import FakeTumblr
+
+BLOG = "glyphbot-test"
+POST = "a thought\n\n=======\nOPEN\nLATE\n=======\nand a caption one\n=======\n=======\na shop sign\n=======\nSALE\n=======\nbye"
+
+
+async def settle(responder: TumblrAutoresponder, queue: JobQueue, rounds: int = 4) -> None:
+    """Let intake, the worker and publishing run until nothing is left to do."""
+    for _ in range(rounds):
+        await responder.run_once()
+        drain_jobs(queue)
+        responder.clock.advance(seconds=3)  # type: ignore[attr-defined]  the tests' Clock
+    await responder.run_once()
+
+
+def rows(responder: TumblrAutoresponder) -> list[TumblrPostRow]:
+    from sqlalchemy import select
+
+    with responder.db.read() as session:
+        return list(session.scalars(select(TumblrPostRow).order_by(TumblrPostRow.id)))
+
+
+def assert_images_match_transcripts(fake: FakeTumblr, post_id: int, transcripts: list[str]) -> None:
+    content = fake.posts[post_id].content
+    images = [b for b in content if b["type"] == "image"]
+    assert [b["alt_text"] for b in images] == transcripts
+    for block, text in zip(images, transcripts, strict=True):
+        name = block["media"][0]["url"].rsplit("/", 1)[-1]
+        uploaded = fake.media[name]
+        assert Image.open(io.BytesIO(uploaded)).format == "PNG"
+        assert uploaded == draw_text_png(text.split("\n", 1)[-1] if text.startswith("a shop sign") else text)
+    assert all(DELIMITER not in b.get("text", "") for b in content)
+
+
+async def test_draft_is_published_in_place_with_images_and_alt_text(
+        fake_tumblr: FakeTumblr, tumblr_client: pytumblr.TumblrRestClient, responder: TumblrAutoresponder,
+        queue: JobQueue) -> None:
+    draft = tumblr_client.create_text(BLOG, state="draft", tags=["glyphbot", "cats"], body=POST)
+    tumblr_client.create_text(BLOG, state="draft", tags=["unrelated"], body="not for the bot\n=======\nx")
+    assert await responder.ingest_drafts() != []
+    await settle(responder, queue)
+
+    post = fake_tumblr.posts[draft["id"]]
+    assert post.state == "published", [(r.status, r.reason, r.held_reason) for r in rows(responder)]
+    assert post.tags == ["cats", "guidance scale 2"]
+    assert [b.get("text") for b in post.content if b["type"] == "text"] == ["a thought", "and a caption one", "bye"]
+    assert_images_match_transcripts(fake_tumblr, draft["id"], ["OPEN\nLATE", "a shop sign\nSALE"])
+    assert len(fake_tumblr.posts_in("published")) == 1 and len(fake_tumblr.posts_in("draft")) == 1
+    [row] = rows(responder)
+    assert (row.status, row.tumblr_post_id, row.image_count, row.reason) == ("published", draft["id"], 2, None)
+    # the published post reads back through pytumblr's legacy view with <figure><img alt=...>
+    body = tumblr_client.posts(BLOG, id=draft["id"])["posts"][0]["body"]
+    assert 'alt="OPEN\nLATE"' in body and DELIMITER not in body
+
+
+async def test_local_post_is_created_once_in_the_queue(fake_tumblr: FakeTumblr, responder: TumblrAutoresponder,
+                                                       queue: JobQueue) -> None:
+    from bot.tumblr.content import text_to_blocks
+
+    assert await responder.ingest("local:one", text_to_blocks(POST), ["art"], "queue") is not None
+    assert await responder.ingest("local:one", text_to_blocks(POST), ["art"], "queue") is None  # duplicate
+    await settle(responder, queue)
+    [post] = fake_tumblr.posts_in("queue")
+    assert post.slug.startswith("glyphbot-") and post.tags == ["art", "guidance scale 2"]
+    assert_images_match_transcripts(fake_tumblr, post.id, ["OPEN\nLATE", "a shop sign\nSALE"])
+    assert len(fake_tumblr.posts) == 1
