@@ -1,0 +1,218 @@
+"""The worker loop: claim jobs under a lease, render them, store results, repeat.
+
+One worker per GPU. Several workers on several hosts share one PostgreSQL database; the lease makes
+that safe: a heartbeat thread renews it while rendering, and a job whose worker dies goes back to
+the queue when the lease runs out. The worker never lets one job's failure (bad input, CUDA OOM,
+full disk, database blip) stop it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.worker_render import OutOfMemory, is_out_of_memory, render_jobs
+from generation.types import Progress, ProgressCallback, RenderResult, Renderer
+from storage.errors import DatabaseUnavailable, ImageStoreError, LeaseLost
+from storage.jobs import JobQueue
+from storage.types import Job
+
+log = logging.getLogger(__name__)
+
+PROGRESS_MIN_INTERVAL_S = 0.5
+
+
+class JobDropped(Exception):
+    """Raised inside the renderer's progress callback to stop a job that was cancelled or taken over."""
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    lease_s: float = 120.0
+    heartbeat_s: float = 20.0
+    batch_size: int = 4
+    max_attempts: int = 3
+    poll_interval_s: float = 0.5
+    db_retry_max_s: float = 30.0
+
+    @classmethod
+    def from_settings(cls, worker_settings) -> WorkerOptions:  # noqa: ANN001  config.settings.WorkerSettings
+        return cls(
+            lease_s=worker_settings.lease_s,
+            heartbeat_s=worker_settings.heartbeat_s,
+            batch_size=worker_settings.batch_size,
+            max_attempts=worker_settings.max_attempts,
+            poll_interval_s=worker_settings.poll_interval_s,
+            db_retry_max_s=worker_settings.db_retry_max_s,
+        )
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Worker:
+    """Pulls jobs from `queue` and renders them with `renderer`."""
+
+    def __init__(self, queue: JobQueue, renderer: Renderer, options: WorkerOptions | None = None, worker_id: str | None = None) -> None:
+        self.queue = queue
+        self.renderer = renderer
+        self.options = options or WorkerOptions()
+        self.worker_id = worker_id or new_worker_id()
+        self.stop_event = threading.Event()
+
+    def run(self, *, max_jobs: int | None = None, exit_when_idle: bool = False) -> int:
+        """Work until `stop()` (or `max_jobs` jobs, or an empty queue with `exit_when_idle`); returns jobs handled."""
+        handled = 0
+        db_delay = self.options.poll_interval_s
+        log.info("worker %s started", self.worker_id)
+        while not self.stop_event.is_set() and (max_jobs is None or handled < max_jobs):
+            try:
+                count = self.run_once(max_jobs=None if max_jobs is None else max_jobs - handled)
+            except DatabaseUnavailable as error:
+                log.error("worker %s: %s; retrying in %.1f s", self.worker_id, error, db_delay)
+                self.stop_event.wait(db_delay)
+                db_delay = min(self.options.db_retry_max_s, db_delay * 2)
+                continue
+            db_delay = self.options.poll_interval_s
+            handled += count
+            if count == 0:
+                if exit_when_idle:
+                    break
+                self.stop_event.wait(self.options.poll_interval_s)
+        log.info("worker %s stopped after %d jobs", self.worker_id, handled)
+        return handled
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def run_once(self, max_jobs: int | None = None) -> int:
+        """Claim one batch of compatible jobs and see each through to a final state; returns their number."""
+        batch = self.options.batch_size if max_jobs is None else max(1, min(self.options.batch_size, max_jobs))
+        jobs = self.queue.claim(
+            self.worker_id, lease_s=self.options.lease_s, max_batch=batch, max_attempts=self.options.max_attempts
+        )
+        if not jobs:
+            return 0
+        log.info("worker %s claimed jobs %s", self.worker_id, [job.id for job in jobs])
+        dropped: set[int] = set()
+        with _Heartbeat(self, [job.id for job in jobs], dropped):
+            runnable, requests = [], []
+            for job in jobs:
+                try:
+                    requests.append(job.render_request(self.queue.load_init_image(job)))
+                    runnable.append(job)
+                except ImageStoreError as error:
+                    self._finish_failed(job, f"cannot read the init image: {error}")
+            callbacks = [self._progress_callback(job, dropped) for job in runnable]
+            outcomes = render_jobs(self.renderer, requests, callbacks)
+            for job, outcome in zip(runnable, outcomes, strict=True):
+                self._finish(job, outcome, dropped)
+        return len(jobs)
+
+    # --- one job's end ------------------------------------------------------------------------
+
+    def _finish(self, job: Job, outcome: RenderResult | Exception, dropped: set[int]) -> None:
+        if job.id in dropped or isinstance(outcome, JobDropped):
+            log.info("job %d was cancelled or taken over; its work is dropped", job.id)
+            return
+        if isinstance(outcome, Exception):
+            self._finish_failed(job, _describe_failure(outcome))
+            return
+        try:
+            self._with_db_retry(lambda: self.queue.complete(job.id, self.worker_id, outcome))
+            log.info("job %d succeeded", job.id)
+        except LeaseLost:
+            log.warning("job %d: lease lost before its result was stored; the result is dropped", job.id)
+        except ImageStoreError as error:
+            self._finish_failed(job, f"could not store the images: {error}")
+        except ValueError as error:
+            self._finish_failed(job, f"the renderer returned an unusable result: {error}")
+
+    def _finish_failed(self, job: Job, reason: str) -> None:
+        log.warning("job %d failed: %s", job.id, reason)
+        try:
+            self._with_db_retry(lambda: self.queue.fail(job.id, self.worker_id, reason))
+        except LeaseLost:
+            log.info("job %d was cancelled or taken over before its failure was stored", job.id)
+
+    def _with_db_retry(self, call: Callable[[], object]) -> object:
+        """Retry a final write through a database blip while the lease could still be ours."""
+        deadline = time.monotonic() + self.options.lease_s
+        delay = 0.2
+        while True:
+            try:
+                return call()
+            except DatabaseUnavailable as error:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.error("worker %s: %s; retrying the write in %.1f s", self.worker_id, error, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, self.options.db_retry_max_s)
+
+    def _progress_callback(self, job: Job, dropped: set[int]) -> ProgressCallback:
+        last_write = 0.0
+
+        def report(progress: Progress) -> None:
+            nonlocal last_write
+            if job.id in dropped:
+                raise JobDropped(f"job {job.id} was cancelled or taken over")
+            now = time.monotonic()
+            final_step = progress.step >= progress.total_steps
+            if progress.preview_png is None and not final_step and now - last_write < PROGRESS_MIN_INTERVAL_S:
+                return
+            last_write = now
+            try:
+                owned = self.queue.report_progress(job.id, self.worker_id, progress)
+            except (DatabaseUnavailable, ImageStoreError) as error:
+                log.warning("job %d: progress not recorded: %s", job.id, error)
+                return
+            if not owned:
+                dropped.add(job.id)
+                raise JobDropped(f"job {job.id} was cancelled or taken over")
+
+        return report
+
+
+class _Heartbeat:
+    """Renews the leases of a batch every heartbeat_s in a thread; marks jobs the worker no longer owns."""
+
+    def __init__(self, worker: Worker, job_ids: list[int], dropped: set[int]) -> None:
+        self.worker = worker
+        self.job_ids = job_ids
+        self.dropped = dropped
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-{worker.worker_id}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.done.set()
+        self.thread.join()
+
+    def _beat(self) -> None:
+        options = self.worker.options
+        while not self.done.wait(options.heartbeat_s):
+            live = [job_id for job_id in self.job_ids if job_id not in self.dropped]
+            try:
+                owned = self.worker.queue.heartbeat(self.worker.worker_id, live, lease_s=options.lease_s)
+            except DatabaseUnavailable as error:
+                log.error("worker %s: heartbeat failed: %s", self.worker.worker_id, error)
+                continue
+            self.dropped.update(set(live) - owned)
+
+
+def _describe_failure(error: Exception) -> str:
+    if isinstance(error, OutOfMemory):
+        return str(error)
+    if is_out_of_memory(error):
+        return "out of GPU memory"
+    return f"{type(error).__name__}: {error}"

@@ -1,0 +1,100 @@
+"""Choosing the worker's renderer, plus two model-free renderers for development, tests and benchmarks.
+
+The real renderer (`bot.render:CascadeRenderer`) is imported only when a worker starts, so adapters
+and the CLI never load torch just by importing this module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import time
+from functools import cache
+
+from generation.types import Progress, ProgressCallback, RenderedImage, RenderRequest, RenderResult, Renderer
+
+
+class RendererUnavailable(RuntimeError):
+    """The configured renderer cannot start; the message says what to do."""
+
+
+def load_renderer(spec: str, settings=None) -> Renderer:  # noqa: ANN001  config.settings.Settings
+    """Import "module:Class" and build it (via `Class.from_settings(settings)` when it has one)."""
+    module_name, _, class_name = spec.partition(":")
+    if not module_name or not class_name:
+        raise RendererUnavailable(f"worker.renderer {spec!r} must look like 'package.module:ClassName'")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as error:
+        raise RendererUnavailable(f"cannot load renderer {spec!r}: {error}") from error
+    try:
+        if settings is not None and hasattr(cls, "from_settings"):
+            return cls.from_settings(settings)
+        return cls()
+    except Exception as error:
+        # The cascade raises CheckpointMissingError when no trained checkpoint ships; matched by name
+        # so this module stays free of torch.
+        if type(error).__name__ == "CheckpointMissingError":
+            raise RendererUnavailable(
+                f"no trained checkpoint to render with: {error}. Train one (`glyphbot train`) or set "
+                "generation.checkpoint_dir; for a model-free worker use "
+                "worker.renderer = 'bot.worker_renderers:TextDrawingRenderer'"
+            ) from error
+        raise
+
+
+class TextDrawingRenderer:
+    """Draws the prompt as black text on white with PIL: real PNGs, real progress, no model.
+
+    `step_delay_s` makes each reported step take time, so tests can kill or cancel mid-job.
+    """
+
+    def __init__(self, step_delay_s: float = 0.0, base_size: int = 64, sr_size: int = 256) -> None:
+        self.step_delay_s = step_delay_s
+        self.base_size = base_size
+        self.sr_size = sr_size
+
+    def render(self, request: RenderRequest, progress: ProgressCallback | None = None) -> RenderResult:
+        seed = request.seed if request.seed is not None else 0
+        base = [self._candidate("base", request.prompt, seed + i, self.base_size) for i in range(request.candidates)]
+        self._steps("base", request.num_inference_steps, progress, preview=base[0].png)
+        sr = self._candidate("sr", request.prompt, seed, self.sr_size)
+        self._steps("sr", request.sr_num_inference_steps, progress, preview=None)
+        sr.ocr_text, sr.ocr_score, sr.chosen = request.prompt, 1.0, True
+        return RenderResult(images=base + [sr])
+
+    def _steps(self, stage: str, total: int, progress: ProgressCallback | None, preview: bytes | None) -> None:
+        for step in range(1, total + 1):
+            if self.step_delay_s:
+                time.sleep(self.step_delay_s)
+            if progress is not None:
+                progress(Progress(stage, step, total, preview if step == total else None))  # type: ignore[arg-type]
+
+    @staticmethod
+    def _candidate(stage: str, prompt: str, seed: int, size: int) -> RenderedImage:
+        from PIL import Image, ImageDraw
+
+        image = Image.new("RGB", (size, size), "white")
+        ImageDraw.Draw(image).multiline_text((2, 2), prompt, fill="black")
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        return RenderedImage(stage=stage, seed=seed, png=buffer.getvalue(), width=size, height=size)  # type: ignore[arg-type]
+
+
+class ConstantRenderer:
+    """Returns one fixed tiny PNG per candidate at no cost: for measuring the queue, not the model."""
+
+    def render(self, request: RenderRequest, progress: ProgressCallback | None = None) -> RenderResult:
+        png = _tiny_png()
+        images = [RenderedImage("base", i, png, 1, 1) for i in range(request.candidates)]
+        images.append(RenderedImage("sr", 0, png, 1, 1, request.prompt, 1.0, True))
+        return RenderResult(images=images)
+
+
+@cache
+def _tiny_png() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("L", (1, 1), 255).save(buffer, format="PNG")
+    return buffer.getvalue()
