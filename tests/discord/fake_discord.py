@@ -464,7 +464,7 @@ class FakeDiscord:
         if (found := re.fullmatch(r"/applications/(\d+)/commands", p)) is not None:
             if m == "PUT":
                 self.command_overwrites += 1
-                self.global_commands = [{**c, "id": str(self.snowflake()), "application_id": found[1], "version": "1"} for c in r.json]
+                self.global_commands = [{"description": "", "options": [], **c, "id": str(self.snowflake()), "application_id": found[1], "version": "1"} for c in r.json]
             return _json(self.global_commands)
         if (found := re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", p)) is not None and m == "POST":
             return self._callback(found[2], r)

@@ -1,0 +1,97 @@
+"""The Discord client: wires commands, persistent buttons and deliveries to storage's async job API.
+
+Entry point for `glyphbot serve`: `await run_discord_bot(settings, jobs)` where `jobs` is a
+`storage.async_api.AsyncJobs`. Nothing here blocks the event loop: the database is reached through
+`AsyncJobs` (threads) and moderation calls go through `asyncio.to_thread`; no torch is imported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.discord import job_actions
+from bot.discord.buttons import JobButton
+from bot.discord.cooldown import Cooldowns
+from bot.discord.imagine import imagine_command, imagine_lines_command, refuse
+from bot.discord.lookup import history_command, job_command
+from bot.discord.moderation import COMMANDS as MODERATION_COMMANDS
+from bot.discord.settings import DiscordSettings
+from bot.discord.sync import sync_if_changed
+from storage.async_api import AsyncJobs
+from storage.errors import DatabaseUnavailable
+from storage.moderation import Moderation
+
+log = logging.getLogger(__name__)
+
+
+class GlyphTree(app_commands.CommandTree["GlyphBot"]):
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        if isinstance(error, app_commands.CheckFailure):
+            await refuse(interaction, str(error) or "You cannot use this command here.")
+            return
+        original = getattr(error, "original", error)
+        if isinstance(original, DatabaseUnavailable):
+            log.warning("command %s: %s", interaction.command and interaction.command.name, original)
+            await refuse(interaction, "The database is unavailable right now; please try again in a minute.")
+            return
+        log.error("command %s failed", interaction.command and interaction.command.name, exc_info=original)
+        await refuse(interaction, "Something went wrong on our side; the error was logged.")
+
+
+class GlyphBot(discord.Client):
+    """One bot process. `client_options` reach `discord.Client` (tests shorten `guild_ready_timeout`)."""
+
+    def __init__(self, settings: DiscordSettings, jobs: AsyncJobs, moderation: Moderation, **client_options: Any) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True  # channel and permission data for interactions; no message content needed
+        super().__init__(intents=intents, **client_options)
+        self.settings = settings
+        self.jobs = jobs
+        self.moderation = moderation
+        self.cooldowns = Cooldowns(settings.cooldown_s)
+        self.tree = GlyphTree(self)
+        self._tasks: set[asyncio.Task[None]] = set()
+        for command in (imagine_command, imagine_lines_command, history_command, job_command, *MODERATION_COMMANDS):
+            self.tree.add_command(command)
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(JobButton)
+        if self.settings.sync_commands:
+            await sync_if_changed(self.tree, Path(self.settings.state_dir), self.application_id or 0)
+
+    def spawn(self, coroutine: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[None]:
+        """Run a delivery in the background, keeping a reference so it is not garbage-collected mid-way."""
+        task = asyncio.create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def on_job_button(self, interaction: discord.Interaction, action: str, job_id: int) -> None:
+        try:
+            await job_actions.handle(self, interaction, action, job_id)
+        except DatabaseUnavailable as error:
+            log.warning("button %s on job %s: %s", action, job_id, error)
+            await refuse(interaction, "The database is unavailable right now; please try again in a minute.")
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await super().close()
+
+
+async def run_discord_bot(settings: Any, jobs: AsyncJobs, moderation: Moderation | None = None) -> None:
+    """Run the bot until it is closed. `settings` is the app settings (its `discord` section) or DiscordSettings."""
+    discord_settings = DiscordSettings.from_settings(settings)
+    if not discord_settings.token:
+        raise RuntimeError("no Discord token: set the GLYPHBOT_DISCORD__TOKEN environment variable")
+    bot = GlyphBot(discord_settings, jobs, moderation or Moderation(jobs.queue.db))
+    async with bot:
+        await bot.start(discord_settings.token)

@@ -1,0 +1,199 @@
+"""Delivering jobs to Discord: queue position, throttled progress edits with previews, then the result.
+
+One `Delivery` per interaction that queued jobs. It watches the jobs through storage's async API and
+edits the interaction's original response. The interaction token only lives 15 minutes: past that
+(or when Discord rejects the token) the result is posted to the channel with a mention instead.
+A channel that vanished or refuses the bot fails this delivery with a logged reason, nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.discord.attachments import TooLargeForDiscord, Upload, pack_images
+from bot.discord.buttons import pending_view, result_view
+from bot.discord.texts import progress_message, result_message, status_line
+from bot.discord.throttle import EditThrottle
+from storage.errors import DatabaseUnavailable, StorageError
+from storage.types import Job, JobUpdate
+
+if TYPE_CHECKING:
+    from bot.discord.client import GlyphBot
+
+log = logging.getLogger(__name__)
+DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
+DB_RETRY_S = 1.0
+
+
+@dataclass
+class Target:
+    """Where a delivery goes: the interaction's response while its token is usable, else the channel."""
+
+    interaction: discord.Interaction
+    user_id: int
+    channel_id: int
+    token_deadline: float  # wall-clock seconds; past it the token is treated as expired
+    token_usable: bool = True
+
+    @classmethod
+    def of(cls, interaction: discord.Interaction, lifetime_s: float, margin_s: float) -> "Target":
+        deadline = interaction.created_at.timestamp() + lifetime_s - margin_s
+        return cls(interaction, interaction.user.id, interaction.channel_id or 0, deadline)
+
+    def can_use_token(self) -> bool:
+        return self.token_usable and time.time() < self.token_deadline
+
+    def note_webhook_error(self, error: discord.HTTPException) -> bool:
+        """Record a webhook failure; True when it means the token (or its message) is gone for good."""
+        if error.status in (401, 404):
+            self.token_usable = False
+            return True
+        return False
+
+
+class Delivery:
+    def __init__(self, bot: "GlyphBot", target: Target, job_ids: list[int], prompt: str, note: str = "") -> None:
+        self.bot = bot
+        self.target = target
+        self.job_ids = job_ids
+        self.prompt = prompt
+        self.note = note
+        self.throttle = EditThrottle(bot.settings.progress_interval_s)
+        self._previews_shown: tuple[str | None, ...] = ()
+
+    async def run(self) -> None:
+        try:
+            await self._run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("delivery of jobs %s failed", self.job_ids)
+
+    async def _run(self) -> None:
+        updates: asyncio.Queue[JobUpdate | BaseException] = asyncio.Queue()
+        watchers = [asyncio.create_task(self._watch(job_id, updates)) for job_id in self.job_ids]
+        try:
+            states: dict[int, JobUpdate] = {}
+            dirty = False
+            while not (len(states) == len(self.job_ids) and all(s.job.done for s in states.values())):
+                try:
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation.
+                    async with asyncio.timeout(self.throttle.wait_time() if dirty else None):
+                        item = await updates.get()
+                except TimeoutError:
+                    await self._show_progress(states)
+                    dirty = False
+                    continue
+                if isinstance(item, BaseException):
+                    raise item
+                states[item.job.id] = item
+                dirty = True
+                if self.throttle.wait_time() == 0 and not all(s.job.done for s in states.values()):
+                    await self._show_progress(states)
+                    dirty = False
+            await asyncio.sleep(self.throttle.wait_time())
+            await self._show_result([states[job_id].job for job_id in self.job_ids])
+        finally:
+            for watcher in watchers:
+                watcher.cancel()
+
+    async def _watch(self, job_id: int, updates: asyncio.Queue[JobUpdate | BaseException]) -> None:
+        """Forward a job's updates; a database outage only delays them (watch again after a pause)."""
+        while True:
+            try:
+                async for update in self.bot.jobs.watch(job_id):
+                    await updates.put(update)
+                return
+            except DatabaseUnavailable as error:
+                log.warning("watching job %s: %s; retrying in %.0f s", job_id, error, DB_RETRY_S)
+                await asyncio.sleep(DB_RETRY_S)
+            except StorageError as error:
+                await updates.put(error)
+                return
+
+    async def _show_progress(self, states: dict[int, JobUpdate]) -> None:
+        if not self.target.can_use_token():
+            return  # nothing to edit any more; the result will go to the channel
+        many = len(self.job_ids) > 1
+        lines = [
+            status_line(states[job_id], f"#{index + 1}" if many else "") if job_id in states else "⏳ queued"
+            for index, job_id in enumerate(self.job_ids)
+        ]
+        content = progress_message(self.prompt, lines + ([self.note] if self.note else []))
+        previews = tuple(states[j].job.preview_hash if j in states and not states[j].job.done else None for j in self.job_ids)
+        files: list[discord.File] = []
+        if previews != self._previews_shown and any(previews):
+            for index, digest in enumerate(previews):
+                if digest:
+                    data = await self.bot.jobs.read_image(digest)
+                    files.append(discord.File(io.BytesIO(data), filename=f"preview-{index + 1}.png"))
+        try:
+            if files:
+                await self.target.interaction.edit_original_response(content=content, attachments=files, view=pending_view(self.job_ids))
+                self._previews_shown = previews
+            else:
+                await self.target.interaction.edit_original_response(content=content, view=pending_view(self.job_ids))
+        except discord.HTTPException as error:
+            self.target.note_webhook_error(error)
+            log.warning("progress edit for jobs %s failed: %s", self.job_ids, error)
+        finally:
+            self.throttle.mark_sent()
+
+    async def _show_result(self, jobs: list[Job]) -> None:
+        finished = [job for job in jobs if job.status == "succeeded"]
+        pngs, shown = [], []
+        for job in finished:
+            winner = next((image for image in await self.bot.jobs.images_of(job.id) if image.chosen), None)
+            if winner is not None:
+                pngs.append(await self.bot.jobs.read_image(winner.sha256))
+                shown.append(job.id)
+        note = self.note
+        if len(shown) < len(finished):
+            note = (note + "\n" if note else "") + "Some images were hidden by moderators."
+        view = result_view(shown) if shown else None
+        limit = min(self.target.interaction.filesize_limit or DEFAULT_UPLOAD_LIMIT, self._channel_upload_limit())
+        uploads: list[Upload] = []
+        if pngs:
+            try:
+                uploads = await asyncio.to_thread(pack_images, pngs, stem=f"glyph-{self.job_ids[0]}", limit_bytes=limit)
+            except TooLargeForDiscord as error:
+                note = (note + "\n" if note else "") + f"The images are too large to upload: {error}."
+                view = None
+        if self.target.can_use_token():
+            try:
+                await self.target.interaction.edit_original_response(
+                    content=result_message(jobs, note=note), attachments=_files(uploads), view=view
+                )
+                return
+            except discord.HTTPException as error:
+                if not self.target.note_webhook_error(error):
+                    log.warning("could not deliver jobs %s: %s", self.job_ids, error)
+                    return
+                log.info("interaction token of jobs %s no longer works (%s); posting to the channel", self.job_ids, error)
+        await self._post_to_channel(result_message(jobs, mention=f"<@{self.target.user_id}>", note=note), uploads, view)
+
+    async def _post_to_channel(self, content: str, uploads: list[Upload], view: discord.ui.View | None) -> None:
+        channel = self.bot.get_partial_messageable(self.target.channel_id, guild_id=self.target.interaction.guild_id)
+        mentions = discord.AllowedMentions(users=[discord.Object(self.target.user_id)], roles=False, everyone=False)
+        try:
+            kwargs = {"view": view} if view is not None else {}
+            await channel.send(content=content, files=_files(uploads), allowed_mentions=mentions, **kwargs)
+        except discord.HTTPException as error:
+            log.warning(
+                "cannot deliver jobs %s to channel %s: %s %s", self.job_ids, self.target.channel_id, error.status, error.text
+            )
+
+    def _channel_upload_limit(self) -> int:
+        guild = self.target.interaction.guild
+        return guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
+
+
+def _files(uploads: list[Upload]) -> list[discord.File]:
+    return [discord.File(io.BytesIO(upload.data), filename=upload.filename) for upload in uploads]

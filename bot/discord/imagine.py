@@ -1,0 +1,190 @@
+"""`/imagine`, its multi-line modal, and the submission path that rerolls and variations share.
+
+Order matters for Discord's 3-second rule: pure checks (options, cooldown) answer at once with an
+ephemeral error; everything that touches the network or the database happens after `defer()`.
+A refusal found after deferring (ban, blocked term, queue limit) deletes the public "thinking"
+message and answers ephemerally, so the channel never shows a refused prompt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+
+from bot.discord.access import place_of
+from bot.discord.attachments import to_png
+from bot.discord.delivery import Delivery, Target
+from bot.discord.options import ImagineOptions, OptionErrors, parse_imagine
+from storage.errors import DatabaseUnavailable, InvalidJob, SubmissionRefused
+from storage.types import JobSubmission
+
+if TYPE_CHECKING:
+    from bot.discord.client import GlyphBot
+
+log = logging.getLogger(__name__)
+DM_REFUSAL = "glyphbot draws in servers only: use /imagine in a server channel where the bot is present."
+QUEUE_DOWN = "The image queue is unavailable right now, so nothing was queued. Please try again in a minute."
+
+
+async def refuse(interaction: discord.Interaction, text: str) -> None:
+    """Answer with an ephemeral error, whether or not the interaction was already deferred."""
+    if not interaction.response.is_done():
+        await interaction.response.send_message(text, ephemeral=True)
+        return
+    with contextlib.suppress(discord.HTTPException):
+        await interaction.delete_original_response()
+    await interaction.followup.send(text, ephemeral=True)
+
+
+async def check_cooldown(bot: "GlyphBot", interaction: discord.Interaction) -> bool:
+    """Refuse while the user's cooldown runs; otherwise start it now, before any await, so two quick
+    requests cannot both pass (it is forgotten again if the submission is refused)."""
+    wait = bot.cooldowns.remaining(interaction.user.id)
+    if wait > 0:
+        await refuse(interaction, f"⏱️ Please wait {wait:.0f} s before asking for another image.")
+        return False
+    bot.cooldowns.start(interaction.user.id)
+    return True
+
+
+async def run_imagine(
+    interaction: discord.Interaction,
+    *,
+    prompt: str,
+    negative: str | None = None,
+    guidance: float | None = None,
+    steps: int | None = None,
+    seed: int | None = None,
+    count: int | None = None,
+    image: discord.Attachment | None = None,
+    strength: float | None = None,
+) -> None:
+    bot: GlyphBot = interaction.client  # type: ignore[assignment]
+    if interaction.guild_id is None:
+        await refuse(interaction, DM_REFUSAL)
+        return
+    try:
+        options = parse_imagine(
+            bot.settings, prompt=prompt, negative=negative, guidance=guidance, steps=steps, seed=seed,
+            count=count, strength=strength, has_image=image is not None,
+        )
+        if image is not None and image.size > bot.settings.max_init_image_bytes:
+            raise OptionErrors([f"image: is {image.size / 1048576:.1f} MiB; the limit is {bot.settings.max_init_image_bytes / 1048576:.0f} MiB."])
+    except OptionErrors as errors:
+        await refuse(interaction, "❌ Some options need fixing:\n" + "\n".join(f"• {p}" for p in errors.problems))
+        return
+    if not await check_cooldown(bot, interaction):
+        return
+    await interaction.response.defer(thinking=True)
+    if image is not None:
+        try:
+            data = await image.read()
+            png = await asyncio.to_thread(to_png, data, max_bytes=bot.settings.max_init_image_bytes)
+        except (ValueError, discord.HTTPException) as error:
+            bot.cooldowns.forget(interaction.user.id)
+            await refuse(interaction, f"❌ image: {error}")
+            return
+        options = options.with_image(png)
+    await submit_and_deliver(bot, interaction, options)
+
+
+async def submit_and_deliver(bot: "GlyphBot", interaction: discord.Interaction, options: ImagineOptions) -> None:
+    """Queue one job per requested image (keyed by the interaction, so a retried interaction queues nothing twice)
+    and start delivering them. The interaction must already be deferred."""
+    user = interaction.user
+    job_ids: list[int] = []
+    refusal = ""
+    for index, request in enumerate(options.requests(bot.settings.candidates)):
+        submission = JobSubmission(
+            request=request, source="discord", requester_id=str(user.id), requester_name=user.name,
+            place=place_of(interaction), idempotency_key=f"discord:{interaction.id}:{index}",
+        )
+        try:
+            job_ids.append((await bot.jobs.submit(submission)).id)
+        except (SubmissionRefused, InvalidJob) as error:
+            refusal = str(error)
+            break
+        except DatabaseUnavailable as error:
+            log.warning("submission of interaction %s failed: %s", interaction.id, error)
+            refusal = QUEUE_DOWN
+            break
+    if not job_ids:
+        bot.cooldowns.forget(user.id)
+        await refuse(interaction, f"❌ {refusal[:1].upper()}{refusal[1:]}")
+        return
+    note = f"Only {len(job_ids)} of {options.count} images were queued: {refusal}" if refusal else ""
+    target = Target.of(interaction, bot.settings.token_lifetime_s, bot.settings.token_margin_s)
+    bot.spawn(Delivery(bot, target, job_ids, options.prompt, note).run(), name=f"deliver-{job_ids[0]}")
+
+
+class PromptModal(discord.ui.Modal, title="Imagine"):
+    """Multi-line prompt entry: slash-command options cannot hold newlines."""
+
+    prompt: discord.ui.TextInput["PromptModal"] = discord.ui.TextInput(
+        label="Text to draw (one line per line)", style=discord.TextStyle.paragraph, custom_id="prompt"
+    )
+    negative: discord.ui.TextInput["PromptModal"] = discord.ui.TextInput(
+        label="Negative prompt (optional)", style=discord.TextStyle.paragraph, custom_id="negative", required=False
+    )
+
+    def __init__(self, max_chars: int, **options: object) -> None:
+        super().__init__(timeout=900)
+        self.prompt.max_length = max_chars
+        self.negative.max_length = max_chars
+        self.options = options
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await run_imagine(interaction, prompt=self.prompt.value, negative=self.negative.value or None, **self.options)  # type: ignore[arg-type]
+
+
+@app_commands.command(name="imagine", description="Draw a picture that shows your text")
+@app_commands.guild_only()
+@app_commands.describe(
+    prompt=r"The text the picture should show; write \n for a new line",
+    negative="What to steer away from (a negative prompt)",
+    guidance="How strictly to follow the text (higher is stricter)",
+    steps="Diffusion steps: more is slower and usually cleaner",
+    seed="Seed for a repeatable picture",
+    count="How many pictures",
+    image="A picture to start from (img2img)",
+    strength="With an image: how much to change it (0 to 1)",
+)
+async def imagine_command(
+    interaction: discord.Interaction,
+    prompt: str,
+    negative: str | None = None,
+    guidance: float | None = None,
+    steps: int | None = None,
+    seed: int | None = None,
+    count: int | None = None,
+    image: discord.Attachment | None = None,
+    strength: float | None = None,
+) -> None:
+    await run_imagine(
+        interaction, prompt=prompt, negative=negative, guidance=guidance, steps=steps, seed=seed,
+        count=count, image=image, strength=strength,
+    )
+
+
+@app_commands.command(name="imagine-lines", description="Draw a picture of several lines of text (opens a form)")
+@app_commands.guild_only()
+@app_commands.describe(guidance="How strictly to follow the text", steps="Diffusion steps", seed="Seed", count="How many pictures")
+async def imagine_lines_command(
+    interaction: discord.Interaction,
+    guidance: float | None = None,
+    steps: int | None = None,
+    seed: int | None = None,
+    count: int | None = None,
+) -> None:
+    bot: GlyphBot = interaction.client  # type: ignore[assignment]
+    if interaction.guild_id is None:
+        await refuse(interaction, DM_REFUSAL)
+        return
+    await interaction.response.send_modal(
+        PromptModal(bot.settings.max_prompt_chars, guidance=guidance, steps=steps, seed=seed, count=count)
+    )

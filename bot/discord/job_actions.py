@@ -1,0 +1,103 @@
+"""What each persistent button does; every parameter comes from the job row, never from the message."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import random
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.discord.access import actor, may_manage, owns
+from bot.discord.attachments import TooLargeForDiscord, pack_images
+from bot.discord.imagine import check_cooldown, refuse, submit_and_deliver
+from bot.discord.options import MAX_SEED, ImagineOptions
+from bot.discord.texts import candidates_message
+from storage.errors import JobNotFound
+from storage.types import Job
+
+if TYPE_CHECKING:
+    from bot.discord.client import GlyphBot
+
+
+def _options_from(job: Job, *, init_image_png: bytes | None, strength: float) -> ImagineOptions:
+    return ImagineOptions(
+        prompt=job.prompt, negative=job.negative_prompt, guidance=job.guidance_scale, steps=job.num_inference_steps,
+        seed=random.SystemRandom().randint(0, MAX_SEED), count=1, strength=strength, init_image_png=init_image_png,
+    )
+
+
+async def reroll(bot: "GlyphBot", interaction: discord.Interaction, job: Job) -> None:
+    """Same settings (and same start image, if any), new seed; the clicker becomes the requester."""
+    if not await check_cooldown(bot, interaction):
+        return
+    await interaction.response.defer(thinking=True)
+    init = await asyncio.to_thread(bot.jobs.queue.load_init_image, job)
+    await submit_and_deliver(bot, interaction, _options_from(job, init_image_png=init, strength=job.strength))
+
+
+async def variations(bot: "GlyphBot", interaction: discord.Interaction, job: Job) -> None:
+    """img2img from this result's chosen image with the configured strength."""
+    winner = next((image for image in await bot.jobs.images_of(job.id) if image.chosen), None)
+    if winner is None:
+        await refuse(interaction, "This job has no image to vary (it failed, was cancelled, or was hidden).")
+        return
+    if not await check_cooldown(bot, interaction):
+        return
+    await interaction.response.defer(thinking=True)
+    init = await bot.jobs.read_image(winner.sha256)
+    await submit_and_deliver(bot, interaction, _options_from(job, init_image_png=init, strength=bot.settings.variation_strength))
+
+
+async def candidates(bot: "GlyphBot", interaction: discord.Interaction, job: Job) -> None:
+    """Every stored candidate with its OCR score, to the clicker only."""
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    images = await bot.jobs.images_of(job.id)
+    pngs = [await bot.jobs.read_image(image.sha256) for image in images[:10]]
+    text = candidates_message(job, images)
+    files: list[discord.File] = []
+    if pngs:
+        try:
+            uploads = await asyncio.to_thread(pack_images, pngs, stem=f"job-{job.id}-candidate", limit_bytes=interaction.filesize_limit)
+            files = [discord.File(io.BytesIO(u.data), filename=u.filename) for u in uploads]
+        except TooLargeForDiscord as error:
+            text += f"\n(The candidate images are too large to attach: {error}.)"
+    await interaction.followup.send(text, files=files, ephemeral=True)
+
+
+async def delete(bot: "GlyphBot", interaction: discord.Interaction, job: Job) -> None:
+    if not may_manage(interaction, job):
+        await refuse(interaction, "Only the person who asked for this image or a moderator can delete it.")
+        return
+    await interaction.response.defer()
+    if interaction.message is not None:
+        await interaction.message.delete()
+    if not owns(interaction, job):
+        await asyncio.to_thread(bot.moderation.record, actor(interaction), "delete_result", f"job:{job.id}", channel=interaction.channel_id)
+
+
+async def cancel(bot: "GlyphBot", interaction: discord.Interaction, job: Job) -> None:
+    if not may_manage(interaction, job):
+        await refuse(interaction, "Only the person who asked for this image or a moderator can cancel it.")
+        return
+    if job.done:
+        await refuse(interaction, f"Job {job.id} already {job.status}; nothing to cancel.")
+        return
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    job = await bot.jobs.cancel(job.id, reason=f"cancelled by {interaction.user.name}")
+    if not owns(interaction, job):
+        await asyncio.to_thread(bot.moderation.record, actor(interaction), "cancel_job", f"job:{job.id}")
+    await interaction.followup.send(f"Job {job.id} is {job.status}.", ephemeral=True)
+
+
+HANDLERS = {"reroll": reroll, "vary": variations, "cands": candidates, "delete": delete, "cancel": cancel}
+
+
+async def handle(bot: "GlyphBot", interaction: discord.Interaction, action: str, job_id: int) -> None:
+    try:
+        job = await bot.jobs.get(job_id)
+    except JobNotFound:
+        await refuse(interaction, f"Job {job_id} no longer exists.")
+        return
+    await HANDLERS[action](bot, interaction, job)

@@ -1,0 +1,162 @@
+"""/imagine end to end: real discord.py against the loopback Discord, real queue and worker on SQLite."""
+
+from __future__ import annotations
+
+import re
+
+from tests.discord.fake_discord import FakeDiscord, RecordedRequest
+
+ORIGINAL = r"/webhooks/\d+/[^/]+/messages/@original"
+
+
+def custom_ids(message: dict) -> list[str]:
+    return [c["custom_id"] for row in message["components"] for c in row["components"]]
+
+
+def final_edit(fake: FakeDiscord) -> RecordedRequest:
+    edits = fake.calls("PATCH", ORIGINAL)
+    return next(r for r in reversed(edits) if r.status == 200 and r.json and "seed" in (r.json.get("content") or ""))
+
+
+async def test_imagine_defers_reports_progress_and_delivers(fake, storage, start_bot, settings):
+    await start_bot()
+    alice = fake.add_user("alice")
+    storage.start_worker(step_delay_s=0.05)
+    interaction = await fake.slash(alice, "imagine", {"prompt": r"HELLO\nWORLD", "seed": 1234, "steps": 8})
+
+    await fake.wait_until(lambda: interaction.callbacks)
+    assert interaction.callbacks[0]["type"] == 5  # deferred, public
+    assert interaction.callbacks[0]["at"] - interaction.created_at < 3.0
+
+    original = await fake.wait_until(lambda: (m := fake.messages.get(interaction.original_message_id)) and m["attachments"] and "seed 1234" in m["content"] and m)
+    edits = [r for r in fake.calls("PATCH", ORIGINAL) if r.status == 200]
+    # Queue position or progress first, then stage steps; each edit at least the interval after the previous one.
+    assert any("queue" in e.json["content"] or "step" in e.json["content"] for e in edits[:-1])
+    gaps = [b.at - a.at for a, b in zip(edits, edits[1:])]
+    assert all(gap >= settings.progress_interval_s - 0.02 for gap in gaps), gaps
+    # The low-res preview of the base stage went out in a progress edit.
+    assert any(f[0].startswith("preview-") for e in edits[:-1] for f in e.files)
+
+    final = final_edit(fake)
+    assert [f[0] for f in final.files] == [f"glyph-{_job_id(final)}.png"]
+    assert final.files[0][2].startswith(b"\x89PNG")
+    assert "> HELLO\n> WORLD" in original["content"]
+    assert "guidance 2" in original["content"] and "steps 8" in original["content"]
+    job_id = _job_id(final)
+    assert custom_ids(original) == [f"glyph:reroll:{job_id}", f"glyph:vary:{job_id}", f"glyph:cands:{job_id}", f"glyph:delete:{job_id}"]
+    job = await storage.jobs.get(job_id)
+    assert job.prompt == "HELLO\nWORLD" and job.seed == 1234 and job.requester_id == str(alice.id)
+    assert job.idempotency_key == f"discord:{interaction.id}:0"
+
+
+async def test_count_gives_one_image_and_button_row_per_job(fake, storage, start_bot):
+    await start_bot()
+    alice = fake.add_user("alice")
+    storage.start_worker()
+    interaction = await fake.slash(alice, "imagine", {"prompt": "TWO", "count": 2, "seed": 7})
+    message = await fake.wait_until(lambda: (m := fake.messages.get(interaction.original_message_id)) and len(m["attachments"]) == 2 and m)
+    jobs = (await storage.jobs.list()).jobs
+    assert sorted(j.seed for j in jobs) == [7, 8]
+    assert len(message["components"]) == 2
+    assert "#1" in message["content"] and "#2" in message["content"]
+
+
+async def test_bad_options_are_listed_each_in_one_ephemeral_reply(fake, storage, start_bot):
+    await start_bot()
+    alice = fake.add_user("alice")
+    interaction = await fake.slash(alice, "imagine", {"prompt": "   ", "guidance": 99.0, "steps": 0, "count": 11, "strength": 0.5})
+    await fake.wait_until(lambda: interaction.callbacks)
+    reply = interaction.callbacks[0]
+    assert reply["type"] == 4 and reply["data"]["flags"] & 64
+    text = reply["data"]["content"]
+    for expected in ("prompt: is empty", "guidance: 99 is out of range; use 0 to 10", "steps: 0 is out of range", "count: 11 is out of range", "strength: only makes sense with an image"):
+        assert expected in text
+    assert (await storage.jobs.list()).jobs == []
+
+
+async def test_unsupported_character_in_prompt_is_refused(fake, storage, start_bot):
+    await start_bot()
+    alice = fake.add_user("alice")
+    interaction = await fake.slash(alice, "imagine", {"prompt": "bell\x07"})
+    await fake.wait_until(lambda: interaction.callbacks)
+    assert "unsupported character U+0007" in interaction.callbacks[0]["data"]["content"]
+
+
+async def test_blocked_term_is_refused_before_a_job_exists(fake, storage, start_bot):
+    await start_bot()
+    alice = fake.add_user("alice")
+    storage.moderation.block_term("forbidden", moderator="test")
+    interaction = await fake.slash(alice, "imagine", {"prompt": "a FORBIDDEN word"})
+    followup = await fake.wait_until(lambda: fake.calls("POST", r"/webhooks/\d+/tok-\d+"))
+    assert "blocked term" in followup[0].json["content"] and followup[0].json["flags"] & 64
+    # The public "thinking" message was removed, so the channel never shows the refused prompt.
+    assert fake.calls("DELETE", ORIGINAL)
+    assert (await storage.jobs.list()).jobs == []
+
+
+async def test_dms_are_refused_clearly(fake, storage, start_bot):
+    await start_bot()
+    alice = fake.add_user("alice")
+    interaction = await fake.slash(alice, "imagine", {"prompt": "HI"}, dm=True)
+    await fake.wait_until(lambda: interaction.callbacks)
+    assert "servers only" in interaction.callbacks[0]["data"]["content"]
+    assert interaction.callbacks[0]["data"]["flags"] & 64
+
+
+async def test_cooldown_refuses_a_second_request_with_the_wait(fake, storage, start_bot, settings):
+    from dataclasses import replace
+
+    await start_bot(replace(settings, cooldown_s=60))
+    alice = fake.add_user("alice")
+    first = await fake.slash(alice, "imagine", {"prompt": "ONE"})
+    await fake.wait_until(lambda: first.callbacks)
+    second = await fake.slash(alice, "imagine", {"prompt": "TWO"})
+    await fake.wait_until(lambda: second.callbacks)
+    assert re.search(r"wait \d+ s", second.callbacks[0]["data"]["content"])
+    await fake.wait_until(lambda: storage.queue.list().jobs)
+    assert [j.prompt for j in storage.queue.list().jobs] == ["ONE"]
+
+
+async def test_img2img_attachment_becomes_the_init_image(fake, storage, start_bot):
+    import io
+
+    from PIL import Image
+
+    await start_bot()
+    alice = fake.add_user("alice")
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), "red").save(buffer, format="JPEG")
+    interaction = await fake.slash(alice, "imagine", {"prompt": "RED", "strength": 0.4}, attachments={"image": ("red.jpg", "image/jpeg", buffer.getvalue())})
+    await fake.wait_until(lambda: storage.queue.list().jobs)
+    job = storage.queue.list().jobs[0]
+    assert job.strength == 0.4 and job.init_image_hash is not None
+    assert storage.queue.load_init_image(job).startswith(b"\x89PNG")
+    assert interaction.callbacks[0]["type"] == 5
+
+
+async def test_corrupt_image_attachment_is_refused(fake, storage, start_bot):
+    await start_bot()
+    alice = fake.add_user("alice")
+    await fake.slash(alice, "imagine", {"prompt": "X"}, attachments={"image": ("broken.png", "image/png", b"\x89PNG not really")})
+    followup = await fake.wait_until(lambda: fake.calls("POST", r"/webhooks/\d+/tok-\d+"))
+    assert "image: the attachment is not an image" in followup[0].json["content"]
+    assert storage.queue.list().jobs == []
+
+
+async def test_modal_takes_a_multi_line_prompt(fake, storage, start_bot):
+    await start_bot()
+    alice = fake.add_user("alice")
+    opener = await fake.slash(alice, "imagine-lines", {"seed": 5})
+    await fake.wait_until(lambda: opener.callbacks)
+    assert opener.callbacks[0]["type"] == 9
+    modal_id = opener.callbacks[0]["data"]["custom_id"]
+    submitted = await fake.submit_modal(alice, modal_id, {"prompt": "LINE ONE\nLINE TWO", "negative": ""})
+    await fake.wait_until(lambda: submitted.callbacks)
+    assert submitted.callbacks[0]["type"] == 5
+    await fake.wait_until(lambda: storage.queue.list().jobs)
+    job = storage.queue.list().jobs[0]
+    assert job.prompt == "LINE ONE\nLINE TWO" and job.seed == 5
+
+
+def _job_id(request: RecordedRequest) -> int:
+    return int(re.search(r"job (\d+)", request.json["content"])[1])
