@@ -216,7 +216,7 @@ class GlyphCascadePipeline(DiffusionPipeline):
             sample = scheduler.step(output, timestep, sample, generator=generators).prev_sample
             if callback is not None:
                 callback(self, step, int(timestep), {"latents": sample, "stage": self.current_stage, "total_steps": len(timesteps)})
-        return sample
+        return sample.clamp(-1, 1)
 
     @staticmethod
     def _generators(seeds: list[int], salt: int) -> list[torch.Generator]:

@@ -1,0 +1,112 @@
+import pytest
+import torch
+
+from generation.tokenizer import GlyphTokenizer
+from generation.unet import GlyphUNet2DModel
+
+from .conftest import tiny_config, wake
+
+
+@pytest.fixture(scope="module")
+def tokens():
+    return GlyphTokenizer(max_tokens=64)(["hello\nworld", "hi"])
+
+
+def run(model, tokens, sample, line_ids=None, **extra):
+    with torch.no_grad():
+        return model(
+            sample, torch.tensor([10, 700]), tokens.input_ids, tokens.attention_mask,
+            tokens.line_ids if line_ids is None else line_ids, **extra,
+        ).sample
+
+
+def test_base_output_has_the_input_shape(tiny_base, tokens):
+    sample = torch.randn(2, 3, 16, 16)
+    assert run(tiny_base, tokens, sample).shape == sample.shape
+
+
+def test_sr_takes_a_low_res_image_and_noise_level(tiny_sr, tokens):
+    out = run(tiny_sr, tokens, torch.randn(2, 3, 32, 32), low_res=torch.randn(2, 3, 16, 16), noise_level=torch.tensor([0, 100]))
+    assert out.shape == (2, 3, 32, 32)
+    with pytest.raises(ValueError, match="needs `low_res`"):
+        run(tiny_sr, tokens, torch.randn(2, 3, 32, 32))
+
+
+def test_base_refuses_a_low_res_image(tiny_base, tokens):
+    with pytest.raises(ValueError, match="no `low_res`"):
+        run(tiny_base, tokens, torch.randn(2, 3, 16, 16), low_res=torch.randn(2, 3, 8, 8))
+
+
+def test_the_text_changes_the_prediction(tiny_base):
+    tokenizer = GlyphTokenizer(max_tokens=64)
+    sample = torch.randn(2, 3, 16, 16)
+    a = run(tiny_base, tokenizer(["hello", "hello"]), sample)
+    b = run(tiny_base, tokenizer(["hello", "jello"]), sample)
+    assert torch.allclose(a[0], b[0], atol=1e-6)
+    assert not torch.allclose(a[1], b[1], atol=1e-4)
+
+
+def test_line_embedding_changes_the_prediction(tiny_base, tokens):
+    sample = torch.randn(2, 3, 16, 16)
+    assert not torch.allclose(run(tiny_base, tokens, sample), run(tiny_base, tokens, sample, torch.zeros_like(tokens.line_ids)), atol=1e-4)
+
+
+def test_position_embedding_changes_the_prediction(tiny_base, tokens):
+    sample = torch.randn(2, 3, 16, 16)
+    before = run(tiny_base, tokens, sample)
+    with torch.no_grad():
+        tiny_base.text_encoder.position_embedding.weight.add_(torch.randn_like(tiny_base.text_encoder.position_embedding.weight))
+    assert not torch.allclose(before, run(tiny_base, tokens, sample), atol=1e-4)
+
+
+def test_fresh_model_predicts_zero_and_weave_starts_as_identity():
+    model = GlyphUNet2DModel(**tiny_config("tiny-base"))
+    tokens = GlyphTokenizer(max_tokens=64)(["a", "b"])
+    assert torch.count_nonzero(run(model, tokens, torch.randn(2, 3, 16, 16))) == 0
+    gains = [p for name, p in model.named_parameters() if "gain" in name]
+    assert gains and all(float(g.detach()) == 0 for g in gains)
+
+
+def test_save_and_load_round_trip_bit_exactly(tiny_base, tmp_path):
+    tiny_base.save_pretrained(tmp_path, max_shard_size="15MB")
+    loaded = GlyphUNet2DModel.from_pretrained(tmp_path)
+    public = lambda config: {key: list(v) if isinstance(v, (list, tuple)) else v for key, v in config.items() if not key.startswith("_")}
+    assert public(loaded.config) == public(tiny_base.config)
+    for (name, a), (_, b) in zip(tiny_base.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
+def test_large_models_are_sharded_under_15_mb(tmp_path):
+    model = GlyphUNet2DModel(**{**tiny_config("tiny-base"), "block_out_channels": (64, 256), "layers_per_block": 3, "norm_num_groups": 32})
+    model.save_pretrained(tmp_path, max_shard_size="15MB")
+    shards = list(tmp_path.glob("*.safetensors"))
+    assert len(shards) > 1
+    assert all(shard.stat().st_size <= 15_000_000 for shard in shards)
+    loaded = GlyphUNet2DModel.from_pretrained(tmp_path)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+
+
+def test_warm_start_copies_the_base_into_the_sr_middle(tiny_base):
+    sr = GlyphUNet2DModel(**tiny_config("tiny-sr"))
+    report = sr.warm_start_from_base(tiny_base)
+    assert not report.not_in_base and not report.shape_mismatch
+    base_state, sr_state = tiny_base.state_dict(), sr.state_dict()
+    # base level 0 sits one level deeper in the SR model; decoder levels align from the bottom
+    assert torch.equal(sr_state["down_levels.1.resnets.0.conv1.weight"], base_state["down_levels.0.resnets.0.conv1.weight"])
+    assert torch.equal(sr_state["up_levels.0.weaves.0.gain_text_to_image"], base_state["up_levels.0.weaves.0.gain_text_to_image"])
+    assert torch.equal(sr_state["text_encoder.line_embedding.weight"], base_state["text_encoder.line_embedding.weight"])
+    # the bread stays fresh
+    assert "conv_in.weight" not in report.copied and "conv_out.weight" not in report.copied
+
+
+def test_warm_start_refuses_incompatible_shapes(tiny_base):
+    sr = GlyphUNet2DModel(**{**tiny_config("tiny-sr"), "sample_size": 48, "block_out_channels": (32, 32, 32, 64)})
+    with pytest.raises(ValueError, match="one outer level per doubling"):
+        sr.warm_start_from_base(tiny_base)
+
+
+def test_config_errors_are_specific():
+    with pytest.raises(ValueError, match="cannot be halved"):
+        GlyphUNet2DModel(**{**tiny_config("tiny-base"), "sample_size": 17})
+    with pytest.raises(ValueError, match="norm_num_groups"):
+        GlyphUNet2DModel(**{**tiny_config("tiny-base"), "block_out_channels": (30, 64)})
