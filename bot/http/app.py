@@ -1,0 +1,124 @@
+"""Assembling the aiohttp application: services, middlewares, the JSON API and the moderator web app."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from bot.http import api as api_module
+from bot.http.auth import api_guard
+from bot.http.errors import ApiError
+from bot.http.openapi import build_openapi
+from bot.http.ratelimit import RateLimiter
+from bot.http.services import SERVICES, Services
+from bot.http.settings import HttpSettings, http_settings
+from storage.async_api import AsyncJobs
+from storage.db import Database
+from storage.errors import DatabaseUnavailable
+from storage.images import ImageStore
+from storage.jobs import JobQueue
+from storage.moderation import Moderation
+from storage.types import QueueLimits
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    # Inline SVG charts and our own script file only; no inline script, so injected markup cannot run.
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                               "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+}
+
+
+def queue_limits(settings: Any) -> QueueLimits:
+    """Submission limits from the global settings (defaults when there are none)."""
+    limits, generation = getattr(settings, "limits", None), getattr(settings, "generation", None)
+    if limits is None or generation is None:
+        return QueueLimits()
+    return QueueLimits(per_requester=limits.per_requester, per_place=limits.per_place,
+                       max_prompt_chars=limits.max_prompt_chars, max_candidates=generation.max_candidates)
+
+
+def create_app(settings: Any, db: Database, *, images: ImageStore | None = None,
+               http: HttpSettings | None = None, limits: QueueLimits | None = None) -> web.Application:
+    """The whole HTTP side on `db`. `settings` is the glyphbot Settings object (None: defaults);
+    `images` defaults to the store in `settings.images_dir`; `http` and `limits` override what
+    `settings` says (tests use them)."""
+    config = http or http_settings(settings)
+    if images is None:
+        images = ImageStore(settings.images_dir)
+    queue = JobQueue(db, images, limits or queue_limits(settings))
+    app = web.Application(client_max_size=config.max_body_bytes, middlewares=[_security_headers, _api_errors])
+    app[SERVICES] = Services(
+        settings=config, db=db, queue=queue,
+        jobs=AsyncJobs(queue, poll_initial_s=min(0.1, config.poll_interval_seconds), poll_max_s=config.poll_interval_seconds),
+        moderation=Moderation(db), images=images,
+        api_limiter=RateLimiter(config.rate_limit_burst),
+        login_limiter=RateLimiter(int(config.login_attempts_per_minute)),
+    )
+    api_module.api.add_routes(app, api_guard)
+    document = build_openapi(api_module.api.endpoints, title="glyphbot API", version="1")
+
+    async def openapi_json(_request: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    app.router.add_get(f"{api_module.PREFIX}/openapi.json", openapi_json, name="openapi")
+    from bot.http.web import add_web_routes
+
+    add_web_routes(app)
+    return app
+
+
+@web.middleware
+async def _security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except web.HTTPException as error:  # redirects and error pages are raised, and need the headers too
+        error.headers.update({k: v for k, v in SECURITY_HEADERS.items() if k not in error.headers})
+        raise
+    if not response.prepared:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+    return response
+
+
+@web.middleware
+async def _api_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Under /api/, every error is a JSON ErrorBody, including aiohttp's own 404/405 and unexpected failures."""
+    if not request.path.startswith("/api/"):
+        return await handler(request)
+    try:
+        return await handler(request)
+    except ApiError as error:
+        return error.response()
+    except DatabaseUnavailable as error:
+        return ApiError(503, "unavailable", str(error), headers={"Retry-After": "5"}).response()
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        return ApiError(error.status, error.reason.lower().replace(" ", "_"), error.text or error.reason,
+                        headers={k: v for k, v in error.headers.items() if k in ("Allow", "Retry-After")}).response()
+    except Exception:
+        log.exception("unexpected error in %s %s", request.method, request.path)
+        return ApiError(500, "internal_error", "the server failed; the error was logged").response()
+
+
+async def run_http(settings: Any, db: Database) -> None:
+    """Serve until cancelled, on the configured address (loopback by default)."""
+    config = http_settings(settings)
+    runner = web.AppRunner(create_app(settings, db, http=config), access_log=log)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port)
+    await site.start()
+    log.info("HTTP API and moderator app on http://%s:%d", config.host, config.port)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

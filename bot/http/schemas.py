@@ -1,0 +1,160 @@
+"""Request and response models of the JSON API: the single source of validation and of the OpenAPI schemas.
+
+The bounds mirror `storage.validation` (which stays the final authority at submission) so that a
+request this schema accepts is one storage accepts too; `tests/http/test_schemas.py` checks they agree.
+Text fields refuse control characters with a pattern (not a Python validator) so that the rule also
+appears in the published document and fuzzers generate only what the server really accepts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from generation.types import RenderRequest
+from storage.types import QueueLimits
+
+_DEFAULTS = RenderRequest(prompt="")
+_LIMITS = QueueLimits()
+
+# Any character but C0/C1 controls other than tab and newline (they have no glyph; NUL cannot be stored).
+_PRINTABLE = r"[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]"
+_VISIBLE = r"[^\s\u0000-\u0008\u000b-\u001f\u007f-\u009f]"
+PROMPT_PATTERN = f"^{_PRINTABLE}*{_VISIBLE}{_PRINTABLE}*$"
+OPTIONAL_TEXT_PATTERN = f"^{_PRINTABLE}*$"
+
+# generation.schedulers.SAMPLERS, repeated here because importing generation's samplers loads torch.
+Scheduler = Literal["ddpm", "ddim", "dpmsolver"]
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="Lowercase hex SHA-256 of the image file.")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JobOptions(_Strict):
+    """Generation settings; every field may be left out to use the server's default."""
+
+    guidance_scale: float = Field(_DEFAULTS.guidance_scale, ge=0.0, le=30.0,
+                                  description="Classifier-free guidance of the base model, (1+s)·cond − s·uncond.")
+    sr_guidance_scale: float = Field(_DEFAULTS.sr_guidance_scale, ge=0.0, le=30.0,
+                                     description="Guidance of the super-resolution model.")
+    num_inference_steps: int = Field(_DEFAULTS.num_inference_steps, ge=1, le=1000)
+    sr_num_inference_steps: int = Field(_DEFAULTS.sr_num_inference_steps, ge=1, le=1000)
+    scheduler: Scheduler = Field(_DEFAULTS.scheduler, description="Sampler of both stages.")
+    candidates: int = Field(_DEFAULTS.candidates, ge=1, le=_LIMITS.max_candidates,
+                            description="Base images sampled and read back with OCR; the best is kept.")
+    seed: int | None = Field(None, ge=0, le=2**63 - 1, description="Fixes the result; random when null.")
+
+
+class SubmitJob(_Strict):
+    """A job: exactly one of `prompt` (the text to draw) or `transcript` (one `=======` image block)."""
+
+    prompt: str | None = Field(None, min_length=1, max_length=_LIMITS.max_prompt_chars, pattern=PROMPT_PATTERN,
+                               description="The text that should appear in the image; newlines separate lines.")
+    transcript: str | None = Field(None, min_length=1, max_length=4 * _LIMITS.max_prompt_chars, pattern=PROMPT_PATTERN,
+                                   description="One image block in the bot's format: lines of `=======` around the text, "
+                                               "optionally preceded by a caption block.")
+    negative_prompt: str = Field("", max_length=_LIMITS.max_prompt_chars, pattern=OPTIONAL_TEXT_PATTERN,
+                                 description="Antiprompt: what the unconditional branch of guidance steers away from.")
+    options: JobOptions = Field(default_factory=JobOptions)
+    idempotency_key: str | None = Field(None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:\-]+$",
+                                        description="Resubmitting with the same key returns the first job instead of a new one.")
+    place: str = Field("", max_length=200, pattern=OPTIONAL_TEXT_PATTERN,
+                       description="Free-form label of where the request comes from (a blog, a channel), for moderators.")
+
+    @model_validator(mode="after")
+    def _one_text(self) -> SubmitJob:
+        if (self.prompt is None) == (self.transcript is None):
+            raise ValueError("give exactly one of `prompt` or `transcript`")
+        return self
+
+
+class Progress(BaseModel):
+    stage: str | None = Field(description="`base` or `sr` while running.")
+    step: int | None
+    total: int | None
+
+
+class JobView(BaseModel):
+    """A job as its client sees it."""
+
+    id: int
+    status: JobStatus
+    prompt: str
+    negative_prompt: str
+    options: JobOptions
+    idempotency_key: str | None
+    place: str
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    queue_position: int | None = Field(description="Jobs ahead of this one (0 = next); null unless queued.")
+    eta_seconds: float | None = Field(description="Estimated seconds until the job finishes; null when unknown or done.")
+    progress: Progress | None
+    error: str | None
+    links: dict[str, str] = Field(description="URLs of this job's status, wait, events, images and cancel endpoints.")
+
+
+class ImageView(BaseModel):
+    """One candidate image of a job with what OCR read in it."""
+
+    sha256: str
+    url: str | None = Field(description="Where the bytes are; null when moderators hid the image.")
+    stage: str
+    seed: int
+    width: int
+    height: int
+    ocr_text: str | None
+    ocr_score: float | None = Field(description="Character-trigram similarity of the OCR reading to the prompt, 0..1.")
+    chosen: bool
+    hidden: bool
+
+
+class JobImages(BaseModel):
+    job_id: int
+    status: JobStatus
+    winner: ImageView | None
+    candidates: list[ImageView] = Field(description="Every candidate of both stages, the winner included.")
+
+
+class JobList(BaseModel):
+    jobs: list[JobView]
+    next_before_id: int | None = Field(description="Pass as `before_id` to get the next page; null on the last page.")
+
+
+class ErrorDetail(BaseModel):
+    loc: str = Field(description="Where the problem is, e.g. `body.options.candidates`.")
+    msg: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer."""
+
+    error: str = Field(description="Stable machine-readable code.")
+    message: str = Field(description="What went wrong, for people.")
+    details: list[ErrorDetail] | None = None
+
+
+# --- path and query parameters -----------------------------------------------------------------------
+
+
+class JobPath(_Strict):
+    job_id: int = Field(ge=1, le=2**63 - 1)
+
+
+class ImagePath(_Strict):
+    sha256: Sha256
+
+
+class WaitQuery(_Strict):
+    timeout: float = Field(30.0, gt=0, le=600, description="Longest wait in seconds (capped by the server's limit).")
+
+
+class ListQuery(_Strict):
+    status: JobStatus | None = None
+    limit: int = Field(20, ge=1, le=100)
+    before_id: int | None = Field(None, ge=1, le=2**63 - 1)

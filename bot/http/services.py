@@ -1,0 +1,34 @@
+"""What the HTTP handlers work with, built once per application and stored on it under `SERVICES`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from bot.http.ratelimit import RateLimiter
+from bot.http.settings import HttpSettings
+from storage.async_api import AsyncJobs
+from storage.db import Database
+from storage.images import ImageStore
+from storage.jobs import JobQueue
+from storage.moderation import Moderation
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: HttpSettings
+    db: Database
+    queue: JobQueue
+    jobs: AsyncJobs
+    moderation: Moderation
+    images: ImageStore
+    api_limiter: RateLimiter
+    login_limiter: RateLimiter
+
+
+SERVICES = web.AppKey("glyphbot_services", Services)
+
+
+def services(request: web.Request) -> Services:
+    return request.app[SERVICES]
