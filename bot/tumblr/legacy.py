@@ -1,0 +1,71 @@
+"""Legacy-format posts (what pytumblr's `dashboard` and `posts` return) as NPF blocks.
+
+pytumblr 0.1.2 cannot ask the dashboard for NPF, so posts the bot reads arrive as legacy JSON: photo
+posts with a `photos` list, text posts with an HTML `body` in which images are `<img>` tags. Turning
+them into the same blocks as NPF posts lets one reader handle both.
+"""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+from typing import Any
+
+Block = dict[str, Any]
+_BREAKS = ("p", "br", "figure", "div", "h1", "h2", "h3", "blockquote", "li")
+
+
+class _BodyParser(HTMLParser):
+    """One text block per line or paragraph, one image block per <img> (its alt text kept)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.blocks: list[Block] = []
+        self._text: list[str] = []
+
+    def _flush(self) -> None:
+        for line in "".join(self._text).split("\n"):
+            if line.strip():
+                self.blocks.append({"type": "text", "text": line})
+        self._text = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _BREAKS or tag == "img":
+            self._flush()
+        if tag == "img":
+            found = dict(attrs)
+            self.blocks.append({"type": "image", "alt_text": found.get("alt") or "",
+                                "media": [{"url": found.get("src") or "", "type": "image/png", "width": 0, "height": 0}]})
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _BREAKS:
+            self._flush()
+
+    def handle_data(self, data: str) -> None:
+        self._text.append(data)
+
+    def close(self) -> None:
+        super().close()
+        self._flush()
+
+
+def html_to_blocks(body: str) -> list[Block]:
+    parser = _BodyParser()
+    parser.feed(body)
+    parser.close()
+    return parser.blocks
+
+
+def post_blocks(post: dict[str, Any]) -> list[Block]:
+    """The blocks of a post in either format: NPF `content`, or legacy photos/body/caption."""
+    if isinstance(post.get("content"), list):
+        return list(post["content"])
+    blocks: list[Block] = []
+    for photo in post.get("photos") or []:
+        original = photo.get("original_size") or {}
+        blocks.append({"type": "image", "alt_text": photo.get("caption") or "",
+                       "media": [{"url": original.get("url", ""), "width": original.get("width", 0),
+                                  "height": original.get("height", 0)}]})
+    for key in ("body", "caption"):
+        if isinstance(post.get(key), str):
+            blocks += html_to_blocks(post[key])
+    return blocks

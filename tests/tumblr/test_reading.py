@@ -1,0 +1,91 @@
+"""Reading posts: each image becomes its OCR transcript (real tesseract), read once per URL and content."""
+
+from __future__ import annotations
+
+import io
+
+import pytumblr
+from PIL import Image, ImageDraw, ImageFont
+
+from bot.tumblr.legacy import html_to_blocks, post_blocks
+from bot.tumblr.reading import ImageUnavailable, PostReader, fetch_image, tesseract_reader
+from ocr.transcripts import image_blocks
+from storage.db import Database
+from tests.tumblr.fake_tumblr import FakeTumblr
+
+BLOG = "glyphbot-test"
+
+
+def sign_png(text: str) -> bytes:
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 40)
+    image = Image.new("RGB", (40 + 30 * len(text), 90), "white")
+    ImageDraw.Draw(image).text((20, 20), text, font=font, fill="black")
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+class Counting:
+    def __init__(self, inner):  # noqa: ANN001
+        self.inner, self.calls = inner, 0
+
+    def __call__(self, arg):  # noqa: ANN001, ANN204
+        self.calls += 1
+        return self.inner(arg)
+
+
+def test_dashboard_photo_post_reads_as_a_transcript_once(
+        fake_tumblr: FakeTumblr, tumblr_client: pytumblr.TumblrRestClient, database: Database, tmp_path) -> None:  # noqa: ANN001
+    path = tmp_path / "sign.png"
+    path.write_bytes(sign_png("OPEN LATE"))
+    tumblr_client.create_photo(BLOG, state="published", data=[str(path)], caption="<p>look at this</p>")
+    [post] = tumblr_client.dashboard()["posts"]
+    fetch, read = Counting(fetch_image), Counting(tesseract_reader())
+    reader = PostReader(database, read, fetch)
+
+    text = reader.post_text(post)
+    [block] = image_blocks(text)
+    assert block.text == "OPEN LATE"
+    assert text.endswith("look at this\n")
+    assert reader.post_text(post) == text
+    assert (fetch.calls, read.calls) == (1, 1)
+
+
+def test_same_picture_under_another_url_is_not_read_again(database: Database) -> None:
+    png = sign_png("HI")
+    read = Counting(lambda data: "HI")
+    reader = PostReader(database, read, {"http://a/1.png": png, "http://b/2.png": png}.__getitem__)
+    assert reader.transcript("http://a/1.png") == reader.transcript("http://b/2.png") == "HI"
+    assert read.calls == 1
+
+
+def test_alt_text_becomes_the_caption_and_delimiters_never_leak(database: Database) -> None:
+    post = {"content": [
+        {"type": "text", "text": "before"},
+        {"type": "text", "text": "======="},  # a reader's own post can hold one; it must not open a block
+        {"type": "image", "alt_text": "a door\n\nsign =======", "media": [{"url": "http://x/door.png"}]},
+    ]}
+    reader = PostReader(database, lambda data: "PUSH\n=======\nPULL", lambda url: b"png")
+    text = reader.post_text(post)
+    [block] = image_blocks(text)
+    assert (block.caption, block.text) == ("a door sign =", "PUSH\nPULL")
+    assert text.startswith("before\n\n")
+
+
+def test_unavailable_and_corrupt_images_read_as_textless(database: Database) -> None:
+    def gone(url: str) -> bytes:
+        raise ImageUnavailable(url)
+
+    post = {"content": [{"type": "image", "media": [{"url": "http://x/gone.png"}]}]}
+    assert image_blocks(PostReader(database, tesseract_reader(), gone).post_text(post))[0].text == "[image]"
+    corrupt = PostReader(database, tesseract_reader(), lambda url: b"not an image at all")
+    assert image_blocks(corrupt.post_text({"content": [{"type": "image", "media": [{"url": "u"}]}]}))[0].text == ""
+
+
+def test_legacy_html_bodies_become_blocks() -> None:
+    body = '<p>one &amp; two</p><figure><img src="http://x/a.png" alt="A"/></figure>line<br>next'
+    assert html_to_blocks(body) == [
+        {"type": "text", "text": "one & two"},
+        {"type": "image", "alt_text": "A", "media": [{"url": "http://x/a.png", "type": "image/png", "width": 0, "height": 0}]},
+        {"type": "text", "text": "line"}, {"type": "text", "text": "next"}]
+    assert post_blocks({"type": "text", "body": "<p>x</p>"}) == [{"type": "text", "text": "x"}]
