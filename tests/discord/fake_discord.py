@@ -289,13 +289,22 @@ class FakeDiscord:
         attachments: dict[str, tuple[str, str, bytes]] | None = None,
         created: dt.datetime | None = None,
         dm: bool = False,
+        subcommand: str | None = None,
     ) -> FakeInteraction:
-        """Dispatch a chat-input command. `attachments` maps option name -> (filename, type, bytes)."""
+        """Dispatch a chat-input command (`/name subcommand ...` when given).
+        `attachments` maps option name -> (filename, type, bytes); FakeUser values become user options."""
         payload, record = self._base_interaction(2, user, created=created, dm=dm)
         option_list: list[dict[str, Any]] = []
         resolved: dict[str, Any] = {}
         for key, value in (options or {}).items():
-            option_list.append({"name": key, "type": _option_type(value), "value": value})
+            if isinstance(value, FakeUser):
+                resolved.setdefault("users", {})[str(value.id)] = value.user_payload()
+                member = value.member_payload()
+                member.pop("user")
+                resolved.setdefault("members", {})[str(value.id)] = member
+                option_list.append({"name": key, "type": 6, "value": str(value.id)})
+            else:
+                option_list.append({"name": key, "type": _option_type(value), "value": value})
         for key, (filename, content_type, data) in (attachments or {}).items():
             attachment_id = self.snowflake()
             url = f"{self.base_url}/cdn/{attachment_id}/{filename}"
@@ -305,7 +314,19 @@ class FakeDiscord:
                 "proxy_url": url, "content_type": content_type,
             }
             option_list.append({"name": key, "type": 11, "value": str(attachment_id)})
+        if subcommand is not None:
+            option_list = [{"name": subcommand, "type": 1, "options": option_list}]
         payload["data"] = {"id": str(self.snowflake()), "name": name, "type": 1, "options": option_list, "resolved": resolved}
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return record
+
+    async def message_command(self, user: FakeUser, name: str, message_id: int) -> FakeInteraction:
+        """Dispatch a message context-menu command (right-click > Apps > name) on a message."""
+        payload, record = self._base_interaction(2, user, created=None, dm=False)
+        payload["data"] = {
+            "id": str(self.snowflake()), "name": name, "type": 3, "target_id": str(message_id),
+            "resolved": {"messages": {str(message_id): self.messages[message_id]}},
+        }
         await self.dispatch("INTERACTION_CREATE", payload)
         return record
 

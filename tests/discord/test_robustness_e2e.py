@@ -1,0 +1,103 @@
+"""Discord's sharp edges: expired tokens, 429s, gateway drops, vanished channels, command sync budget."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import replace
+
+from tests.discord.test_buttons_e2e import deliver_one
+
+ORIGINAL = r"/webhooks/\d+/[^/]+/messages/@original"
+
+
+def channel_posts(fake):
+    return [r for r in fake.calls("POST", rf"/channels/{fake.channel_id}/messages") if r.status == 200]
+
+
+async def test_result_after_token_expiry_goes_to_the_channel_with_a_mention(fake, storage, start_bot):
+    await start_bot()
+    alice = fake.add_user("alice")
+    interaction = await fake.slash(alice, "imagine", {"prompt": "LATE", "seed": 3})
+    await fake.wait_until(lambda: storage.queue.list().jobs and interaction.original_message_id)
+    fake.expire_token(interaction.token)  # Discord now answers 401 for this token
+    storage.start_worker()
+
+    posts = await fake.wait_until(lambda: channel_posts(fake))
+    post = posts[0]
+    assert post.json["content"].startswith(f"<@{alice.id}> ")
+    assert [int(u) for u in post.json["allowed_mentions"]["users"]] == [alice.id]
+    assert post.files and post.files[0][2].startswith(b"\x89PNG")
+    assert any(c["custom_id"].startswith("glyph:reroll:") for row in post.json["components"] for c in row["components"])
+
+
+async def test_interaction_older_than_the_token_lifetime_skips_the_webhook(fake, storage, start_bot):
+    await start_bot()
+    alice = fake.add_user("alice")
+    storage.start_worker()
+    # Discord itself would refuse to deliver so old an interaction; what matters is the bot's own clock check.
+    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=16)
+    interaction = await fake.slash(alice, "imagine", {"prompt": "OLD"}, created=old)
+    await fake.wait_until(lambda: channel_posts(fake))
+    assert [r for r in fake.calls("PATCH", ORIGINAL) if r.path.endswith("@original")] == []
+    assert interaction.callbacks[0]["type"] == 5
+
+
+async def test_429_on_an_edit_is_waited_out_and_the_result_still_arrives(fake, storage, start_bot):
+    await start_bot()
+    alice = fake.add_user("alice")
+    fake.rate_limit("PATCH", ORIGINAL, times=2, retry_after=0.25)
+    storage.start_worker()
+    message_id, _ = await deliver_one(fake, storage, alice, "LIMITED")
+    statuses = [r.status for r in fake.calls("PATCH", ORIGINAL)]
+    assert statuses[:2] == [429, 429] and statuses[2] == 200
+    first, retry = fake.calls("PATCH", ORIGINAL)[1:3]
+    assert retry.at - first.at >= 0.24  # retry_after honoured
+    assert fake.messages[message_id]["attachments"]
+
+
+async def test_gateway_drop_resumes_and_in_flight_jobs_still_deliver(fake, storage, start_bot):
+    bot = await start_bot()
+    alice = fake.add_user("alice")
+    interaction = await fake.slash(alice, "imagine", {"prompt": "RESUME"})
+    await fake.wait_until(lambda: storage.queue.list().jobs)
+    await fake.drop_gateway()
+    storage.start_worker()
+    await fake.wait_until(lambda: (m := fake.messages.get(interaction.original_message_id or 0)) and m["attachments"])
+    await fake.wait_until(lambda: fake.resume_count == 1)
+    assert fake.identify_count == 1  # resumed, not re-identified
+    # Interactions keep arriving over the resumed session.
+    again = await fake.slash(alice, "imagine", {"prompt": "AFTER"})
+    await fake.wait_until(lambda: again.callbacks)
+    assert bot.is_ready()
+
+
+async def test_missing_channel_permission_fails_only_that_delivery(fake, storage, start_bot, caplog):
+    await start_bot()
+    alice = fake.add_user("alice")
+    interaction = await fake.slash(alice, "imagine", {"prompt": "NOWHERE"})
+    await fake.wait_until(lambda: storage.queue.list().jobs and interaction.original_message_id)
+    fake.expire_token(interaction.token)
+    fake.deny_channel(fake.channel_id)
+    with caplog.at_level(logging.WARNING, logger="bot.discord.delivery"):
+        storage.start_worker()
+        await fake.wait_until(lambda: [r for r in fake.calls("POST", rf"/channels/{fake.channel_id}/messages") if r.status == 403])
+        await fake.wait_until(lambda: "cannot deliver jobs" in caplog.text)
+    assert "403" in caplog.text
+    # The bot still serves other requests.
+    next_one = await fake.slash(alice, "imagine", {"prompt": "STILL HERE"})
+    await fake.wait_until(lambda: next_one.callbacks)
+    assert next_one.callbacks[0]["type"] == 5
+
+
+async def test_command_tree_is_synced_only_when_it_changed(fake, storage, start_bot, settings):
+    first = await start_bot()
+    assert fake.command_overwrites == 1
+    names = {c["name"] for c in fake.global_commands}
+    assert {"imagine", "imagine-lines", "history", "job", "mod", "Hide glyphbot image"} <= names
+    await first.close()
+    second = await start_bot()
+    assert fake.command_overwrites == 1  # same payload: no sync, the daily create budget is spared
+    await second.close()
+    await start_bot(replace(settings, state_dir=settings.state_dir + "-elsewhere"))
+    assert fake.command_overwrites == 2  # no record of the last sync: sync again
