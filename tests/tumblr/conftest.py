@@ -77,13 +77,8 @@ class Clock:
 
 @pytest.fixture
 def database(tmp_path: Path) -> Iterator[Database]:
-    from bot.tumblr import models
-
     db = open_database(f"sqlite:///{tmp_path / 'glyphbot.db'}")
-    db.upgrade()
-    # Until storage's migrations include the adapter's tables (see bot/tumblr/models.py).
-    models.Base.metadata.create_all(db.engine, tables=[models.TumblrPostRow.__table__, models.TumblrImageRow.__table__,
-                                                       models.TumblrReadingRow.__table__])
+    db.upgrade()  # storage's Alembic chain, which includes 0200_tumblr for the adapter's tables
     yield db
     db.dispose()
 
