@@ -93,8 +93,8 @@ class Database:
         with self.read() as session:
             session.execute(text("SELECT 1"))
 
-    def upgrade(self, revision: str = "head") -> None:
-        """Migrate the schema up to `revision` (Alembic)."""
+    def upgrade(self, revision: str = "heads") -> None:
+        """Migrate the schema up to `revision` (Alembic); "heads" includes adapters' own migration branches."""
         from alembic import command
 
         with translate_errors():
@@ -109,11 +109,18 @@ class Database:
 
     create_all = upgrade
 
-    def current_revision(self) -> str | None:
+    def current_revisions(self) -> set[str]:
+        """The revisions the database is at (one per migration branch; empty before any migration)."""
         from alembic.runtime.migration import MigrationContext
 
         with translate_errors(), self.engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            return set(MigrationContext.configure(connection).get_current_heads())
+
+    def head_revisions(self) -> set[str]:
+        """The newest revisions this code ships; equal to current_revisions() when the schema is up to date."""
+        from alembic.script import ScriptDirectory
+
+        return set(ScriptDirectory.from_config(self._alembic_config()).get_heads())
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -1,0 +1,145 @@
+"""The worker loop in-process: rendering, progress, batching, cancellation and CUDA out-of-memory."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+import pytest
+
+from bot.worker import Worker, WorkerOptions
+from bot.worker_render import is_out_of_memory
+from bot.worker_renderers import TextDrawingRenderer
+from generation.types import ProgressCallback, RenderRequest, RenderResult
+from storage.jobs import JobQueue
+
+from .conftest import submission
+
+FAST = WorkerOptions(lease_s=10, heartbeat_s=0.2, batch_size=4, poll_interval_s=0.02)
+
+
+class OutOfMemoryError(RuntimeError):
+    """Named like torch.cuda.OutOfMemoryError: the worker recognises it by class name, without torch."""
+
+
+class BatchingRenderer(TextDrawingRenderer):
+    """Records batch sizes; runs out of memory above `max_batch` jobs or `max_candidates` candidates."""
+
+    def __init__(self, max_batch: int = 64, max_candidates: int = 64) -> None:
+        super().__init__()
+        self.max_batch = max_batch
+        self.max_candidates = max_candidates
+        self.batches: list[int] = []
+        self.freed = 0
+
+    def render_batch(self, requests: Sequence[RenderRequest], progress: Sequence[ProgressCallback | None]) -> list[RenderResult]:
+        self.batches.append(len(requests))
+        if len(requests) > self.max_batch:
+            raise RuntimeError("pipeline failed") from OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return [self.render(request, callback) for request, callback in zip(requests, progress, strict=True)]
+
+    def render(self, request: RenderRequest, progress: ProgressCallback | None = None) -> RenderResult:
+        if request.candidates > self.max_candidates:
+            raise OutOfMemoryError("CUDA out of memory")
+        return super().render(request, progress)
+
+    def free_memory(self) -> None:
+        self.freed += 1
+
+
+def test_worker_renders_jobs_and_records_progress_and_preview(queue: JobQueue, store) -> None:  # noqa: ANN001
+    job = queue.submit(submission("HELLO\nWORLD", candidates=3, num_inference_steps=5, sr_num_inference_steps=3))
+    assert Worker(queue, TextDrawingRenderer(), FAST).run(exit_when_idle=True) == 1
+    done = queue.get(job.id)
+    assert done.status == "succeeded" and done.attempts == 1
+    assert (done.progress_stage, done.progress_step, done.progress_total) == ("sr", 3, 3)
+    assert store.read(done.preview_hash).startswith(b"\x89PNG")
+    images = queue.images_of(job.id)
+    assert [image.stage for image in images] == ["base"] * 3 + ["sr"]
+    assert store.read(images[-1].sha256).startswith(b"\x89PNG")
+
+
+def test_compatible_jobs_share_one_batch(queue: JobQueue) -> None:
+    jobs = [queue.submit(submission(f"J{i}")) for i in range(4)] + [queue.submit(submission("OTHER", candidates=1))]
+    renderer = BatchingRenderer()
+    Worker(queue, renderer, FAST).run(exit_when_idle=True)
+    assert renderer.batches == [4]  # the odd job ran alone, through render()
+    assert all(queue.get(job.id).status == "succeeded" for job in jobs)
+
+
+def test_out_of_memory_splits_the_batch_then_the_candidates(queue: JobQueue) -> None:
+    jobs = [queue.submit(submission(f"J{i}", seed=100, candidates=4)) for i in range(4)]
+    renderer = BatchingRenderer(max_batch=1, max_candidates=1)
+    Worker(queue, renderer, FAST).run(exit_when_idle=True)
+    assert renderer.batches == [4, 2, 2]
+    assert renderer.freed >= 3
+    for job in jobs:
+        done = queue.get(job.id)
+        assert done.status == "succeeded", done.error
+        images = queue.images_of(job.id)
+        # four one-candidate renders with the job's own per-candidate seeds, exactly one winner
+        assert sorted(image.seed for image in images if image.stage == "base") == [100, 101, 102, 103]
+        assert sum(image.chosen for image in images) == 1
+
+
+def test_out_of_memory_at_one_candidate_fails_the_job_and_the_worker_goes_on(queue: JobQueue) -> None:
+    doomed = queue.submit(submission("BIG", candidates=2, num_inference_steps=7))
+    fine = queue.submit(submission("SMALL", candidates=1))
+
+    class AlwaysOOM(TextDrawingRenderer):
+        def render(self, request: RenderRequest, progress: ProgressCallback | None = None) -> RenderResult:
+            if request.prompt == "BIG":
+                raise OutOfMemoryError("CUDA out of memory")
+            return super().render(request, progress)
+
+    Worker(queue, AlwaysOOM(), FAST).run(exit_when_idle=True)
+    failed = queue.get(doomed.id)
+    assert failed.status == "failed"
+    assert failed.error.startswith("out of GPU memory even for one candidate at a time")
+    assert queue.images_of(doomed.id) == []
+    assert queue.get(fine.id).status == "succeeded"
+
+
+def test_oom_detection_by_name_or_message() -> None:
+    assert is_out_of_memory(OutOfMemoryError("x"))
+    assert is_out_of_memory(RuntimeError("CUDA out of memory. Tried to allocate 20 MiB"))
+    assert not is_out_of_memory(RuntimeError("shape mismatch"))
+
+
+def test_cancelling_a_running_job_stops_it_and_stores_nothing(queue: JobQueue) -> None:
+    job = queue.submit(submission("SLOW", num_inference_steps=400))
+    after = queue.submit(submission("NEXT", num_inference_steps=2, candidates=1))
+    worker = Worker(queue, TextDrawingRenderer(step_delay_s=0.01), FAST)
+    thread = threading.Thread(target=worker.run, kwargs={"exit_when_idle": True})
+    thread.start()
+    _wait_for(lambda: queue.get(job.id).progress_step is not None)
+    queue.cancel(job.id, "user pressed cancel")
+    thread.join(timeout=20)
+    assert not thread.is_alive()
+    cancelled = queue.get(job.id)
+    assert (cancelled.status, cancelled.error) == ("cancelled", "user pressed cancel")
+    assert queue.images_of(job.id) == []
+    assert queue.get(after.id).status == "succeeded"
+
+
+def test_a_renderer_error_fails_only_that_job(queue: JobQueue) -> None:
+    class Picky(TextDrawingRenderer):
+        def render(self, request: RenderRequest, progress: ProgressCallback | None = None) -> RenderResult:
+            if "bad" in request.prompt:
+                raise ValueError("unsupported glyph")
+            return super().render(request, progress)
+
+    bad = queue.submit(submission("bad"))
+    good = queue.submit(submission("good"))
+    Worker(queue, Picky(), FAST).run(exit_when_idle=True)
+    assert queue.get(bad.id).error == "ValueError: unsupported glyph"
+    assert queue.get(good.id).status == "succeeded"
+
+
+def _wait_for(condition, timeout_s: float = 15.0) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail("condition not met in time")
+        time.sleep(0.02)
