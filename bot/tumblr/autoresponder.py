@@ -246,7 +246,9 @@ class TumblrAutoresponder:
         if post.held_reason is not None:
             content = [b for b in content if b.get("type") != "text" or str(b.get("text", "")).strip()]
             return {"content": content, "tags": ",".join(tags), "state": "draft", "slug": post.slug}, []
-        plan = plan_post(content, keep_textless=self.settings.textless == "hold")
+        # A post that got here unheld has no text-less block left to keep (under "hold" it would have
+        # been held), so planning without them matches the plan made at intake whatever the setting is now.
+        plan = plan_post(content)
         sizes = {image.block_index: (image.width or 0, image.height or 0) for image in post.images}
         if self.settings.tag_guidance and post.images:
             tags = tags + [f"guidance scale {post.guidance_scale:g}"]

@@ -34,7 +34,7 @@ from PIL import Image, ImageDraw  # noqa: E402
 from bot.tumblr.autoresponder import TumblrAutoresponder  # noqa: E402
 from bot.tumblr.client import TumblrApi  # noqa: E402
 from config.settings import TumblrSettings  # noqa: E402
-from generation.types import RenderedImage, RenderRequest, RenderResult  # noqa: E402
+from generation.types import RenderedImage, Renderer, RenderRequest, RenderResult  # noqa: E402
 from storage.async_api import AsyncJobs  # noqa: E402
 from storage.db import Database, open_database  # noqa: E402
 from storage.images import ImageStore  # noqa: E402
@@ -88,15 +88,12 @@ def queue(database: Database, tmp_path: Path) -> JobQueue:
     return JobQueue(database, ImageStore(tmp_path / "images"), QueueLimits(per_requester=50, per_place=50))
 
 
-def drain_jobs(queue: JobQueue, renderer: DrawingRenderer | None = None) -> int:
-    """Act as the worker: claim every queued job and complete it with the drawing renderer."""
-    renderer = renderer or DrawingRenderer()
-    done = 0
-    while jobs := queue.claim("test-worker", lease_s=60, max_batch=8):
-        for job in jobs:
-            queue.complete(job.id, "test-worker", renderer.render(job.render_request()))
-            done += 1
-    return done
+def drain_jobs(queue: JobQueue, renderer: Renderer | None = None) -> int:
+    """Run the real worker loop with the drawing renderer until the queue is empty; returns jobs handled."""
+    from bot.worker import Worker, WorkerOptions
+
+    worker = Worker(queue, renderer or DrawingRenderer(), WorkerOptions(batch_size=8, poll_interval_s=0.01))
+    return worker.run(exit_when_idle=True)
 
 
 @pytest.fixture
