@@ -224,14 +224,15 @@ class FakeDiscord:
         return [r for r in self.requests if r.matches(method, pattern)]
 
     async def wait_until(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-        """Wait until `predicate()` is truthy (re-checked whenever the server records something)."""
-        async def _wait() -> Any:
+        """Wait until `predicate()` is truthy: re-checked whenever the server records something, and every
+        50 ms for predicates about state outside the server (the database)."""
+        async with asyncio.timeout(timeout):
             async with self._changed:
                 while not (value := predicate()):
-                    await self._changed.wait()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(0.05):
+                            await self._changed.wait()
                 return value
-
-        return await asyncio.wait_for(_wait(), timeout)
 
     async def _notify(self) -> None:
         async with self._changed:

@@ -1,0 +1,187 @@
+"""Pure logic of the Discord adapter: option validation, attachment packing, pacing, texts, sync hash."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import random
+
+import pytest
+from PIL import Image
+
+from bot.discord.attachments import TooLargeForDiscord, pack_images, to_png
+from bot.discord.cooldown import Cooldowns
+from bot.discord.options import MAX_SEED, OptionErrors, parse_imagine, unescape_newlines
+from bot.discord.settings import TOKEN_ENV, DiscordSettings
+from bot.discord.sync import payload_hash
+from bot.discord.texts import MAX_MESSAGE_CHARS, format_eta, quote_prompt, result_message
+from bot.discord.throttle import EditThrottle
+
+SETTINGS = DiscordSettings()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def noisy_png(size: int) -> bytes:
+    rng = random.Random(size)
+    image = Image.frombytes("RGB", (size, size), bytes(rng.randrange(256) for _ in range(size * size * 3)))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+# --- options ---------------------------------------------------------------------------------
+
+
+def test_backslash_n_becomes_a_newline_and_double_backslash_stays_literal():
+    assert unescape_newlines(r"ONE\nTWO") == "ONE\nTWO"
+    assert unescape_newlines(r"path\\name") == r"path\name"
+    assert unescape_newlines(r"C:\\n") == r"C:\n"
+
+
+def test_defaults_fill_missing_options_and_seed_is_drawn_when_absent():
+    options = parse_imagine(SETTINGS, prompt="  HI  ", rng=random.Random(1))
+    assert (options.prompt, options.guidance, options.steps, options.count) == ("HI", 2.0, 50, 1)
+    assert 0 <= options.seed <= MAX_SEED
+
+
+def test_every_bad_value_is_reported_at_once():
+    with pytest.raises(OptionErrors) as caught:
+        parse_imagine(SETTINGS, prompt="x" * 381, guidance=-1.0, steps=151, seed=-5, count=0, negative="y" * 400)
+    problems = caught.value.problems
+    assert [p.split(":")[0] for p in problems] == ["prompt", "negative", "guidance", "steps", "count", "seed"]
+    assert "has 381 characters; the limit is 380" in problems[0]
+
+
+def test_nan_guidance_and_strength_without_image_are_refused():
+    with pytest.raises(OptionErrors) as caught:
+        parse_imagine(SETTINGS, prompt="A", guidance=float("nan"), strength=0.5)
+    assert caught.value.problems == [
+        "guidance: must be a finite number.",
+        "strength: only makes sense with an image; attach one with the `image` option or leave strength out.",
+    ]
+
+
+def test_strength_must_be_in_0_1_with_an_image():
+    with pytest.raises(OptionErrors, match="strength: 0 is not allowed"):
+        parse_imagine(SETTINGS, prompt="A", strength=0.0, has_image=True)
+    assert parse_imagine(SETTINGS, prompt="A", strength=1.0, has_image=True).strength == 1.0
+
+
+def test_count_makes_one_request_per_image_with_consecutive_seeds():
+    options = parse_imagine(SETTINGS, prompt="A", seed=MAX_SEED, count=3)
+    assert [r.seed for r in options.requests(candidates=4)] == [MAX_SEED, 0, 1]
+    assert all(r.candidates == 4 for r in options.requests(candidates=4))
+
+
+# --- attachments -----------------------------------------------------------------------------
+
+
+def test_small_images_stay_png():
+    uploads = pack_images([noisy_png(16)], stem="glyph-1", limit_bytes=10 * 1024 * 1024)
+    assert [u.filename for u in uploads] == ["glyph-1.png"]
+
+
+def test_images_over_the_limit_become_webp_that_fits():
+    pngs = [noisy_png(160) for _ in range(3)]
+    limit = 64 * 1024 + sum(len(p) for p in pngs) // 2
+    uploads = pack_images(pngs, stem="g", limit_bytes=limit)
+    assert [u.filename for u in uploads] == ["g-1.webp", "g-2.webp", "g-3.webp"]
+    assert sum(len(u.data) for u in uploads) <= limit - 64 * 1024
+
+
+def test_images_that_cannot_fit_raise_a_clear_error():
+    with pytest.raises(TooLargeForDiscord, match="upload limit is"):
+        pack_images([noisy_png(128)], stem="g", limit_bytes=64 * 1024 + 100)
+    with pytest.raises(TooLargeForDiscord, match="Discord allows 10 files"):
+        pack_images([noisy_png(4)] * 11, stem="g", limit_bytes=10**9)
+
+
+def test_user_images_are_normalised_to_png_and_garbage_is_refused():
+    buffer = io.BytesIO()
+    Image.new("RGBA", (8, 8), (255, 0, 0, 128)).save(buffer, format="WEBP")
+    assert to_png(buffer.getvalue(), max_bytes=10**6).startswith(b"\x89PNG")
+    with pytest.raises(ValueError, match="not an image I can read"):
+        to_png(b"GIF89a broken", max_bytes=10**6)
+    with pytest.raises(ValueError, match="the limit is 1 MiB"):
+        to_png(b"x" * (2 * 1048576), max_bytes=1048576)
+
+
+# --- pacing ----------------------------------------------------------------------------------
+
+
+def test_throttle_spaces_edits_by_the_interval():
+    clock = Clock()
+    throttle = EditThrottle(2.0, clock)
+    assert throttle.wait_time() == 0
+    throttle.mark_sent()
+    clock.now += 0.5
+    assert throttle.wait_time() == pytest.approx(1.5)
+    clock.now += 1.5
+    assert throttle.wait_time() == 0
+
+
+def test_cooldown_counts_down_and_can_be_forgotten():
+    clock = Clock()
+    cooldowns = Cooldowns(10, clock)
+    assert cooldowns.remaining(1) == 0
+    cooldowns.start(1)
+    clock.now += 4
+    assert cooldowns.remaining(1) == pytest.approx(6)
+    assert cooldowns.remaining(2) == 0
+    cooldowns.forget(1)
+    assert cooldowns.remaining(1) == 0
+
+
+# --- texts and settings ----------------------------------------------------------------------
+
+
+def test_prompt_quote_keeps_lines_and_messages_fit_discord():
+    assert quote_prompt("A\n\nB") == "> A\n>  \n> B"
+    assert format_eta(None) == "unknown" and format_eta(dt.timedelta(seconds=42)) == "~42 s"
+    assert format_eta(dt.timedelta(minutes=5)) == "~5 min"
+
+
+def test_result_message_is_cut_to_discords_limit(storage_job):
+    job = storage_job(prompt="W" * 380, negative_prompt="N" * 380)
+    assert len(result_message([job] * 10, note="x" * 3000)) <= MAX_MESSAGE_CHARS
+
+
+def test_token_comes_only_from_the_environment_and_never_prints():
+    settings = DiscordSettings.from_mapping({"cooldown_s": 5}, environ={TOKEN_ENV: "secret-token"})
+    assert settings.token == "secret-token" and "secret-token" not in repr(settings)
+    with pytest.raises(ValueError, match="unknown \\[discord\\] settings: tokn"):
+        DiscordSettings.from_mapping({"tokn": "x"})
+
+
+def test_payload_hash_ignores_key_order_but_not_content():
+    a = [{"name": "imagine", "description": "d", "options": []}]
+    b = [{"options": [], "description": "d", "name": "imagine"}]
+    assert payload_hash(a) == payload_hash(b)
+    assert payload_hash(a) != payload_hash([{**a[0], "description": "changed"}])
+
+
+@pytest.fixture
+def storage_job():
+    from dataclasses import fields
+
+    from storage.types import Job
+
+    def make(**overrides):
+        defaults = {f.name: None for f in fields(Job)}
+        defaults.update(
+            id=1, status="succeeded", source="discord", requester_id="1", requester_name="a", place="guild:1",
+            prompt="HI", negative_prompt="", guidance_scale=2.0, sr_guidance_scale=1.0, num_inference_steps=50,
+            sr_num_inference_steps=25, scheduler="dpmsolver", seed=1, candidates=4, strength=0.75, batch_key="k",
+            priority=0, attempts=1, created_at=dt.datetime.now(dt.timezone.utc),
+        )
+        defaults.update(overrides)
+        return Job(**defaults)
+
+    return make
