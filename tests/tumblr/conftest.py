@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -111,3 +113,26 @@ def responder(database: Database, queue: JobQueue, tumblr_client: pytumblr.Tumbl
               tumblr_settings: TumblrSettings, clock: Clock, fake_tumblr: FakeTumblr) -> TumblrAutoresponder:
     return TumblrAutoresponder(database, AsyncJobs(queue, poll_initial_s=0.01, poll_max_s=0.05),
                                TumblrApi(tumblr_client, fake_tumblr.blog), tumblr_settings, clock)
+
+
+PG_SERVER = os.environ.get("GLYPHBOT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A throwaway PostgreSQL database migrated to head, dropped when the session ends."""
+    import psycopg
+
+    admin = PG_SERVER.replace("+psycopg", "") + "/postgres"
+    name = f"glyphbot_tumblr_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(admin, autocommit=True, connect_timeout=3) as connection:
+            connection.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as error:
+        pytest.skip(f"PostgreSQL is not reachable at {PG_SERVER} ({error}); start it (see .ci/run)")
+    db = open_database(f"{PG_SERVER}/{name}")
+    db.upgrade()
+    db.dispose()
+    yield f"{PG_SERVER}/{name}"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
