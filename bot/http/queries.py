@@ -62,21 +62,23 @@ class HistoryPage:
 def search_history(db: Database, filters: HistoryFilter, *, limit: int, before_id: int | None = None) -> HistoryPage:
     """One page, newest first, keyset-paged on id (deep pages stay as fast as the first)."""
     query = select(JobRow).order_by(JobRow.id.desc()).limit(limit + 1)
-    conditions = {
-        "source": JobRow.source == filters.source,
-        "user": or_(JobRow.requester_id == filters.user, JobRow.requester_name == filters.user),
-        "place": JobRow.place == filters.place,
-        "status": JobRow.status == filters.status,
-        "since": JobRow.created_at >= filters.since,
-        "until": JobRow.created_at < filters.until,
-        "text": or_(
-            JobRow.prompt.icontains(filters.text, autoescape=True),
-            exists().where(ImageRow.job_id == JobRow.id, ImageRow.ocr_text.icontains(filters.text, autoescape=True)),
-        ),
-    }
-    for name, condition in conditions.items():
-        if getattr(filters, name) not in ("", None):
-            query = query.where(condition)
+    f = filters
+    text_match = or_(
+        JobRow.prompt.icontains(f.text, autoescape=True),
+        exists().where(ImageRow.job_id == JobRow.id, ImageRow.ocr_text.icontains(f.text, autoescape=True)),
+    )
+    conditions = [
+        (f.source, lambda: JobRow.source == f.source),
+        (f.user, lambda: or_(JobRow.requester_id == f.user, JobRow.requester_name == f.user)),
+        (f.place, lambda: JobRow.place == f.place),
+        (f.status, lambda: JobRow.status == f.status),
+        (f.since, lambda: JobRow.created_at >= f.since),
+        (f.until, lambda: JobRow.created_at < f.until),
+        (f.text, lambda: text_match),
+    ]
+    for value, condition in conditions:
+        if value not in ("", None):
+            query = query.where(condition())
     if before_id is not None:
         query = query.where(JobRow.id < before_id)
     with db.read() as session:
