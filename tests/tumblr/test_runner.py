@@ -1,0 +1,63 @@
+"""The long-running entry point with the real worker in a thread, and where credentials come from."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+import pytumblr
+from pydantic import SecretStr
+
+from bot.tumblr import run_tumblr_autoresponder
+from bot.tumblr.client import TumblrCredentialsMissing, client_from_settings
+from bot.worker import Worker, WorkerOptions
+from config.settings import TumblrSettings
+from storage.async_api import AsyncJobs
+from storage.jobs import JobQueue
+from tests.tumblr.conftest import DrawingRenderer
+from tests.tumblr.fake_tumblr import FakeTumblr
+from tests.tumblr.test_autoresponder import BLOG, POST
+
+
+async def test_serve_loop_publishes_drafts_and_survives_an_outage(
+        fake_tumblr: FakeTumblr, tumblr_client: pytumblr.TumblrRestClient, tumblr_settings: TumblrSettings,
+        queue: JobQueue) -> None:
+    worker = Worker(queue, DrawingRenderer(), WorkerOptions(poll_interval_s=0.05))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    fake_tumblr.fail_next("GET", r"/posts/draft$", 503)  # the first look at the drafts fails
+    draft = tumblr_client.create_text(BLOG, state="draft", tags=["glyphbot"], body=POST)
+    stop = asyncio.Event()
+    settings = tumblr_settings.model_copy(update={"poll_interval_s": 0.2})
+    task = asyncio.create_task(run_tumblr_autoresponder(
+        settings, AsyncJobs(queue, poll_initial_s=0.01, poll_max_s=0.05), client=tumblr_client, stop=stop))
+    deadline = time.monotonic() + 20
+    while fake_tumblr.posts[draft["id"]].state != "published" and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    worker.stop()
+    thread.join(5)
+    assert fake_tumblr.faults == []  # the outage did happen, and the loop carried on
+    assert fake_tumblr.posts[draft["id"]].state == "published"
+    assert sum(b["type"] == "image" for b in fake_tumblr.posts[draft["id"]].content) == 2
+
+
+def test_credentials_come_from_secrets_and_are_never_echoed(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    secrets = dict(consumer_key=SecretStr("ck-123"), consumer_secret=SecretStr("cs-456"),
+                   oauth_token=SecretStr("ot-789"), oauth_secret=SecretStr("os-000"))
+    client = client_from_settings(TumblrSettings(blog="b", api_host="http://127.0.0.1:9", **secrets))
+    assert client.request.host == "http://127.0.0.1:9" and client.request.consumer_key == "ck-123"
+    with pytest.raises(TumblrCredentialsMissing) as missing:
+        client_from_settings(TumblrSettings(blog="b", consumer_key=SecretStr("ck-123")))
+    assert "GLYPHBOT_TUMBLR__CONSUMER_SECRET" in str(missing.value) and "ck-123" not in str(missing.value)
+    outside = tmp_path / "tumblr.json"
+    outside.write_text('{"consumer_key": "a", "consumer_secret": "b", "oauth_token": "c", "oauth_secret": "d"}')
+    assert client_from_settings(TumblrSettings(blog="b", credentials_file=outside)).request.consumer_key == "a"
+
+
+async def test_serve_refuses_to_start_without_a_blog(queue: JobQueue) -> None:
+    with pytest.raises(ValueError, match="tumblr.blog"):
+        await run_tumblr_autoresponder(TumblrSettings(), AsyncJobs(queue))
