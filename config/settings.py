@@ -110,8 +110,24 @@ class DiscordSettings(Section):
     token: SecretStr | None = None
     token_file: Path | None = None
     guild_ids: list[int] = []
-    progress_edit_interval_s: float = Field(1.5, ge=0.5)
+    progress_edit_interval_s: float = Field(2.0, ge=0.5)
     max_upload_mib: float = Field(10.0, gt=0)
+    # Added by the Discord adapter (bot/discord/); default.toml documents each.
+    max_prompt_chars: int = Field(380, ge=1, le=10000)
+    guidance_min: float = Field(0.0, ge=0)
+    guidance_max: float = Field(10.0, gt=0, le=30)
+    guidance_default: float = Field(2.0, ge=0, le=30)
+    steps_min: int = Field(5, ge=1)
+    steps_max: int = Field(150, ge=1, le=1000)
+    steps_default: int = Field(50, ge=1, le=1000)
+    count_max: int = Field(4, ge=1, le=4)
+    count_default: int = Field(1, ge=1, le=4)
+    candidates: int = Field(4, ge=1)
+    strength_default: float = Field(0.75, gt=0, le=1)
+    variation_strength: float = Field(0.6, gt=0, le=1)
+    max_init_image_mib: float = Field(8.0, gt=0, le=20)
+    cooldown_s: float = Field(10.0, ge=0)
+    sync_commands: bool = True
 
 
 class TumblrSettings(Section):

@@ -64,7 +64,7 @@ class GlyphBot(discord.Client):
     async def setup_hook(self) -> None:
         self.add_dynamic_items(JobButton)
         if self.settings.sync_commands:
-            await sync_if_changed(self.tree, Path(self.settings.state_dir), self.application_id or 0)
+            await sync_if_changed(self.tree, Path(self.settings.state_dir), self.application_id or 0, self.settings.guild_ids)
 
     def spawn(self, coroutine: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[None]:
         """Run a delivery in the background, keeping a reference so it is not garbage-collected mid-way."""

@@ -65,7 +65,7 @@ class Delivery:
         self.job_ids = job_ids
         self.prompt = prompt
         self.note = note
-        self.throttle = EditThrottle(bot.settings.progress_interval_s)
+        self.throttle = EditThrottle(bot.settings.progress_edit_interval_s)
         self._previews_shown: tuple[str | None, ...] = ()
 
     async def run(self) -> None:
@@ -158,7 +158,7 @@ class Delivery:
         if len(shown) < len(finished):
             note = (note + "\n" if note else "") + "Some images were hidden by moderators."
         view = result_view(shown) if shown else None
-        limit = min(self.target.interaction.filesize_limit or DEFAULT_UPLOAD_LIMIT, self._channel_upload_limit())
+        limit = min(self.target.interaction.filesize_limit or DEFAULT_UPLOAD_LIMIT, self._channel_upload_limit(), self.bot.settings.max_upload_bytes)
         uploads: list[Upload] = []
         if pngs:
             try:

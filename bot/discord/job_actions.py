@@ -59,7 +59,7 @@ async def candidates(bot: "GlyphBot", interaction: discord.Interaction, job: Job
     files: list[discord.File] = []
     if pngs:
         try:
-            uploads = await asyncio.to_thread(pack_images, pngs, stem=f"job-{job.id}-candidate", limit_bytes=interaction.filesize_limit)
+            uploads = await asyncio.to_thread(pack_images, pngs, stem=f"job-{job.id}-candidate", limit_bytes=min(interaction.filesize_limit, bot.settings.max_upload_bytes))
             files = [discord.File(io.BytesIO(u.data), filename=u.filename) for u in uploads]
         except TooLargeForDiscord as error:
             text += f"\n(The candidate images are too large to attach: {error}.)"

@@ -1,17 +1,19 @@
-"""The Discord adapter's settings: limits users may choose within, pacing, and where small state lives.
+"""The Discord adapter's settings, resolved from the app settings' `[discord]` section.
 
-The token is read only from the environment (GLYPHBOT_DISCORD__TOKEN) and is excluded from repr so a
-logged settings object never leaks it.
+A plain frozen dataclass so the adapter and its tests do not depend on pydantic. The token comes
+from the environment (GLYPHBOT_DISCORD__TOKEN) or a token file outside the repository, through
+`config.settings`; it is excluded from repr so a logged settings object never leaks it.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-TOKEN_ENV = "GLYPHBOT_DISCORD__TOKEN"
+# Discord's interaction tokens live 15 minutes; stop using one a little before, so a slow upload
+# does not start on a token that dies mid-request.
+TOKEN_LIFETIME_S = 15 * 60
+TOKEN_MARGIN_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -19,6 +21,9 @@ class DiscordSettings:
     """Every knob of the adapter; `config/default.toml`'s `[discord]` section documents each one."""
 
     token: str = field(default="", repr=False)
+    guild_ids: tuple[int, ...] = ()
+    progress_edit_interval_s: float = 2.0
+    max_upload_mib: float = 10.0
     max_prompt_chars: int = 380
     guidance_min: float = 0.0
     guidance_max: float = 10.0
@@ -31,40 +36,35 @@ class DiscordSettings:
     candidates: int = 4
     strength_default: float = 0.75
     variation_strength: float = 0.6
-    max_init_image_bytes: int = 8 * 1024 * 1024
+    max_init_image_mib: float = 8.0
     cooldown_s: float = 10.0
-    progress_interval_s: float = 2.0
-    token_lifetime_s: float = 15 * 60
-    token_margin_s: float = 30.0
-    state_dir: str = "data/discord"
     sync_commands: bool = True
+    state_dir: str = "data/discord"
+    token_lifetime_s: float = TOKEN_LIFETIME_S
+    token_margin_s: float = TOKEN_MARGIN_S
 
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any] | None = None, *, environ: Mapping[str, str] | None = None) -> "DiscordSettings":
-        """Build from a `[discord]` table (unknown keys are an error: a typo must not pass silently)."""
-        values = dict(values or {})
-        known = {f.name for f in fields(cls)} - {"token"}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown [discord] settings: {', '.join(unknown)}")
-        env = os.environ if environ is None else environ
-        return cls(token=env.get(TOKEN_ENV, ""), **values)
+    @property
+    def max_init_image_bytes(self) -> int:
+        return int(self.max_init_image_mib * 1024 * 1024)
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mib * 1024 * 1024)
 
     @classmethod
     def from_settings(cls, settings: Any) -> "DiscordSettings":
-        """Accept the app-wide settings object (its `discord` section), a mapping, or this class itself."""
+        """From `config.settings.Settings` (or pass a DiscordSettings through unchanged)."""
         if isinstance(settings, cls):
             return settings
-        section = getattr(settings, "discord", None) if not isinstance(settings, Mapping) else settings.get("discord")
-        if section is None:
-            return cls.from_mapping({})
-        if isinstance(section, cls):
-            return section
-        if isinstance(section, Mapping):
-            return cls.from_mapping(section)
-        dumped = section.model_dump() if hasattr(section, "model_dump") else vars(section)
-        token = dumped.pop("token", None)
-        token = token.get_secret_value() if hasattr(token, "get_secret_value") else token
+        from config.settings import read_secret_file
+
+        section = settings.discord
+        token = ""
+        if section.token is not None:
+            token = section.token.get_secret_value()
+        elif section.token_file is not None:
+            token = read_secret_file(section.token_file, "discord.token_file")
         known = {f.name for f in fields(cls)}
-        result = cls.from_mapping({k: v for k, v in dumped.items() if k in known})
-        return result if not token else cls(**{**{f.name: getattr(result, f.name) for f in fields(cls)}, "token": token})
+        values = {k: v for k, v in section.model_dump(exclude={"token", "token_file"}).items() if k in known}
+        values["guild_ids"] = tuple(values.get("guild_ids", ()))
+        return cls(token=token, state_dir=str(settings.storage.data_dir / "discord"), **values)

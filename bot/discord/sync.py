@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import discord
 from discord import app_commands
 
 log = logging.getLogger(__name__)
@@ -23,18 +25,30 @@ def command_payload(tree: app_commands.CommandTree[Any]) -> list[dict[str, Any]]
     return sorted(payload, key=lambda c: (c.get("type", 1), c["name"]))
 
 
-def payload_hash(payload: list[dict[str, Any]]) -> str:
+def payload_hash(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-async def sync_if_changed(tree: app_commands.CommandTree[Any], state_dir: Path, application_id: int) -> bool:
-    """Sync global commands when they differ from the last successful sync; True when a sync happened."""
-    digest = payload_hash(command_payload(tree))
+async def sync_if_changed(
+    tree: app_commands.CommandTree[Any], state_dir: Path, application_id: int, guild_ids: Sequence[int] = ()
+) -> bool:
+    """Sync when the commands (or the target guilds) differ from the last successful sync; True when synced.
+
+    With `guild_ids` (development) the commands are copied to those guilds, where changes show at
+    once; otherwise they are global.
+    """
+    digest = payload_hash({"guilds": sorted(guild_ids), "commands": command_payload(tree)})
     state_file = state_dir / f"commands-{application_id}.sha256"
     if state_file.exists() and state_file.read_text().strip() == digest:
         log.info("command tree unchanged (%s); not syncing", digest[:12])
         return False
-    await tree.sync()
+    if guild_ids:
+        for guild_id in guild_ids:
+            guild = discord.Object(guild_id)
+            tree.copy_global_to(guild=guild)
+            await tree.sync(guild=guild)
+    else:
+        await tree.sync()
     state_dir.mkdir(parents=True, exist_ok=True)
     temporary = state_file.with_suffix(".tmp")
     temporary.write_text(digest + "\n")

@@ -60,7 +60,7 @@ def storage(tmp_path: Path) -> Iterator[Storage]:
 @pytest.fixture
 def settings(tmp_path: Path) -> DiscordSettings:
     return DiscordSettings(
-        token="test-token", cooldown_s=0.0, progress_interval_s=0.3, steps_default=6, steps_min=1,
+        token="test-token", cooldown_s=0.0, progress_edit_interval_s=0.3, steps_default=6, steps_min=1,
         state_dir=str(tmp_path / "discord-state"),
     )
 

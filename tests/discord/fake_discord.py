@@ -139,6 +139,7 @@ class FakeDiscord:
         self.interactions: dict[str, FakeInteraction] = {}
         self.global_commands: list[dict[str, Any]] = []
         self.command_overwrites = 0
+        self.guild_commands: dict[int, list[dict[str, Any]]] = {}
         self.denied_channels: set[int] = set()
         self.deleted_channels: set[int] = set()
         self._rate_limits: list[_RateLimitRule] = []
@@ -488,6 +489,13 @@ class FakeDiscord:
                 self.command_overwrites += 1
                 self.global_commands = [{"description": "", "options": [], **c, "id": str(self.snowflake()), "application_id": found[1], "version": "1"} for c in r.json]
             return _json(self.global_commands)
+        if (found := re.fullmatch(r"/applications/(\d+)/guilds/(\d+)/commands", p)) is not None:
+            if m == "PUT":
+                self.guild_commands[int(found[2])] = [
+                    {"description": "", "options": [], **c, "id": str(self.snowflake()), "application_id": found[1], "guild_id": found[2], "version": "1"}
+                    for c in r.json
+                ]
+            return _json(self.guild_commands.get(int(found[2]), []))
         if (found := re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", p)) is not None and m == "POST":
             return self._callback(found[2], r)
         if (found := re.fullmatch(r"/webhooks/(\d+)/([^/]+)/messages/(@original|\d+)", p)) is not None:

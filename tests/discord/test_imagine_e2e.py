@@ -33,7 +33,7 @@ async def test_imagine_defers_reports_progress_and_delivers(fake, storage, start
     # Queue position or progress first, then stage steps; each edit at least the interval after the previous one.
     assert any("queue" in e.json["content"] or "step" in e.json["content"] for e in edits[:-1])
     gaps = [b.at - a.at for a, b in zip(edits, edits[1:])]
-    assert all(gap >= settings.progress_interval_s - 0.02 for gap in gaps), gaps
+    assert all(gap >= settings.progress_edit_interval_s - 0.02 for gap in gaps), gaps
     # The low-res preview of the base stage went out in a progress edit.
     assert any(f[0].startswith("preview-") for e in edits[:-1] for f in e.files)
 

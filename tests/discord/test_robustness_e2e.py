@@ -101,3 +101,9 @@ async def test_command_tree_is_synced_only_when_it_changed(fake, storage, start_
     await second.close()
     await start_bot(replace(settings, state_dir=settings.state_dir + "-elsewhere"))
     assert fake.command_overwrites == 2  # no record of the last sync: sync again
+
+
+async def test_development_guilds_get_the_commands_instead_of_global(fake, storage, start_bot, settings):
+    await start_bot(replace(settings, guild_ids=(fake.guild_id,)))
+    assert fake.command_overwrites == 0
+    assert "imagine" in {c["name"] for c in fake.guild_commands[fake.guild_id]}

@@ -12,7 +12,7 @@ from PIL import Image
 from bot.discord.attachments import TooLargeForDiscord, pack_images, to_png
 from bot.discord.cooldown import Cooldowns
 from bot.discord.options import MAX_SEED, OptionErrors, parse_imagine, unescape_newlines
-from bot.discord.settings import TOKEN_ENV, DiscordSettings
+from bot.discord.settings import DiscordSettings
 from bot.discord.sync import payload_hash
 from bot.discord.texts import MAX_MESSAGE_CHARS, format_eta, quote_prompt, result_message
 from bot.discord.throttle import EditThrottle
@@ -153,11 +153,22 @@ def test_result_message_is_cut_to_discords_limit(storage_job):
     assert len(result_message([job] * 10, note="x" * 3000)) <= MAX_MESSAGE_CHARS
 
 
-def test_token_comes_only_from_the_environment_and_never_prints():
-    settings = DiscordSettings.from_mapping({"cooldown_s": 5}, environ={TOKEN_ENV: "secret-token"})
+def test_settings_come_from_the_discord_section_and_the_token_from_the_environment(monkeypatch, tmp_path):
+    from config.settings import load_settings
+
+    monkeypatch.setenv("GLYPHBOT_DISCORD__TOKEN", "secret-token")
+    monkeypatch.setenv("GLYPHBOT_DISCORD__COOLDOWN_S", "5")
+    settings = DiscordSettings.from_settings(load_settings(storage={"data_dir": str(tmp_path)}))
     assert settings.token == "secret-token" and "secret-token" not in repr(settings)
-    with pytest.raises(ValueError, match="unknown \\[discord\\] settings: tokn"):
-        DiscordSettings.from_mapping({"tokn": "x"})
+    assert settings.cooldown_s == 5 and settings.progress_edit_interval_s == 2.0
+    assert settings.state_dir == str(tmp_path / "discord")
+
+
+def test_every_discord_setting_reaches_the_adapter():
+    from config.settings import DiscordSettings as DiscordSection
+
+    adapter_fields = set(DiscordSettings.__dataclass_fields__)
+    assert set(DiscordSection.model_fields) - {"token", "token_file"} <= adapter_fields
 
 
 def test_payload_hash_ignores_key_order_but_not_content():
