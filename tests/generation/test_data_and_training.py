@@ -1,0 +1,143 @@
+import json
+import random
+
+import pytest
+import torch
+from PIL import Image
+from safetensors import safe_open
+
+from generation.data.datasets import FolderTextDataset, SyntheticTextDataset
+from generation.data.render import FontError, find_fonts, render_text_image
+from generation.data.text_sampler import TextSampler, TextSamplerConfig, WordListError, load_vocabulary
+from generation.train import Trainer, TrainingConfig
+from generation.unet import GlyphUNet2DModel
+
+from .conftest import tiny_config
+
+
+def test_at_least_ten_fonts_are_available():
+    assert len(find_fonts()) >= 10
+
+
+def test_missing_fonts_are_a_clear_error(tmp_path):
+    with pytest.raises(FontError, match="need at least 10"):
+        find_fonts((str(tmp_path),))
+
+
+def test_missing_word_list_is_a_clear_error(tmp_path):
+    with pytest.raises(WordListError, match="wamerican"):
+        load_vocabulary(str(tmp_path / "nope"))
+
+
+def test_transcripts_respect_the_curriculum_and_skip_excluded():
+    config = TextSamplerConfig(min_lines=1, max_lines=3, max_chars=40, max_line_chars=16)
+    rng = random.Random(0)
+    texts = [TextSampler(config).sample(rng) for _ in range(300)]
+    assert all(1 <= len(t.split("\n")) <= 3 and len(t) <= 40 for t in texts)
+    assert all(len(line) <= 16 for t in texts for line in t.split("\n"))
+    assert any(ch.isdigit() for t in texts for ch in t) and any(t != t.lower() for t in texts)
+    excluded = frozenset(texts[:50])
+    again = [TextSampler(config, excluded).sample(random.Random(0)) for _ in range(5)]
+    assert not set(again) & excluded
+
+
+def test_rendering_is_deterministic_and_sized():
+    fonts = find_fonts()
+    first, style = render_text_image("HELLO\nworld", 64, random.Random(3), fonts)
+    second, _ = render_text_image("HELLO\nworld", 64, random.Random(3), fonts)
+    assert first.size == (64, 64) and first.mode == "RGB"
+    assert list(first.getdata()) == list(second.getdata())
+    assert style.font.endswith((".ttf", ".otf"))
+
+
+def test_synthetic_dataset_yields_pixels_in_range():
+    dataset = SyntheticTextDataset(32, TextSamplerConfig(max_lines=2, max_chars=12, max_line_chars=8), seed=1)
+    example = next(iter(dataset))
+    assert example.pixels.shape == (3, 32, 32)
+    assert -1 <= float(example.pixels.min()) and float(example.pixels.max()) <= 1
+    assert example.text
+
+
+def test_folder_dataset_pairs_images_with_transcripts(tmp_path):
+    Image.new("RGB", (40, 30), "white").save(tmp_path / "a.png")
+    (tmp_path / "a.txt").write_text("HELLO\n")
+    Image.new("RGB", (8, 8)).save(tmp_path / "orphan.png")
+    dataset = FolderTextDataset(tmp_path, 16)
+    assert len(dataset) == 1
+    assert dataset[0].text == "HELLO" and dataset[0].pixels.shape == (3, 16, 16)
+
+
+def test_folder_dataset_refuses_an_empty_folder(tmp_path):
+    with pytest.raises(ValueError, match="no image\\+transcript pairs"):
+        FolderTextDataset(tmp_path, 16)
+
+
+def _fixed_set(folder, count=8):
+    fonts = find_fonts()
+    rng = random.Random(0)
+    for index in range(count):
+        text = ["ab", "CD", "ef", "GH"][index % 4]
+        image, _ = render_text_image(text, 16, rng, fonts)
+        image.save(folder / f"{index}.png")
+        (folder / f"{index}.txt").write_text(text)
+
+
+@pytest.mark.slow
+def test_training_on_a_fixed_tiny_set_lowers_the_loss(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    _fixed_set(data)
+    config = TrainingConfig(
+        stage="base", model=tiny_config("tiny-base"), output_dir=str(tmp_path / "run"), steps=200, batch_size=8,
+        learning_rate=2e-3, warmup_steps=10, save_every=1000, sample_every=1000, folder_dataset=str(data), min_snr_gamma=None,
+    )
+    result = Trainer(config, log=lambda _: None).train(progress=False)
+    first, last = sum(result.losses[:20]) / 20, sum(result.losses[-20:]) / 20
+    assert last < 0.5 * first, (first, last)
+    info = json.loads((result.model_dir / "training.json").read_text())
+    assert info["steps"] == 200 and info["samples_seen"] == 1600 and info["device"] == "cpu"
+    with safe_open(next(result.model_dir.glob("*.safetensors")), "pt") as weights:
+        assert {weights.get_tensor(name).dtype for name in weights.keys()} == {torch.float16}
+
+
+def test_training_resumes_from_its_latest_checkpoint(tmp_path):
+    common = dict(
+        stage="base", model=tiny_config("tiny-base"), output_dir=str(tmp_path / "run"), batch_size=2, warmup_steps=1,
+        save_every=3, sample_every=1000, text=TextSamplerConfig(max_lines=1, max_chars=6, max_line_chars=6),
+    )
+    Trainer(TrainingConfig(steps=3, **common), log=lambda _: None).train(progress=False)
+    messages = []
+    trainer = Trainer(TrainingConfig(steps=5, **common), log=messages.append)
+    assert trainer.step == 3 and any("resumed" in m for m in messages)
+    result = trainer.train(progress=False)
+    assert result.steps == 5 and len(result.losses) == 2
+
+
+def test_sr_training_warm_starts_and_samples(tmp_path):
+    base_dir = tmp_path / "base"
+    GlyphUNet2DModel(**tiny_config("tiny-base")).save_pretrained(base_dir)
+    messages = []
+    config = TrainingConfig(
+        stage="sr", model=tiny_config("tiny-sr"), output_dir=str(tmp_path / "sr"), steps=2, batch_size=2, warmup_steps=1,
+        save_every=100, sample_every=2, low_res_size=16, warm_start_base=str(base_dir),
+        text=TextSamplerConfig(max_lines=1, max_chars=6, max_line_chars=6),
+    )
+    result = Trainer(config, log=messages.append).train(progress=False)
+    assert any("warm start" in m and "tensors copied" in m for m in messages)
+    assert (tmp_path / "sr" / "samples" / "step-0000002.png").is_file()
+    assert json.loads((result.model_dir / "training.json").read_text())["warm_start_base"] == str(base_dir)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(stage="middle"), "stage"),
+        (dict(prediction_type="x0"), "prediction_type"),
+        (dict(steps=0), "at least 1"),
+        (dict(conditioning_dropout=1.0), "conditioning_dropout"),
+        (dict(stage="sr"), "low_res_size"),
+    ],
+)
+def test_bad_training_configs_are_refused(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrainingConfig(**{"stage": "base", "model": {}, "output_dir": str(tmp_path), **kwargs})
