@@ -1,0 +1,116 @@
+"""Reading font-drawn text with the real tesseract: sizes, polarity, filters, animations, batches."""
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+from ocr.fontrender import available_fonts, render_text
+from ocr.imageio import NotAnImageError
+from ocr.reader import OcrEngineError, Reader
+from ocr.scoring import exact_match
+from tests.ocr.conftest import png_bytes
+
+
+def _font(px: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(available_fonts()[0]), px)
+
+
+@pytest.mark.parametrize(
+    ("text", "size", "font_px"),
+    [
+        ("STOP", 64, None),  # a base-model-sized image: 64 px
+        ("Open 24 hours", 128, 18),
+        ("NO PARKING\nany time", 256, 30),
+        ("Gate 17, level 3", 512, 40),
+    ],
+)
+def test_reads_rendered_text_at_several_sizes(reader: Reader, text: str, size: int, font_px: int | None) -> None:
+    reading = reader.read(render_text(text, size, max_font_px=font_px))
+    assert exact_match(text, reading.text), reading
+    assert all(line.confidence >= reader.min_line_confidence for line in reading.lines)
+
+
+def test_boxes_are_in_original_image_pixels(reader: Reader) -> None:
+    reading = reader.read(render_text("HELLO", 256, max_font_px=40))
+    [line] = reading.lines
+    assert (reading.width, reading.height) == (256, 256)
+    assert 60 < line.box.left < 128 < line.box.right < 196  # centred text, about 130 px wide
+    assert 100 < line.box.top < 128 < line.box.bottom < 156
+
+
+def test_light_text_on_dark_ground(reader: Reader) -> None:
+    image = ImageOps.invert(render_text("NIGHT BUS", 256, max_font_px=36))
+    assert reader.read(image).text == "NIGHT BUS"
+
+
+def test_transparent_png_with_black_text(reader: Reader) -> None:
+    image = Image.new("RGBA", (256, 128), (0, 0, 0, 0))
+    ImageDraw.Draw(image).text((30, 40), "CLEAR", fill=(0, 0, 0, 255), font=_font(40))
+    assert reader.read(png_bytes(image)).text == "CLEAR"
+
+
+def test_blank_image_reads_as_no_text(reader: Reader) -> None:
+    reading = reader.read(Image.new("RGB", (256, 256), (200, 200, 200)))
+    assert reading.text == "" and reading.lines == () and reading.ignored == ()
+
+
+def test_confidence_threshold_moves_lines_to_ignored() -> None:
+    strict = Reader(min_line_confidence=100, workers=1)
+    reading = strict.read(render_text("WET PAINT", 256, max_font_px=36))
+    assert reading.text == ""
+    assert [line.text for line in reading.ignored] == ["WET PAINT"]
+
+
+def test_text_tucked_into_a_corner_is_ignored(reader: Reader) -> None:
+    image = render_text("MAIN TEXT", 512, max_font_px=28)
+    # a watermark whose box (about 423..505 x 495..506) lies in the bottom 5 % strip and reaches the right one
+    ImageDraw.Draw(image).text((422, 487), "wm.com", fill=(20, 20, 20), font=_font(20))
+    reading = reader.read(image)
+    assert reading.text == "MAIN TEXT"
+    assert "wm.com" in [line.text for line in reading.ignored]
+    assert "wm.com" in Reader(corner_margin=0, workers=1).read(image).text
+
+
+def test_animated_gif_frames_are_read_and_merged(reader: Reader) -> None:
+    hello, goodbye = (render_text(t, 256, max_font_px=40) for t in ("HELLO", "GOODBYE"))
+    # the same caption shifted a little (identical frames would be collapsed by the GIF encoder), then a
+    # second caption lower down
+    shift = (1, 0, 0, 0, 1, -3)
+    frames = [hello, hello.transform(hello.size, Image.AFFINE, shift), goodbye.transform(goodbye.size, Image.AFFINE, (1, 0, 0, 0, 1, -70))]
+    data = png_bytes(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    reading = reader.read(data)
+    assert reading.frames == 3
+    assert reading.text == "HELLO\nGOODBYE"
+
+
+def test_parallel_batch_matches_serial(reader: Reader) -> None:
+    images = [render_text(t, 128, max_font_px=24) for t in ("ONE", "TWO 2", "three")]
+    parallel = reader.read_many(images)
+    assert [r.text for r in parallel] == ["ONE", "TWO 2", "three"]
+    assert [r.text for r in reader.read_many(images, parallel=False)] == [r.text for r in parallel]
+
+
+def test_parallel_batch_reports_bad_input_by_its_own_error(reader: Reader) -> None:
+    with pytest.raises(NotAnImageError):
+        reader.read_many([render_text("OK", 64), b"plain text, not an image"])
+
+
+def test_missing_tesseract_is_an_engine_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pytesseract
+
+    monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", "/nonexistent/tesseract")
+    with pytest.raises(OcrEngineError, match="not installed"):
+        Reader(workers=1).read(render_text("X", 64))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"min_line_confidence": 101}, "min_line_confidence"),
+        ({"corner_margin": 0.5}, "corner_margin"),
+        ({"workers": 0}, "workers"),
+        ({"max_frames": 0}, "max_frames"),
+    ],
+)
+def test_reader_settings_are_checked(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Reader(**kwargs)
