@@ -66,6 +66,7 @@ class Worker:
         self.options = options or WorkerOptions()
         self.worker_id = worker_id or new_worker_id()
         self.stop_event = threading.Event()
+        self.heartbeat = _Heartbeat(self)
 
     def run(self, *, max_jobs: int | None = None, exit_when_idle: bool = False) -> int:
         """Work until `stop()` (or `max_jobs` jobs, or an empty queue with `exit_when_idle`); returns jobs handled."""
@@ -86,6 +87,7 @@ class Worker:
                 if exit_when_idle:
                     break
                 self.stop_event.wait(self.options.poll_interval_s)
+        self.heartbeat.stop()
         log.info("worker %s stopped after %d jobs", self.worker_id, handled)
         return handled
 
@@ -101,8 +103,8 @@ class Worker:
         if not jobs:
             return 0
         log.info("worker %s claimed jobs %s", self.worker_id, [job.id for job in jobs])
-        dropped: set[int] = set()
-        with _Heartbeat(self, [job.id for job in jobs], dropped):
+        dropped = self.heartbeat.track([job.id for job in jobs])
+        try:
             runnable, requests = [], []
             for job in jobs:
                 try:
@@ -114,6 +116,8 @@ class Worker:
             outcomes = render_jobs(self.renderer, requests, callbacks)
             for job, outcome in zip(runnable, outcomes, strict=True):
                 self._finish(job, outcome, dropped)
+        finally:
+            self.heartbeat.untrack([job.id for job in jobs])
         return len(jobs)
 
     # --- one job's end ------------------------------------------------------------------------
@@ -181,33 +185,57 @@ class Worker:
 
 
 class _Heartbeat:
-    """Renews the leases of a batch every heartbeat_s in a thread; marks jobs the worker no longer owns."""
+    """One thread per worker renewing the leases of the jobs in hand every heartbeat_s.
 
-    def __init__(self, worker: Worker, job_ids: list[int], dropped: set[int]) -> None:
+    Jobs the worker no longer owns (cancelled, or taken over after a missed lease) go into the
+    `dropped` set that `track` returned, which the progress callbacks check.
+    """
+
+    def __init__(self, worker: Worker) -> None:
         self.worker = worker
-        self.job_ids = job_ids
-        self.dropped = dropped
+        self.lock = threading.Lock()
+        self.tracked: dict[int, set[int]] = {}
         self.done = threading.Event()
-        self.thread = threading.Thread(target=self._beat, name=f"heartbeat-{worker.worker_id}", daemon=True)
+        self.thread: threading.Thread | None = None
 
-    def __enter__(self) -> _Heartbeat:
-        self.thread.start()
-        return self
+    def track(self, job_ids: list[int]) -> set[int]:
+        dropped: set[int] = set()
+        with self.lock:
+            for job_id in job_ids:
+                self.tracked[job_id] = dropped
+            if self.thread is None:
+                self.done.clear()
+                self.thread = threading.Thread(target=self._beat, name=f"heartbeat-{self.worker.worker_id}", daemon=True)
+                self.thread.start()
+        return dropped
 
-    def __exit__(self, *exc_info: object) -> None:
+    def untrack(self, job_ids: list[int]) -> None:
+        with self.lock:
+            for job_id in job_ids:
+                self.tracked.pop(job_id, None)
+
+    def stop(self) -> None:
         self.done.set()
-        self.thread.join()
+        with self.lock:
+            thread, self.thread = self.thread, None
+        if thread is not None:
+            thread.join()
 
     def _beat(self) -> None:
         options = self.worker.options
         while not self.done.wait(options.heartbeat_s):
-            live = [job_id for job_id in self.job_ids if job_id not in self.dropped]
+            with self.lock:
+                live = {job_id: dropped for job_id, dropped in self.tracked.items() if job_id not in dropped}
+            if not live:
+                continue
             try:
-                owned = self.worker.queue.heartbeat(self.worker.worker_id, live, lease_s=options.lease_s)
+                owned = self.worker.queue.heartbeat(self.worker.worker_id, list(live), lease_s=options.lease_s)
             except DatabaseUnavailable as error:
                 log.error("worker %s: heartbeat failed: %s", self.worker.worker_id, error)
                 continue
-            self.dropped.update(set(live) - owned)
+            for job_id, dropped in live.items():
+                if job_id not in owned:
+                    dropped.add(job_id)
 
 
 def _describe_failure(error: Exception) -> str:

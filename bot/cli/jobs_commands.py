@@ -1,0 +1,253 @@
+"""Queue commands: `jobs submit/list/show/cancel`, `worker`, `db upgrade/downgrade/status`, `bench queue`.
+
+They work against the configured database (config/default.toml, GLYPHBOT_CONFIG, GLYPHBOT_*), so
+`glyphbot jobs submit` from one shell and `glyphbot worker` from another cooperate like the bots do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from bot.cli.app import app, bench_app
+
+jobs_app = typer.Typer(help="Submit, inspect and cancel generation jobs.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(db_app, name="db")
+
+
+@contextlib.contextmanager
+def _clear_errors() -> Iterator[None]:
+    """Print settings, database and submission errors as one line each instead of a traceback."""
+    from config.settings import SettingsError
+    from storage.errors import StorageError
+
+    try:
+        yield
+    except (SettingsError, StorageError, TimeoutError) as error:
+        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+
+
+def _open(upgrade: bool = True):  # noqa: ANN202  storage.facade.Storage, imported lazily
+    from storage.facade import open_storage
+
+    return open_storage(upgrade=upgrade)
+
+
+@jobs_app.command("submit")
+def submit(
+    text: Annotated[str, typer.Argument(help="The text to draw; use \\n for a line break.")],
+    negative: Annotated[str, typer.Option(help="Negative prompt (antiprompt).")] = "",
+    guidance: Annotated[Optional[float], typer.Option(help="Guidance scale (default from settings).")] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Base sampler steps (default from settings).")] = None,
+    candidates: Annotated[Optional[int], typer.Option(help="Base candidates (default from settings).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the first candidate.")] = None,
+    key: Annotated[Optional[str], typer.Option(help="Idempotency key: submitting it again returns the same job.")] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the job to finish, showing progress.")] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 3600.0,
+    out: Annotated[Optional[Path], typer.Option(help="With --wait: write the chosen image here.")] = None,
+) -> None:
+    """Queue a job as the local user (source "cli") and print its id."""
+    import getpass
+
+    from config.settings import load_settings
+    from generation.types import RenderRequest
+    from storage.types import JobSubmission
+
+    with _clear_errors():
+        settings = load_settings()
+        generation = settings.generation
+        storage = _open()
+        request = RenderRequest(
+            prompt=text.replace("\\n", "\n"),
+            negative_prompt=negative,
+            guidance_scale=generation.guidance_scale if guidance is None else guidance,
+            sr_guidance_scale=generation.sr_guidance_scale,
+            num_inference_steps=generation.num_inference_steps if steps is None else steps,
+            sr_num_inference_steps=generation.sr_num_inference_steps,
+            scheduler=generation.scheduler,
+            seed=seed,
+            candidates=generation.candidates if candidates is None else candidates,
+        )
+        user = getpass.getuser()
+        job = storage.jobs.submit(JobSubmission(request, "cli", user, user, "", key))
+        typer.echo(f"job {job.id} {job.status}" + (f", position {storage.jobs.position(job.id)}" if job.status == "queued" else ""))
+        if wait:
+            job = _follow(storage, job.id, timeout)
+            if job.status != "succeeded":
+                typer.secho(f"job {job.id} {job.status}: {job.error}", fg=typer.colors.RED, err=True)
+                raise typer.Exit(1)
+            if out is not None:
+                winner = next(image for image in storage.jobs.images_of(job.id, include_hidden=True) if image.chosen)
+                out.write_bytes(storage.images.read(winner.sha256))
+                typer.echo(f"wrote {out}")
+
+
+def _follow(storage, job_id: int, timeout_s: float):  # noqa: ANN001,ANN202
+    """Poll the job, printing a line whenever its status, position or stage changes."""
+    import time
+
+    from storage.jobs import backoff_delays
+
+    deadline = time.monotonic() + timeout_s
+    shown = None
+    for delay in backoff_delays(0.1, 1.0):
+        job = storage.jobs.get(job_id)
+        position = storage.jobs.position(job_id) if job.status == "queued" else None
+        line = f"job {job.id} {job.status}"
+        if position:
+            line += f", position {position}"
+        if job.status == "running" and job.progress_stage:
+            line += f", {job.progress_stage} step {job.progress_step}/{job.progress_total}"
+        if line != shown:
+            typer.echo(line)
+            shown = line
+        if job.done:
+            return job
+        if time.monotonic() + delay > deadline:
+            raise TimeoutError(f"job {job_id} is still {job.status} after {timeout_s:.0f} s (it stays queued)")
+        time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+@jobs_app.command("list")
+def list_jobs(
+    status: Annotated[Optional[list[str]], typer.Option(help="Only these statuses (repeatable).")] = None,
+    source: Annotated[Optional[str], typer.Option(help="discord, tumblr, http or cli.")] = None,
+    requester: Annotated[Optional[str], typer.Option(help="Platform user id.")] = None,
+    place: Annotated[Optional[str], typer.Option(help="Channel or blog.")] = None,
+    search: Annotated[Optional[str], typer.Option(help="Text the prompt contains.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 20,
+    before: Annotated[Optional[int], typer.Option(help="Show jobs older than this id (next page).")] = None,
+) -> None:
+    """Newest jobs first, one line each."""
+    from storage.types import JobFilter
+
+    with _clear_errors():
+        storage = _open()
+        page = storage.jobs.list(
+            JobFilter(status=status, source=source, requester_id=requester, place=place, prompt_contains=search),
+            limit=limit,
+            before_id=before,
+        )
+        for job in page.jobs:
+            prompt = job.prompt.replace("\n", "⏎")
+            typer.echo(f"{job.id:>8}  {job.status:<9}  {job.source:<7}  {job.requester_name or job.requester_id:<16.16}  {prompt[:60]}")
+        if page.next_before_id is not None:
+            typer.echo(f"more: --before {page.next_before_id}")
+
+
+@jobs_app.command("show")
+def show(job_id: int) -> None:
+    """Every field of a job and its images."""
+    import dataclasses
+
+    with _clear_errors():
+        storage = _open()
+        job = storage.jobs.get(job_id)
+        for name, value in dataclasses.asdict(job).items():
+            typer.echo(f"{name:>22}: {value!r}")
+        position, eta = storage.jobs.position(job_id), storage.jobs.eta(job_id)
+        if position is not None:
+            typer.echo(f"{'position':>22}: {position}")
+        if eta is not None:
+            typer.echo(f"{'eta':>22}: {eta.total_seconds():.0f} s")
+        for image in storage.jobs.images_of(job_id, include_hidden=True):
+            flags = ("chosen " if image.chosen else "") + ("hidden" if image.hidden else "")
+            score = "" if image.ocr_score is None else f" ocr {image.ocr_score:.2f} {image.ocr_text!r}"
+            typer.echo(f"  image {image.id} {image.stage} seed {image.seed} {image.width}x{image.height} {storage.images.path(image.sha256)}{score} {flags}")
+
+
+@jobs_app.command("cancel")
+def cancel(job_id: int, reason: Annotated[str, typer.Option()] = "cancelled from the command line") -> None:
+    """Cancel a queued or running job (a running one stops at its next progress report)."""
+    with _clear_errors():
+        job = _open().jobs.cancel(job_id, reason)
+        typer.echo(f"job {job.id} {job.status}")
+
+
+@app.command("worker")
+def worker(
+    renderer: Annotated[Optional[str], typer.Option(help="module:Class (default: worker.renderer setting).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1, help="Jobs per GPU batch (default from settings).")] = None,
+    exit_when_idle: Annotated[bool, typer.Option("--exit-when-idle", help="Stop once the queue is empty.")] = False,
+) -> None:
+    """Run a worker against the configured database until interrupted."""
+    import dataclasses
+    import logging
+    import signal
+
+    from bot.worker import Worker, WorkerOptions
+    from bot.worker_renderers import RendererUnavailable, load_renderer
+    from config.settings import load_settings
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    with _clear_errors():
+        settings = load_settings()
+        storage = _open()
+        try:
+            render = load_renderer(renderer or settings.worker.renderer, settings)
+        except RendererUnavailable as error:
+            typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2) from None
+        options = WorkerOptions.from_settings(settings.worker)
+        if batch_size is not None:
+            options = dataclasses.replace(options, batch_size=batch_size)
+        runner = Worker(storage.jobs, render, options)
+        signal.signal(signal.SIGTERM, lambda *_: runner.stop())
+        try:
+            runner.run(exit_when_idle=exit_when_idle)
+        except KeyboardInterrupt:
+            runner.stop()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "heads") -> None:
+    """Migrate the configured database to the newest schema (or to REVISION)."""
+    from storage.db import describe_url
+
+    with _clear_errors():
+        storage = _open(upgrade=False)
+        storage.db.upgrade(revision)
+        typer.echo(f"{describe_url(storage.db.url)} at {', '.join(sorted(storage.db.current_revisions()))}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help='Target revision; "base" drops every table.')]) -> None:
+    """Migrate the configured database down to REVISION."""
+    with _clear_errors():
+        storage = _open(upgrade=False)
+        storage.db.downgrade(revision)
+        typer.echo(f"at {', '.join(sorted(storage.db.current_revisions())) or 'base (empty)'}")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Where the configured database is, and whether its schema is current."""
+    from storage.db import describe_url
+
+    with _clear_errors():
+        storage = _open(upgrade=False)
+        current, heads = storage.db.current_revisions(), storage.db.head_revisions()
+        state = "up to date" if current == heads else f"needs `glyphbot db upgrade` (code ships {', '.join(sorted(heads))})"
+        typer.echo(f"{describe_url(storage.db.url)}: at {', '.join(sorted(current)) or 'nothing'}; {state}")
+
+
+@bench_app.command("queue")
+def bench_queue(
+    jobs: Annotated[int, typer.Option(help="Jobs per throughput run.")] = 2000,
+    history_rows: Annotated[int, typer.Option(help="Rows in the history-latency table.")] = 1_000_000,
+    postgres_url: Annotated[Optional[str], typer.Option(help="Server for the PostgreSQL runs (a throwaway database is created).")] = "postgresql+psycopg://postgres@127.0.0.1:5432",
+    workers: Annotated[str, typer.Option(help="PostgreSQL worker counts, comma-separated.")] = "1,4,16",
+    batch: Annotated[int, typer.Option(help="Worker batch size.")] = 1,
+) -> None:
+    """Jobs/s submitted and completed with a zero-cost renderer, and history page latency."""
+    from bot.queue_bench import run_queue_bench
+
+    run_queue_bench(jobs=jobs, history_rows=history_rows, postgres_url=postgres_url, worker_counts=[int(n) for n in workers.split(",")], batch=batch)
