@@ -104,38 +104,8 @@ class TumblrAutoresponder:
     async def ingest(self, post_key: str, content: list[Block], tags: list[str], target_state: str,
                      source_post_id: int | None = None) -> int | None:
         """Record a post to make; returns its row id, or None when this key was already taken (a duplicate)."""
-        if target_state not in STATES:
-            raise ValueError(f"target state must be one of {', '.join(STATES)}, not {target_state!r}")
-        return await asyncio.to_thread(self._ingest, post_key, content, tags, target_state, source_post_id)
-
-    def _ingest(self, post_key: str, content: list[Block], tags: list[str], target_state: str,
-                source_post_id: int | None) -> int | None:
-        held_reason = None
-        images = []
-        try:
-            images = plan_post(content, keep_textless=self.settings.textless == "hold").images
-        except TranscriptFormatError as error:
-            held_reason = f"malformed image transcript: {error}"
-        if held_reason is None and any(image.textless for image in images):
-            held_reason = "the post has a text-less image block and tumblr.textless is 'hold'"
-        guidance = random.Random(post_key).choice(self.settings.guidance_options)
-        now = self.clock()
-        row = TumblrPostRow(
-            post_key=post_key, blog=self.api.blog, source_post_id=source_post_id, content_json=json.dumps(content),
-            tags_json=json.dumps(tags), target_state=target_state, slug=post_slug(post_key), guidance_scale=guidance,
-            status="pending" if images and held_reason is None else "images_ready", held_reason=held_reason,
-            attempts=0, image_count=0 if held_reason else len(images), created_at=now, updated_at=now,
-        )
-        if held_reason is None:
-            row.images = [TumblrImageRow(block_index=image.index, text=image.text, caption=image.caption,
-                                         guidance_scale=guidance) for image in images]
-        try:
-            with self.db.write() as session:
-                session.add(row)
-                session.flush()
-                return row.id
-        except IntegrityError:
-            return None
+        return await asyncio.to_thread(record_post, self.db, self.settings, self.api.blog, post_key, content, tags,
+                                       target_state, source_post_id, self.clock())
 
     # ------------------------------------------------------------------ driving
     def due_posts(self) -> list[int]:
@@ -341,3 +311,43 @@ class TumblrAutoresponder:
                       reason=None, retry_at=None, image_count=0)
         else:
             self._set(post, status="held", reason=f"Tumblr refused even the draft: {error}", retry_at=None)
+
+
+def record_post(db: Database, settings: TumblrSettings, blog: str, post_key: str, content: list[Block],
+                tags: list[str], target_state: str, source_post_id: int | None = None,
+                now: dt.datetime | None = None) -> int | None:
+    """Store a post for the autoresponder (drafts, the CLI and the HTTP API all come in here). Blocking.
+
+    `post_key` names the post where it came from ("draft:<id>", "local:...", "http:<id>"); the same
+    key twice is a duplicate and returns None. The blocks are planned now: a malformed transcript or
+    a text-less block under `textless = "hold"` makes the post held from the start. Raises ValueError
+    for an unknown target state.
+    """
+    if target_state not in STATES:
+        raise ValueError(f"target state must be one of {', '.join(STATES)}, not {target_state!r}")
+    held_reason = None
+    images = []
+    try:
+        images = plan_post(content, keep_textless=settings.textless == "hold").images
+    except TranscriptFormatError as error:
+        held_reason = f"malformed image transcript: {error}"
+    if held_reason is None and any(image.textless for image in images):
+        held_reason = "the post has a text-less image block and tumblr.textless is 'hold'"
+    guidance = random.Random(post_key).choice(settings.guidance_options)
+    now = now or utcnow()
+    row = TumblrPostRow(
+        post_key=post_key, blog=blog, source_post_id=source_post_id, content_json=json.dumps(content),
+        tags_json=json.dumps(tags), target_state=target_state, slug=post_slug(post_key), guidance_scale=guidance,
+        status="pending" if images and held_reason is None else "images_ready", held_reason=held_reason,
+        attempts=0, image_count=0 if held_reason else len(images), created_at=now, updated_at=now,
+    )
+    if held_reason is None:
+        row.images = [TumblrImageRow(block_index=image.index, text=image.text, caption=image.caption,
+                                     guidance_scale=guidance) for image in images]
+    try:
+        with db.write() as session:
+            session.add(row)
+            session.flush()
+            return row.id
+    except IntegrityError:
+        return None

@@ -1,0 +1,111 @@
+"""Tumblr commands: `tumblr submit` (posts from files), `tumblr status` (what waits and why), `tumblr run`.
+
+`submit` only records posts; the autoresponder (`glyphbot tumblr run`, or `glyphbot serve`)
+draws their images and publishes them, so a file can be submitted while the bot is down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from bot.cli.app import app
+
+tumblr_app = typer.Typer(help="The Tumblr autoresponder: submit posts, see what waits and why, run it.",
+                         no_args_is_help=True)
+app.add_typer(tumblr_app, name="tumblr")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(1)
+
+
+@tumblr_app.command("submit")
+def submit(
+    files: Annotated[list[Path], typer.Argument(help="Text files, one post each, with ======= image blocks.")],
+    state: Annotated[str, typer.Option(help="published, queue or draft (default: tumblr.default_state).")] = "",
+    tag: Annotated[Optional[list[str]], typer.Option(help="A tag for the posts; repeat for more.")] = None,
+) -> None:
+    """Record posts for the autoresponder. The same file with the same text is taken once."""
+    from bot.tumblr.autoresponder import record_post
+    from bot.tumblr.content import text_to_blocks
+    from config.settings import SettingsError, load_settings
+    from storage.errors import StorageError
+    from storage.facade import open_storage
+
+    try:
+        settings = load_settings()
+        if not settings.tumblr.blog:
+            raise _fail("set tumblr.blog (GLYPHBOT_TUMBLR__BLOG) first")
+        storage = open_storage(settings)
+        for path in files:
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as error:
+                raise _fail(f"cannot read {path}: {error}") from None
+            key = f"local:{path.resolve()}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+            row_id = record_post(storage.db, settings.tumblr, settings.tumblr.blog, key, text_to_blocks(text),
+                                 list(tag or []), state or settings.tumblr.default_state)
+            typer.echo(f"{path}: " + (f"recorded as post {row_id}" if row_id else "already submitted, skipped"))
+    except (SettingsError, StorageError, ValueError) as error:
+        raise _fail(str(error)) from None
+
+
+@tumblr_app.command("status")
+def status(
+    every: Annotated[bool, typer.Option("--all", help="Also list published posts.")] = False,
+    limit: Annotated[int, typer.Option(help="Most posts to list, newest first.")] = 50,
+) -> None:
+    """Posts that wait (and until when, and why) or were held for a moderator."""
+    from rich.console import Console
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from bot.tumblr.models import TumblrPostRow
+    from config.settings import SettingsError
+    from storage.errors import StorageError
+    from storage.facade import open_storage
+
+    try:
+        storage = open_storage()
+        with storage.db.read() as session:
+            query = select(TumblrPostRow).order_by(TumblrPostRow.id.desc()).limit(limit)
+            if not every:
+                query = query.where(TumblrPostRow.status != "published")
+            rows = list(session.scalars(query))
+    except (SettingsError, StorageError) as error:
+        raise _fail(str(error)) from None
+    table = Table("id", "post", "status", "target", "retry at", "why")
+    for row in rows:
+        why = row.held_reason if row.status == "held" else (row.reason or row.held_reason or "")
+        retry = row.retry_at.strftime("%Y-%m-%d %H:%M:%S") if row.retry_at else ""
+        shown = "held, saving to drafts" if row.held_reason and row.status != "held" else row.status
+        table.add_row(str(row.id), row.post_key, shown, row.target_state, retry, why)
+    Console().print(table)
+
+
+@tumblr_app.command("run")
+def run() -> None:
+    """Run the autoresponder in the foreground until Ctrl-C (a worker must be running somewhere)."""
+    import asyncio
+    import logging
+
+    from bot.tumblr import run_tumblr_autoresponder
+    from bot.tumblr.client import TumblrCredentialsMissing
+    from config.settings import SettingsError, load_settings
+    from storage.errors import StorageError
+    from storage.facade import open_storage
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+        storage = open_storage(settings)
+        asyncio.run(run_tumblr_autoresponder(settings.tumblr, storage.async_jobs()))
+    except (SettingsError, StorageError, TumblrCredentialsMissing, ValueError) as error:
+        raise _fail(str(error)) from None
+    except KeyboardInterrupt:
+        typer.echo("stopped")

@@ -1,0 +1,29 @@
+"""`glyphbot tumblr submit` and `status` against the configured storage."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from bot.cli.app import app
+import bot.cli  # noqa: F401  registers every command module
+
+
+def test_submit_records_once_and_status_shows_why(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("GLYPHBOT_STORAGE__DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GLYPHBOT_TUMBLR__BLOG", "myblog")
+    monkeypatch.setenv("COLUMNS", "250")  # rich wraps table cells to the terminal width
+    good, bad = tmp_path / "good.txt", tmp_path / "bad.txt"
+    good.write_text("hello\n\n=======\nHI\n=======\n")
+    bad.write_text("x\n=======\nnever closed")
+    runner = CliRunner()
+    first = runner.invoke(app, ["tumblr", "submit", str(good), str(bad), "--state", "queue", "--tag", "art"])
+    assert first.exit_code == 0, first.output
+    assert "recorded as post 1" in first.output and "recorded as post 2" in first.output
+    again = runner.invoke(app, ["tumblr", "submit", str(good)])
+    assert "already submitted" in again.output
+    status = runner.invoke(app, ["tumblr", "status"], terminal_width=200)
+    assert "pending" in status.output and "never closed" in status.output
+    missing = runner.invoke(app, ["tumblr", "submit", str(tmp_path / "nope.txt")])
+    assert missing.exit_code == 1 and "cannot read" in missing.output
+    wrong = runner.invoke(app, ["tumblr", "submit", str(good), "--state", "later"])
+    assert wrong.exit_code == 1 and "target state" in wrong.output
