@@ -1,0 +1,82 @@
+"""`glyphbot jobs ...`, `glyphbot worker` and `glyphbot db ...` against a configured database."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.worker import Worker, WorkerOptions
+from bot.worker_renderers import TextDrawingRenderer
+from storage.facade import open_storage
+
+
+@pytest.fixture
+def configured(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("GLYPHBOT_DATABASE__URL", db_url)
+    monkeypatch.setenv("GLYPHBOT_STORAGE__DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GLYPHBOT_WORKER__RENDERER", "bot.worker_renderers:TextDrawingRenderer")
+    return db_url
+
+
+def glyphbot(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def test_submit_list_work_show_cancel(configured: str) -> None:
+    assert glyphbot("jobs", "submit", "HELLO\\nWORLD", "--steps", "5", "--key", "k") == (0, "job 1 queued, position 1\n")
+    assert glyphbot("jobs", "submit", "OTHER", "--key", "k")[1] == "job 1 queued, position 1\n"  # same key, same job
+    glyphbot("jobs", "submit", "SECOND")
+    code, output = glyphbot("jobs", "list")
+    assert code == 0 and "SECOND" in output.splitlines()[0] and "HELLO⏎WORLD" in output.splitlines()[1]
+    assert glyphbot("jobs", "cancel", "2")[1] == "job 2 cancelled\n"
+    code, output = glyphbot("worker", "--exit-when-idle")
+    assert code == 0, output
+    code, output = glyphbot("jobs", "show", "1")
+    assert code == 0 and "status: 'succeeded'" in output and output.count(" image ") == 5 and "chosen" in output
+
+
+def test_submit_and_wait_writes_the_chosen_image(configured: str, tmp_path: Path) -> None:
+    storage = open_storage()
+    worker = Worker(storage.jobs, TextDrawingRenderer(), WorkerOptions(lease_s=10, heartbeat_s=1, poll_interval_s=0.02))
+    thread = threading.Thread(target=worker.run, kwargs={"max_jobs": 1})
+    thread.start()
+    out = tmp_path / "hello.png"
+    code, output = glyphbot("jobs", "submit", "HELLO", "--steps", "3", "--wait", "--out", str(out))
+    thread.join()
+    assert code == 0, output
+    assert "job 1 succeeded" in output and out.read_bytes().startswith(b"\x89PNG")
+
+
+def test_errors_are_one_clear_line(configured: str) -> None:
+    assert glyphbot("jobs", "submit", "   ") == (1, "error: prompt is empty\n")
+    assert glyphbot("jobs", "show", "42") == (1, "error: no job 42\n")
+    assert glyphbot("jobs", "submit", "x", "--candidates", "99")[1] == "error: candidates 99 is outside 1..8\n"
+
+
+def test_worker_without_a_renderer_says_what_to_do(configured: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GLYPHBOT_WORKER__RENDERER", "bot.no_such_module:Renderer")
+    code, output = glyphbot("worker", "--exit-when-idle")
+    assert code == 2 and "cannot load renderer 'bot.no_such_module:Renderer'" in output
+
+
+def test_bad_settings_and_unreachable_database_stop_commands_with_the_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GLYPHBOT_WORKER__LEASE_S", "-5")
+    assert glyphbot("jobs", "list") == (1, "error: invalid settings: worker.lease_s: Input should be greater than 0\n")
+    monkeypatch.delenv("GLYPHBOT_WORKER__LEASE_S")
+    monkeypatch.setenv("GLYPHBOT_DATABASE__URL", "postgresql+psycopg://nobody@127.0.0.1:9/none")
+    monkeypatch.setenv("GLYPHBOT_DATABASE__BUSY_TIMEOUT_S", "1")
+    code, output = glyphbot("db", "upgrade")
+    assert code == 1 and output.startswith("error: database unavailable: ")
+
+
+def test_db_upgrade_and_downgrade(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GLYPHBOT_DATABASE__URL", f"sqlite:///{tmp_path / 'fresh.db'}")
+    assert "needs `glyphbot db upgrade`" in glyphbot("db", "status")[1]
+    assert glyphbot("db", "upgrade")[0] == 0
+    assert "up to date" in glyphbot("db", "status")[1]
+    assert glyphbot("db", "downgrade", "base") == (0, "at base (empty)\n")
