@@ -19,9 +19,11 @@ from discord import app_commands
 from bot.discord import job_actions
 from bot.discord.buttons import JobButton
 from bot.discord.cooldown import Cooldowns
+from bot.discord.delivery import Delivery, Target
 from bot.discord.imagine import imagine_command, imagine_lines_command, refuse
 from bot.discord.lookup import history_command, job_command
 from bot.discord.moderation import COMMANDS as MODERATION_COMMANDS
+from bot.discord.outbox import Outbox
 from bot.discord.settings import DiscordSettings
 from bot.discord.sync import sync_if_changed
 from storage.async_api import AsyncJobs
@@ -56,6 +58,7 @@ class GlyphBot(discord.Client):
         self.jobs = jobs
         self.moderation = moderation
         self.cooldowns = Cooldowns(settings.cooldown_s)
+        self.outbox = Outbox(Path(settings.state_dir) / "outbox")
         self.tree = GlyphTree(self)
         self._tasks: set[asyncio.Task[None]] = set()
         for command in (imagine_command, imagine_lines_command, history_command, job_command, *MODERATION_COMMANDS):
@@ -63,6 +66,9 @@ class GlyphBot(discord.Client):
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(JobButton)
+        for pending in await asyncio.to_thread(self.outbox.entries):
+            log.info("resuming delivery of jobs %s to channel %s after a restart", pending.job_ids, pending.channel_id)
+            self.spawn(Delivery(self, Target.recovered(pending), pending).run(), name=f"deliver-{pending.job_ids[0]}")
         if self.settings.sync_commands:
             await sync_if_changed(self.tree, Path(self.settings.state_dir), self.application_id or 0, self.settings.guild_ids)
 

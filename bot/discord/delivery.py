@@ -19,6 +19,7 @@ import discord
 
 from bot.discord.attachments import TooLargeForDiscord, Upload, pack_images
 from bot.discord.buttons import pending_view, result_view
+from bot.discord.outbox import PendingDelivery
 from bot.discord.texts import progress_message, result_message, status_line
 from bot.discord.throttle import EditThrottle
 from storage.errors import DatabaseUnavailable, StorageError
@@ -34,21 +35,29 @@ DB_RETRY_S = 1.0
 
 @dataclass
 class Target:
-    """Where a delivery goes: the interaction's response while its token is usable, else the channel."""
+    """Where a delivery goes: the interaction's response while its token is usable, else the channel.
 
-    interaction: discord.Interaction
+    `interaction` is None for deliveries recovered after a restart: they can only use the channel.
+    """
+
+    interaction: discord.Interaction | None
     user_id: int
     channel_id: int
+    guild_id: int | None
     token_deadline: float  # wall-clock seconds; past it the token is treated as expired
     token_usable: bool = True
 
     @classmethod
     def of(cls, interaction: discord.Interaction, lifetime_s: float, margin_s: float) -> "Target":
         deadline = interaction.created_at.timestamp() + lifetime_s - margin_s
-        return cls(interaction, interaction.user.id, interaction.channel_id or 0, deadline)
+        return cls(interaction, interaction.user.id, interaction.channel_id or 0, interaction.guild_id, deadline)
+
+    @classmethod
+    def recovered(cls, pending: PendingDelivery) -> "Target":
+        return cls(None, pending.user_id, pending.channel_id, pending.guild_id, 0.0, token_usable=False)
 
     def can_use_token(self) -> bool:
-        return self.token_usable and time.time() < self.token_deadline
+        return self.interaction is not None and self.token_usable and time.time() < self.token_deadline
 
     def note_webhook_error(self, error: discord.HTTPException) -> bool:
         """Record a webhook failure; True when it means the token (or its message) is gone for good."""
@@ -59,22 +68,25 @@ class Target:
 
 
 class Delivery:
-    def __init__(self, bot: "GlyphBot", target: Target, job_ids: list[int], prompt: str, note: str = "") -> None:
+    def __init__(self, bot: "GlyphBot", target: Target, pending: PendingDelivery) -> None:
         self.bot = bot
         self.target = target
-        self.job_ids = job_ids
-        self.prompt = prompt
-        self.note = note
+        self.pending = pending
+        self.job_ids = pending.job_ids
+        self.prompt = pending.prompt
+        self.note = pending.note
         self.throttle = EditThrottle(bot.settings.progress_edit_interval_s)
         self._previews_shown: tuple[str | None, ...] = ()
 
     async def run(self) -> None:
+        """Deliver, then forget the outbox entry; a shutdown (cancellation) keeps it for the next start."""
         try:
             await self._run()
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("delivery of jobs %s failed", self.job_ids)
+        await asyncio.to_thread(self.bot.outbox.remove, self.pending.key)
 
     async def _run(self) -> None:
         updates: asyncio.Queue[JobUpdate | BaseException] = asyncio.Queue()
@@ -119,7 +131,8 @@ class Delivery:
                 return
 
     async def _show_progress(self, states: dict[int, JobUpdate]) -> None:
-        if not self.target.can_use_token():
+        interaction = self.target.interaction
+        if interaction is None or not self.target.can_use_token():
             return  # nothing to edit any more; the result will go to the channel
         many = len(self.job_ids) > 1
         lines = [
@@ -136,10 +149,10 @@ class Delivery:
                     files.append(discord.File(io.BytesIO(data), filename=f"preview-{index + 1}.png"))
         try:
             if files:
-                await self.target.interaction.edit_original_response(content=content, attachments=files, view=pending_view(self.job_ids))
+                await interaction.edit_original_response(content=content, attachments=files, view=pending_view(self.job_ids))
                 self._previews_shown = previews
             else:
-                await self.target.interaction.edit_original_response(content=content, view=pending_view(self.job_ids))
+                await interaction.edit_original_response(content=content, view=pending_view(self.job_ids))
         except discord.HTTPException as error:
             self.target.note_webhook_error(error)
             log.warning("progress edit for jobs %s failed: %s", self.job_ids, error)
@@ -158,7 +171,7 @@ class Delivery:
         if len(shown) < len(finished):
             note = (note + "\n" if note else "") + "Some images were hidden by moderators."
         view = result_view(shown) if shown else None
-        limit = min(self.target.interaction.filesize_limit or DEFAULT_UPLOAD_LIMIT, self._channel_upload_limit(), self.bot.settings.max_upload_bytes)
+        limit = min(self._upload_limit(), self.bot.settings.max_upload_bytes)
         uploads: list[Upload] = []
         if pngs:
             try:
@@ -166,9 +179,10 @@ class Delivery:
             except TooLargeForDiscord as error:
                 note = (note + "\n" if note else "") + f"The images are too large to upload: {error}."
                 view = None
-        if self.target.can_use_token():
+        interaction = self.target.interaction
+        if interaction is not None and self.target.can_use_token():
             try:
-                await self.target.interaction.edit_original_response(
+                await interaction.edit_original_response(
                     content=result_message(jobs, note=note), attachments=_files(uploads), view=view
                 )
                 return
@@ -180,7 +194,7 @@ class Delivery:
         await self._post_to_channel(result_message(jobs, mention=f"<@{self.target.user_id}>", note=note), uploads, view)
 
     async def _post_to_channel(self, content: str, uploads: list[Upload], view: discord.ui.View | None) -> None:
-        channel = self.bot.get_partial_messageable(self.target.channel_id, guild_id=self.target.interaction.guild_id)
+        channel = self.bot.get_partial_messageable(self.target.channel_id, guild_id=self.target.guild_id)
         mentions = discord.AllowedMentions(users=[discord.Object(self.target.user_id)], roles=False, everyone=False)
         try:
             kwargs = {"view": view} if view is not None else {}
@@ -190,9 +204,15 @@ class Delivery:
                 "cannot deliver jobs %s to channel %s: %s %s", self.job_ids, self.target.channel_id, error.status, error.text
             )
 
-    def _channel_upload_limit(self) -> int:
-        guild = self.target.interaction.guild
-        return guild.filesize_limit if guild is not None else DEFAULT_UPLOAD_LIMIT
+    def _upload_limit(self) -> int:
+        """The smallest of the interaction's limit (Discord states it per interaction) and the guild's."""
+        limits = []
+        if self.target.interaction is not None:
+            limits.append(self.target.interaction.filesize_limit)
+        guild = self.bot.get_guild(self.target.guild_id) if self.target.guild_id else None
+        if guild is not None:
+            limits.append(guild.filesize_limit)
+        return min(limits, default=DEFAULT_UPLOAD_LIMIT)
 
 
 def _files(uploads: list[Upload]) -> list[discord.File]:

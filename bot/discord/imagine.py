@@ -20,6 +20,7 @@ from bot.discord.access import place_of
 from bot.discord.attachments import to_png
 from bot.discord.delivery import Delivery, Target
 from bot.discord.options import ImagineOptions, OptionErrors, parse_imagine
+from bot.discord.outbox import PendingDelivery
 from storage.errors import DatabaseUnavailable, InvalidJob, SubmissionRefused
 from storage.types import JobSubmission
 
@@ -118,8 +119,13 @@ async def submit_and_deliver(bot: "GlyphBot", interaction: discord.Interaction, 
         await refuse(interaction, f"❌ {refusal[:1].upper()}{refusal[1:]}")
         return
     note = f"Only {len(job_ids)} of {options.count} images were queued: {refusal}" if refusal else ""
+    pending = PendingDelivery(
+        key=f"{interaction.id}", job_ids=job_ids, user_id=user.id, channel_id=interaction.channel_id or 0,
+        guild_id=interaction.guild_id, prompt=options.prompt, note=note,
+    )
+    await asyncio.to_thread(bot.outbox.add, pending)
     target = Target.of(interaction, bot.settings.token_lifetime_s, bot.settings.token_margin_s)
-    bot.spawn(Delivery(bot, target, job_ids, options.prompt, note).run(), name=f"deliver-{job_ids[0]}")
+    bot.spawn(Delivery(bot, target, pending).run(), name=f"deliver-{job_ids[0]}")
 
 
 class PromptModal(discord.ui.Modal, title="Imagine"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from pathlib import Path
 from dataclasses import replace
 
 from tests.discord.test_buttons_e2e import deliver_one
@@ -107,3 +108,17 @@ async def test_development_guilds_get_the_commands_instead_of_global(fake, stora
     await start_bot(replace(settings, guild_ids=(fake.guild_id,)))
     assert fake.command_overwrites == 0
     assert "imagine" in {c["name"] for c in fake.guild_commands[fake.guild_id]}
+
+
+async def test_results_of_requests_made_before_a_restart_still_arrive(fake, storage, start_bot):
+    first = await start_bot()
+    alice = fake.add_user("alice")
+    await fake.slash(alice, "imagine", {"prompt": "SURVIVES A RESTART"})
+    await fake.wait_until(lambda: storage.queue.list().jobs)
+    await first.close()  # shut down while the job waits for a worker
+    await start_bot()
+    storage.start_worker()
+    post = (await fake.wait_until(lambda: channel_posts(fake)))[0]
+    assert post.json["content"].startswith(f"<@{alice.id}> ") and "SURVIVES A RESTART" in post.json["content"]
+    assert post.files
+    await fake.wait_until(lambda: not list((Path(first.settings.state_dir) / "outbox").glob("*.json")))

@@ -196,3 +196,18 @@ def storage_job():
         return Job(**defaults)
 
     return make
+
+
+def test_outbox_round_trips_and_skips_unreadable_entries(tmp_path, caplog):
+    from bot.discord.outbox import Outbox, PendingDelivery
+
+    outbox = Outbox(tmp_path / "outbox")
+    assert outbox.entries() == []
+    entry = PendingDelivery(key="1", job_ids=[4, 5], user_id=7, channel_id=8, guild_id=None, prompt="A\nB")
+    outbox.add(entry)
+    (tmp_path / "outbox" / "2.json").write_text("{not json")
+    assert outbox.entries() == [entry]
+    assert "ignoring unreadable pending delivery 2.json" in caplog.text
+    outbox.remove("1")
+    outbox.remove("1")  # removing twice is harmless
+    assert outbox.entries() == []
