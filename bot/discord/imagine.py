@@ -42,7 +42,7 @@ async def refuse(interaction: discord.Interaction, text: str) -> None:
     await interaction.followup.send(text, ephemeral=True)
 
 
-async def check_cooldown(bot: "GlyphBot", interaction: discord.Interaction) -> bool:
+async def claim_cooldown(bot: "GlyphBot", interaction: discord.Interaction) -> bool:
     """Refuse while the user's cooldown runs; otherwise start it now, before any await, so two quick
     requests cannot both pass (it is forgotten again if the submission is refused)."""
     wait = bot.cooldowns.remaining(interaction.user.id)
@@ -51,47 +51,6 @@ async def check_cooldown(bot: "GlyphBot", interaction: discord.Interaction) -> b
         return False
     bot.cooldowns.start(interaction.user.id)
     return True
-
-
-async def run_imagine(
-    interaction: discord.Interaction,
-    *,
-    prompt: str,
-    negative: str | None = None,
-    guidance: float | None = None,
-    steps: int | None = None,
-    seed: int | None = None,
-    count: int | None = None,
-    image: discord.Attachment | None = None,
-    strength: float | None = None,
-) -> None:
-    bot: GlyphBot = interaction.client  # type: ignore[assignment]
-    if interaction.guild_id is None:
-        await refuse(interaction, DM_REFUSAL)
-        return
-    try:
-        options = parse_imagine(
-            bot.settings, prompt=prompt, negative=negative, guidance=guidance, steps=steps, seed=seed,
-            count=count, strength=strength, has_image=image is not None,
-        )
-        if image is not None and image.size > bot.settings.max_init_image_bytes:
-            raise OptionErrors([f"image: is {image.size / 1048576:.1f} MiB; the limit is {bot.settings.max_init_image_bytes / 1048576:.0f} MiB."])
-    except OptionErrors as errors:
-        await refuse(interaction, "❌ Some options need fixing:\n" + "\n".join(f"• {p}" for p in errors.problems))
-        return
-    if not await check_cooldown(bot, interaction):
-        return
-    await interaction.response.defer(thinking=True)
-    if image is not None:
-        try:
-            data = await image.read()
-            png = await asyncio.to_thread(to_png, data, max_bytes=bot.settings.max_init_image_bytes)
-        except (ValueError, discord.HTTPException) as error:
-            bot.cooldowns.forget(interaction.user.id)
-            await refuse(interaction, f"❌ image: {error}")
-            return
-        options = options.with_image(png)
-    await submit_and_deliver(bot, interaction, options)
 
 
 async def submit_and_deliver(bot: "GlyphBot", interaction: discord.Interaction, options: ImagineOptions) -> None:
@@ -145,7 +104,7 @@ class PromptModal(discord.ui.Modal, title="Imagine"):
         self.options = options
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        await run_imagine(interaction, prompt=self.prompt.value, negative=self.negative.value or None, **self.options)  # type: ignore[arg-type]
+        await imagine_command.callback(interaction, prompt=self.prompt.value, negative=self.negative.value or None, **self.options)  # type: ignore[arg-type]
 
 
 @app_commands.command(name="imagine", description="Draw a picture that shows your text")
@@ -171,10 +130,33 @@ async def imagine_command(
     image: discord.Attachment | None = None,
     strength: float | None = None,
 ) -> None:
-    await run_imagine(
-        interaction, prompt=prompt, negative=negative, guidance=guidance, steps=steps, seed=seed,
-        count=count, image=image, strength=strength,
-    )
+    bot: GlyphBot = interaction.client  # type: ignore[assignment]
+    if interaction.guild_id is None:
+        await refuse(interaction, DM_REFUSAL)
+        return
+    try:
+        options = parse_imagine(
+            bot.settings, prompt=prompt, negative=negative, guidance=guidance, steps=steps, seed=seed,
+            count=count, strength=strength, has_image=image is not None,
+        )
+        if image is not None and image.size > bot.settings.max_init_image_bytes:
+            raise OptionErrors([f"image: is {image.size / 1048576:.1f} MiB; the limit is {bot.settings.max_init_image_bytes / 1048576:.0f} MiB."])
+    except OptionErrors as errors:
+        await refuse(interaction, "❌ Some options need fixing:\n" + "\n".join(f"• {p}" for p in errors.problems))
+        return
+    if not await claim_cooldown(bot, interaction):
+        return
+    await interaction.response.defer(thinking=True)
+    if image is not None:
+        try:
+            data = await image.read()
+            png = await asyncio.to_thread(to_png, data, max_bytes=bot.settings.max_init_image_bytes)
+        except (ValueError, discord.HTTPException) as error:
+            bot.cooldowns.forget(interaction.user.id)
+            await refuse(interaction, f"❌ image: {error}")
+            return
+        options = options.with_image(png)
+    await submit_and_deliver(bot, interaction, options)
 
 
 @app_commands.command(name="imagine-lines", description="Draw a picture of several lines of text (opens a form)")

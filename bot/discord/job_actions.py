@@ -11,7 +11,7 @@ import discord
 
 from bot.discord.access import actor, may_manage, owns
 from bot.discord.attachments import TooLargeForDiscord, pack_images
-from bot.discord.imagine import check_cooldown, refuse, submit_and_deliver
+from bot.discord.imagine import claim_cooldown, refuse, submit_and_deliver
 from bot.discord.options import MAX_SEED, ImagineOptions
 from bot.discord.texts import candidates_message
 from storage.errors import JobNotFound
@@ -30,7 +30,7 @@ def _options_from(job: Job, *, init_image_png: bytes | None, strength: float) ->
 
 async def reroll(bot: "GlyphBot", interaction: discord.Interaction, job: Job) -> None:
     """Same settings (and same start image, if any), new seed; the clicker becomes the requester."""
-    if not await check_cooldown(bot, interaction):
+    if not await claim_cooldown(bot, interaction):
         return
     await interaction.response.defer(thinking=True)
     init = await asyncio.to_thread(bot.jobs.queue.load_init_image, job)
@@ -43,7 +43,7 @@ async def variations(bot: "GlyphBot", interaction: discord.Interaction, job: Job
     if winner is None:
         await refuse(interaction, "This job has no image to vary (it failed, was cancelled, or was hidden).")
         return
-    if not await check_cooldown(bot, interaction):
+    if not await claim_cooldown(bot, interaction):
         return
     await interaction.response.defer(thinking=True)
     init = await bot.jobs.read_image(winner.sha256)
