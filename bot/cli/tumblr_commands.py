@@ -109,3 +109,26 @@ def run() -> None:
         raise _fail(str(error)) from None
     except KeyboardInterrupt:
         typer.echo("stopped")
+
+
+@tumblr_app.command("read")
+def read(limit: Annotated[int, typer.Option(help="How many dashboard posts.")] = 10) -> None:
+    """Print the newest dashboard posts as the bot sees them: every image as its OCR transcript."""
+    import asyncio
+
+    from bot.tumblr.client import TumblrApi, TumblrCredentialsMissing, TumblrError, client_from_settings
+    from bot.tumblr.reading import PostReader, read_dashboard, tesseract_reader
+    from config.settings import SettingsError, load_settings
+    from storage.errors import StorageError
+    from storage.facade import open_storage
+
+    try:
+        settings = load_settings()
+        storage = open_storage(settings)
+        api = TumblrApi(client_from_settings(settings.tumblr), settings.tumblr.blog)
+        posts = asyncio.run(read_dashboard(api, PostReader(storage.db, tesseract_reader()), limit))
+    except (SettingsError, StorageError, TumblrCredentialsMissing, TumblrError) as error:
+        raise _fail(str(error)) from None
+    for post_id, text in posts:
+        typer.secho(f"--- post {post_id}", bold=True)
+        typer.echo(text)

@@ -89,10 +89,12 @@ class TumblrAutoresponder:
     async def ingest_drafts(self) -> list[int]:
         """Take the blog's drafts that carry the intake tag; returns the row ids of new posts."""
         drafts = await asyncio.to_thread(self.api.drafts)
+        # Drafts waiting on a limit stay drafts for days: skip known ones without a write transaction.
+        known = await asyncio.to_thread(self._known_keys, [f"draft:{draft['id']}" for draft in drafts])
         new = []
         for draft in drafts:
             control = self.control_tags(list(draft.get("tags", [])))
-            if control is None:
+            if control is None or f"draft:{draft['id']}" in known:
                 continue
             tags, state = control
             row_id = await self.ingest(f"draft:{draft['id']}", list(draft.get("content", [])), tags, state,
@@ -106,6 +108,12 @@ class TumblrAutoresponder:
         """Record a post to make; returns its row id, or None when this key was already taken (a duplicate)."""
         return await asyncio.to_thread(record_post, self.db, self.settings, self.api.blog, post_key, content, tags,
                                        target_state, source_post_id, self.clock())
+
+    def _known_keys(self, keys: list[str]) -> set[str]:
+        if not keys:
+            return set()
+        with self.db.read() as session:
+            return set(session.scalars(select(TumblrPostRow.post_key).where(TumblrPostRow.post_key.in_(keys))))
 
     # ------------------------------------------------------------------ driving
     def due_posts(self) -> list[int]:

@@ -65,7 +65,10 @@ def post_blocks(post: dict[str, Any]) -> list[Block]:
         blocks.append({"type": "image", "alt_text": photo.get("caption") or "",
                        "media": [{"url": original.get("url", ""), "width": original.get("width", 0),
                                   "height": original.get("height", 0)}]})
-    for key in ("body", "caption"):
+    # text and photo posts, and asks: the question is plain text, the answer HTML
+    if isinstance(post.get("question"), str):
+        blocks += [{"type": "text", "text": line} for line in post["question"].split("\n") if line.strip()]
+    for key in ("body", "caption", "answer"):
         if isinstance(post.get(key), str):
             blocks += html_to_blocks(post[key])
     return blocks

@@ -8,6 +8,7 @@ caption variant, so the text generator sees both what the image says and what it
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import re
@@ -18,6 +19,7 @@ import requests
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from bot.tumblr.client import TumblrApi
 from bot.tumblr.legacy import post_blocks
 from bot.tumblr.models import TumblrReadingRow
 from ocr.transcripts import DELIMITER, format_transcript
@@ -125,3 +127,9 @@ class PostReader:
                     text = "[image]"
                 parts.append(format_transcript(text, _caption(str(block.get("alt_text") or ""))))
         return "".join(parts)
+
+
+async def read_dashboard(api: TumblrApi, reader: PostReader, limit: int = 20) -> list[tuple[int, str]]:
+    """(post id, the post as the bot's text) for the newest dashboard posts, images read off the loop."""
+    posts = await asyncio.to_thread(api.dashboard, limit)
+    return [(int(post["id"]), await asyncio.to_thread(reader.post_text, post)) for post in posts]

@@ -27,3 +27,19 @@ def test_submit_records_once_and_status_shows_why(tmp_path, monkeypatch) -> None
     assert missing.exit_code == 1 and "cannot read" in missing.output
     wrong = runner.invoke(app, ["tumblr", "submit", str(good), "--state", "later"])
     assert wrong.exit_code == 1 and "target state" in wrong.output
+
+
+def test_read_prints_the_dashboard_with_transcripts(tmp_path, monkeypatch, fake_tumblr, tumblr_client) -> None:  # noqa: ANN001
+    from tests.tumblr.test_reading import sign_png
+
+    creds = fake_tumblr.credentials
+    for key, value in {"STORAGE__DATA_DIR": str(tmp_path / "data"), "TUMBLR__BLOG": fake_tumblr.blog,
+                       "TUMBLR__API_HOST": fake_tumblr.host, "TUMBLR__CONSUMER_KEY": creds.consumer_key,
+                       "TUMBLR__CONSUMER_SECRET": creds.consumer_secret, "TUMBLR__OAUTH_TOKEN": creds.token,
+                       "TUMBLR__OAUTH_SECRET": creds.token_secret}.items():
+        monkeypatch.setenv(f"GLYPHBOT_{key}", value)
+    (tmp_path / "s.png").write_bytes(sign_png("EXIT"))
+    tumblr_client.create_photo(fake_tumblr.blog, state="published", data=[str(tmp_path / "s.png")])
+    result = CliRunner().invoke(app, ["tumblr", "read"])
+    assert result.exit_code == 0, result.output
+    assert "\n=======\nEXIT\n=======\n" in result.output and creds.consumer_secret not in result.output

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import pytumblr
 from PIL import Image, ImageDraw, ImageFont
 
+from bot.tumblr.client import TumblrApi
 from bot.tumblr.legacy import html_to_blocks, post_blocks
-from bot.tumblr.reading import ImageUnavailable, PostReader, fetch_image, tesseract_reader
+from bot.tumblr.reading import ImageUnavailable, PostReader, fetch_image, read_dashboard, tesseract_reader
 from ocr.transcripts import image_blocks
 from storage.db import Database
 from tests.tumblr.fake_tumblr import FakeTumblr
@@ -39,15 +41,15 @@ def test_dashboard_photo_post_reads_as_a_transcript_once(
     path = tmp_path / "sign.png"
     path.write_bytes(sign_png("OPEN LATE"))
     tumblr_client.create_photo(BLOG, state="published", data=[str(path)], caption="<p>look at this</p>")
-    [post] = tumblr_client.dashboard()["posts"]
     fetch, read = Counting(fetch_image), Counting(tesseract_reader())
     reader = PostReader(database, read, fetch)
+    api = TumblrApi(tumblr_client, BLOG)
 
-    text = reader.post_text(post)
+    [(post_id, text)] = asyncio.run(read_dashboard(api, reader))
     [block] = image_blocks(text)
-    assert block.text == "OPEN LATE"
+    assert block.text == "OPEN LATE" and post_id in fake_tumblr.posts
     assert text.endswith("look at this\n")
-    assert reader.post_text(post) == text
+    assert asyncio.run(read_dashboard(api, reader)) == [(post_id, text)]
     assert (fetch.calls, read.calls) == (1, 1)
 
 
@@ -89,3 +91,5 @@ def test_legacy_html_bodies_become_blocks() -> None:
         {"type": "image", "alt_text": "A", "media": [{"url": "http://x/a.png", "type": "image/png", "width": 0, "height": 0}]},
         {"type": "text", "text": "line"}, {"type": "text", "text": "next"}]
     assert post_blocks({"type": "text", "body": "<p>x</p>"}) == [{"type": "text", "text": "x"}]
+    ask = post_blocks({"type": "answer", "question": "what is\nthis?", "answer": '<p>a sign</p><img src="u" alt="">'})
+    assert [b.get("text") for b in ask] == ["what is", "this?", "a sign", None]
