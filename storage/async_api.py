@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import AsyncIterator
 
+from storage.errors import DatabaseUnavailable
 from storage.jobs import JobQueue, backoff_delays
 from storage.types import Job, JobFilter, JobPage, JobSubmission, JobUpdate, StoredImage
 
@@ -21,10 +23,13 @@ _WATCHED = ("status", "attempts", "progress_stage", "progress_step", "preview_ha
 class AsyncJobs:
     """Async mirror of the adapter side of JobQueue."""
 
-    def __init__(self, queue: JobQueue, *, poll_initial_s: float = 0.1, poll_max_s: float = 2.0) -> None:
+    def __init__(
+        self, queue: JobQueue, *, poll_initial_s: float = 0.1, poll_max_s: float = 2.0, outage_tolerance_s: float = 30.0
+    ) -> None:
         self.queue = queue
         self.poll_initial_s = poll_initial_s
         self.poll_max_s = poll_max_s
+        self.outage_tolerance_s = outage_tolerance_s
 
     async def submit(self, submission: JobSubmission) -> Job:
         return await asyncio.to_thread(self.queue.submit, submission)
@@ -65,12 +70,22 @@ class AsyncJobs:
 
     async def watch(self, job_id: int) -> AsyncIterator[JobUpdate]:
         """Yield an update first, then whenever status, queue position, progress or preview changed;
-        ends after yielding the final status. Transient DatabaseUnavailable errors propagate: the
-        caller decides whether to tell the user and watch again."""
+        ends after yielding the final status. A database outage shorter than `outage_tolerance_s`
+        only delays updates (the job is safe in the queue); a longer one raises DatabaseUnavailable."""
         previous: tuple | None = None
         delays = backoff_delays(self.poll_initial_s, self.poll_max_s)
+        outage_since: float | None = None
         while True:
-            update = await asyncio.to_thread(self._snapshot, job_id)
+            try:
+                update = await asyncio.to_thread(self._snapshot, job_id)
+            except DatabaseUnavailable:
+                now = time.monotonic()
+                outage_since = outage_since or now
+                if now - outage_since > self.outage_tolerance_s:
+                    raise
+                await asyncio.sleep(next(delays))
+                continue
+            outage_since = None
             key = tuple(getattr(update.job, name) for name in _WATCHED) + (update.position,)
             if key != previous:
                 changed = _changed(previous, key)

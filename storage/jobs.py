@@ -67,11 +67,13 @@ class JobQueue:
         db: Database,
         images: ImageStore | None = None,
         limits: QueueLimits | None = None,
-        clock: Callable[[], dt.datetime] = utcnow,
+        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.db = db
         self.images = images
         self.limits = limits or QueueLimits()
+        # None: the database server's clock on PostgreSQL, so workers on hosts whose clocks drift
+        # still agree on when a lease ran out; this machine's clock on SQLite (one host anyway).
         self.clock = clock
 
     # --- adapters -----------------------------------------------------------------------------
@@ -93,9 +95,9 @@ class JobQueue:
             if self.images is None:
                 raise InvalidJob("this queue has no image store, so it cannot take an init image")
             init_hash = self.images.put(request.init_image_png)
-        now = self.clock()
         try:
             with self.db.write() as session:
+                now = self._now(session)
                 self._check_policy(session, submission, now)
                 row = JobRow(
                     idempotency_key=submission.idempotency_key,
@@ -143,8 +145,8 @@ class JobQueue:
     def cancel(self, job_id: int, reason: str = "cancelled") -> Job:
         """Cancel a queued or running job; a running job's worker notices at its next heartbeat or progress
         report and drops its work. A job that already finished is returned unchanged."""
-        now = self.clock()
         with self.db.write() as session:
+            now = self._now(session)
             session.execute(
                 update(JobRow)
                 .where(JobRow.id == job_id, JobRow.status.in_(ACTIVE_STATUSES))
@@ -173,7 +175,7 @@ class JobQueue:
             if mean is None:
                 return None
             if row.status == "running":
-                elapsed = (self.clock() - row.started_at).total_seconds() if row.started_at else 0.0
+                elapsed = (self._now(session) - row.started_at).total_seconds() if row.started_at else 0.0
                 return dt.timedelta(seconds=max(0.0, mean - elapsed))
             ahead = (self._position(session, job_id) or 1) - 1
             workers = max(1, self._active_workers(session))
@@ -239,8 +241,8 @@ class JobQueue:
         skips rows other workers are claiming (FOR UPDATE SKIP LOCKED); SQLite serialises writers
         with BEGIN IMMEDIATE, so the select-then-update below cannot interleave with another claim.
         """
-        now = self.clock()
         with self.db.write() as session:
+            now = self._now(session)
             self._reclaim_expired(session, now, max_attempts)
             head = session.execute(
                 select(JobRow.id, JobRow.batch_key)
@@ -284,8 +286,8 @@ class JobQueue:
         ids = list(job_ids)
         if not ids:
             return set()
-        now = self.clock()
         with self.db.write() as session:
+            now = self._now(session)
             owned = session.scalars(
                 update(JobRow)
                 .where(JobRow.id.in_(ids), JobRow.worker_id == worker_id, JobRow.status == "running")
@@ -325,8 +327,8 @@ class JobQueue:
         if len(chosen) != 1:
             raise ValueError(f"a result must mark exactly one image as chosen, not {len(chosen)}")
         hashes = [self.images.put(image.png) for image in result.images]
-        now = self.clock()
         with self.db.write() as session:
+            now = self._now(session)
             row = self._owned_row(session, job_id, worker_id)
             for image, digest in zip(result.images, hashes, strict=True):
                 session.add(
@@ -352,8 +354,8 @@ class JobQueue:
 
     def fail(self, job_id: int, worker_id: str, reason: str, *, retry: bool = False, max_attempts: int = 3) -> Job:
         """Fail the job with `reason`; with `retry`, queue it again instead while attempts remain."""
-        now = self.clock()
         with self.db.write() as session:
+            now = self._now(session)
             row = self._owned_row(session, job_id, worker_id)
             row.error = reason
             row.lease_expires_at = None
@@ -384,6 +386,13 @@ class JobQueue:
         return self.images.read(job.init_image_hash)
 
     # --- internals ----------------------------------------------------------------------------
+
+    def _now(self, session: Session) -> dt.datetime:
+        if self.clock is not None:
+            return self.clock()
+        if self.db.is_postgresql:
+            return session.execute(text("SELECT statement_timestamp()")).scalar_one().astimezone(dt.timezone.utc)
+        return utcnow()
 
     def _by_key(self, key: str) -> Job | None:
         with self.db.read() as session:
@@ -471,7 +480,7 @@ class JobQueue:
         return sum(runs) / len(runs) if runs else None
 
     def _active_workers(self, session: Session) -> int:
-        since = self.clock() - dt.timedelta(minutes=5)
+        since = self._now(session) - dt.timedelta(minutes=5)
         return session.scalar(
             select(func.count(func.distinct(JobRow.worker_id))).where(
                 or_(JobRow.status == "running", (JobRow.status == "succeeded") & (JobRow.finished_at > since))

@@ -221,3 +221,31 @@ class TcpRelay:
                 sink.sendall(data)
         with contextlib.suppress(OSError):
             sink.shutdown(socket.SHUT_WR)
+
+
+async def test_adapters_waiting_ride_out_a_short_outage_and_hear_of_a_long_one(db_url: str, store: ImageStore) -> None:
+    import asyncio
+
+    from storage.async_api import AsyncJobs
+
+    with Outage(db_url) as outage:
+        db = open_database(outage.url, busy_timeout_s=0.2)
+        queue = JobQueue(db, store)
+        job = queue.submit(submission("WAIT FOR ME", candidates=1, num_inference_steps=2))
+        patient = AsyncJobs(queue, poll_initial_s=0.05, poll_max_s=0.1, outage_tolerance_s=10)
+        # SQLite readers are never blocked by a held write lock (WAL), so cut reads there by the worker
+        # not finishing: the wait must still end once the outage is over and the job completes.
+        waiting = asyncio.create_task(patient.wait(job.id, timeout_s=30))
+        outage.begin()
+        await asyncio.sleep(0.6)
+        assert not waiting.done()
+        outage.end()
+        Worker(queue, TextDrawingRenderer(), WorkerOptions(lease_s=30, heartbeat_s=1, poll_interval_s=0.02)).run(exit_when_idle=True)
+        assert (await waiting).status == "succeeded"
+        if not outage.is_sqlite:
+            impatient = AsyncJobs(queue, poll_initial_s=0.05, poll_max_s=0.1, outage_tolerance_s=0.3)
+            outage.begin()
+            with pytest.raises(DatabaseUnavailable):
+                await impatient.wait(job.id, timeout_s=10)
+            outage.end()
+        db.dispose()

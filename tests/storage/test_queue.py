@@ -268,3 +268,13 @@ def test_init_image_goes_to_the_store_and_back(queue: JobQueue) -> None:
     assert queue.load_init_image(queue.get(job.id)) == png
     other = queue.submit(submission())
     assert job.batch_key != other.batch_key  # img2img never shares a batch with text-only jobs
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite serves one host: one clock
+def test_leases_follow_the_database_clock_on_postgresql(queue: JobQueue, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two hosts whose clocks disagree by an hour must still agree on when a lease ends."""
+    queue.submit(submission())
+    queue.claim("w1", lease_s=30)
+    skewed = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    monkeypatch.setattr("storage.jobs.utcnow", lambda: skewed)
+    assert queue.claim("w2-on-a-fast-clock", lease_s=30) == []
