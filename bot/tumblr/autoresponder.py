@@ -236,10 +236,10 @@ class TumblrAutoresponder:
     async def _publish(self, post: TumblrPostRow) -> None:
         now = self.clock()
         final_state = "draft" if post.held_reason is not None else post.target_state
-        if post.status == "publishing" and post.source_post_id is None:
-            # The last attempt may have made the post even though we never heard back.
+        if post.status == "publishing":
+            # The last attempt may have taken effect even though we never heard back.
             try:
-                found = await asyncio.to_thread(self.api.find_by_slug, post.slug)
+                found = await asyncio.to_thread(self._already_made, post)
             except TumblrError as error:
                 await asyncio.to_thread(self._wait, post, f"cannot check whether the post exists: {error}",
                                         retry_at(error, now, post.attempts, self.settings))
@@ -281,6 +281,17 @@ class TumblrAutoresponder:
             await asyncio.to_thread(self._failed, post, error)
             return
         await asyncio.to_thread(self._done, post, tumblr_id, final_state)
+
+    def _already_made(self, post: TumblrPostRow) -> tuple[int, str] | None:
+        """(id, state) when an earlier, unanswered attempt already made this post.
+
+        A created post is found by its slug. An edited draft counts as done once it left the drafts
+        (the queue may even have published it since): editing it again would pull it back.
+        """
+        if post.source_post_id is None:
+            return self.api.find_by_slug(post.slug)
+        state = self.api.post_state(post.source_post_id)
+        return (post.source_post_id, state) if state is not None and state != "draft" else None
 
     async def _queue_size(self, post: TumblrPostRow, final_state: str) -> int | None | bool:
         """The blog's queue size when the post goes to the queue; False when it could not be asked (post waits)."""

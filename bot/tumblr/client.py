@@ -125,6 +125,15 @@ class TumblrApi:
                     return int(post["id"]), state
         return None
 
+    def post_state(self, post_id: int) -> str | None:
+        """The state of one of the blog's posts (published, queue, draft, private), None when it is gone."""
+        try:
+            return str(self._call("send_api_request", "get", f"/v2/blog/{self.blog}/posts/{post_id}", {}, []).get("state"))
+        except TumblrError as error:
+            if error.status == 404:
+                return None
+            raise
+
     def dashboard(self, limit: int = 20) -> list[dict[str, Any]]:
         return list(self._call("dashboard", limit=limit).get("posts", []))
 

@@ -58,14 +58,16 @@ async def test_crash_while_publishing_resumes_without_doubling(
     assert len(creates) == 1  # before_send: the first never left; after_send: found by slug
 
 
-async def test_crash_after_editing_a_draft_redoes_the_same_edit(
-        fake_tumblr: FakeTumblr, tumblr_client: pytumblr.TumblrRestClient, responder: TumblrAutoresponder,
+@pytest.mark.parametrize("when", ["before_send", "after_send"])
+async def test_crash_while_editing_a_draft_edits_it_once(
+        when: str, fake_tumblr: FakeTumblr, tumblr_client: pytumblr.TumblrRestClient, responder: TumblrAutoresponder,
         queue: JobQueue) -> None:
-    draft = tumblr_client.create_text(BLOG, state="draft", tags=["glyphbot"], body=ONE_IMAGE)
+    draft = tumblr_client.create_text(BLOG, state="draft", tags=["glyphbot:queue"], body=ONE_IMAGE)
     real_edit = responder.api.edit
 
     def crashing_edit(post_id, payload, media):  # noqa: ANN001, ANN202
-        real_edit(post_id, payload, media)
+        if when == "after_send":
+            real_edit(post_id, payload, media)
         raise Crash
 
     responder.api.edit = crashing_edit  # type: ignore[method-assign]
@@ -76,8 +78,10 @@ async def test_crash_after_editing_a_draft_redoes_the_same_edit(
     again.clock.advance(minutes=6)  # type: ignore[attr-defined]
     await again.ingest_drafts()  # it is published now; nothing new to take
     await settle(again, queue)
-    assert [(r.status, r.tumblr_post_id) for r in rows(again)] == [("published", draft["id"])]
+    assert [(r.status, r.tumblr_post_id, r.published_state) for r in rows(again)] == [("published", draft["id"], "queue")]
     assert list(fake_tumblr.posts) == [draft["id"]]
+    # after_send: found queued, not edited again; before_send: still a draft, so edited now
+    assert [method for method, _ in fake_tumblr.requests].count("PUT") == 1
 
 
 async def test_crash_between_jobs_reuses_the_same_jobs(
