@@ -29,6 +29,7 @@ class Storage:
     queue: JobQueue
     jobs: AsyncJobs
     moderation: Moderation
+    path: Path
     workers: list[tuple[Worker, threading.Thread]] = field(default_factory=list)
 
     def start_worker(self, step_delay_s: float = 0.0) -> Worker:
@@ -48,10 +49,11 @@ class Storage:
 
 @pytest.fixture
 def storage(tmp_path: Path) -> Iterator[Storage]:
-    db = open_database(f"sqlite:///{tmp_path / 'glyphbot.db'}")
+    # A short busy timeout so tests of a locked database do not wait the production 10 s.
+    db = open_database(f"sqlite:///{tmp_path / 'glyphbot.db'}", busy_timeout_s=1.0)
     db.upgrade()
     queue = JobQueue(db, ImageStore(tmp_path / "images"), QueueLimits(per_requester=4, per_place=20))
-    result = Storage(queue, AsyncJobs(queue, poll_initial_s=0.02, poll_max_s=0.1), Moderation(db))
+    result = Storage(queue, AsyncJobs(queue, poll_initial_s=0.02, poll_max_s=0.1), Moderation(db), tmp_path / "glyphbot.db")
     yield result
     result.stop_workers()
     db.dispose()

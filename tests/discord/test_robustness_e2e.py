@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sqlite3
 from pathlib import Path
 from dataclasses import replace
+
+import pytest
 
 from tests.discord.test_buttons_e2e import deliver_one
 
@@ -73,18 +76,21 @@ async def test_gateway_drop_resumes_and_in_flight_jobs_still_deliver(fake, stora
     assert bot.is_ready()
 
 
-async def test_missing_channel_permission_fails_only_that_delivery(fake, storage, start_bot, caplog):
+@pytest.mark.parametrize("break_channel, status", [("deny_channel", 403), ("delete_channel", 404)])
+async def test_missing_permission_or_deleted_channel_fails_only_that_delivery(fake, storage, start_bot, caplog, break_channel, status):
     await start_bot()
     alice = fake.add_user("alice")
     interaction = await fake.slash(alice, "imagine", {"prompt": "NOWHERE"})
     await fake.wait_until(lambda: storage.queue.list().jobs and interaction.original_message_id)
     fake.expire_token(interaction.token)
-    fake.deny_channel(fake.channel_id)
+    getattr(fake, break_channel)(fake.channel_id)
     with caplog.at_level(logging.WARNING, logger="bot.discord.delivery"):
         storage.start_worker()
-        await fake.wait_until(lambda: [r for r in fake.calls("POST", rf"/channels/{fake.channel_id}/messages") if r.status == 403])
+        await fake.wait_until(lambda: [r for r in fake.calls("POST", rf"/channels/{fake.channel_id}/messages") if r.status == status])
         await fake.wait_until(lambda: "cannot deliver jobs" in caplog.text)
-    assert "403" in caplog.text
+    assert f"{status}" in caplog.text
+    fake.denied_channels.clear()
+    fake.deleted_channels.clear()
     # The bot still serves other requests.
     next_one = await fake.slash(alice, "imagine", {"prompt": "STILL HERE"})
     await fake.wait_until(lambda: next_one.callbacks)
@@ -122,3 +128,34 @@ async def test_results_of_requests_made_before_a_restart_still_arrive(fake, stor
     assert post.json["content"].startswith(f"<@{alice.id}> ") and "SURVIVES A RESTART" in post.json["content"]
     assert post.files
     await fake.wait_until(lambda: not list((Path(first.settings.state_dir) / "outbox").glob("*.json")))
+
+
+async def test_locked_database_refuses_clearly_and_a_retry_works(fake, storage, start_bot):
+    await start_bot()
+    alice = fake.add_user("alice")
+    blocker = sqlite3.connect(storage.path)
+    blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock past the busy timeout
+    try:
+        refused = await fake.slash(alice, "imagine", {"prompt": "LOCKED OUT"})
+        followup = await fake.wait_until(lambda: fake.calls("POST", r"/webhooks/\d+/" + refused.token))
+        assert "queue is unavailable right now, so nothing was queued" in followup[0].json["content"]
+    finally:
+        blocker.rollback()
+        blocker.close()
+    again = await fake.slash(alice, "imagine", {"prompt": "LOCKED OUT"})
+    await fake.wait_until(lambda: storage.queue.list().jobs)
+    assert again.callbacks[0]["type"] == 5
+
+
+async def test_queue_limit_queues_what_fits_and_says_what_did_not(fake, storage, start_bot):
+    await start_bot()
+    alice = fake.add_user("alice")
+    first = await fake.slash(alice, "imagine", {"prompt": "ONE", "count": 3})
+    await fake.wait_until(lambda: len(storage.queue.list().jobs) == 3 and first.original_message_id)
+    second = await fake.slash(alice, "imagine", {"prompt": "TWO", "count": 2})
+    message = await fake.wait_until(lambda: (m := fake.messages.get(second.original_message_id or 0)) and "Only 1 of 2" in m["content"] and m)
+    assert "the limit is 4" in message["content"]
+    third = await fake.slash(alice, "imagine", {"prompt": "THREE"})
+    followup = await fake.wait_until(lambda: fake.calls("POST", r"/webhooks/\d+/" + third.token))
+    assert "You already have 4 jobs waiting; the limit is 4" in followup[0].json["content"]
+    assert len(storage.queue.list().jobs) == 4
