@@ -114,3 +114,17 @@ def test_missing_tesseract_is_an_engine_error(monkeypatch: pytest.MonkeyPatch) -
 def test_reader_settings_are_checked(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Reader(**kwargs)
+
+
+def test_stacked_reading_splits_lines_back_to_their_images(reader: Reader) -> None:
+    images = [
+        render_text("FIRST", 128, max_font_px=24),
+        Image.new("RGB", (96, 96), "white"),  # nothing to read: must stay empty, not shift the others
+        render_text("second one\nline two", 256, max_font_px=30),
+    ]
+    stacked = reader.read_stacked(images)
+    assert [r.text for r in stacked] == ["FIRST", "", "second one\nline two"]
+    assert [(r.width, r.height) for r in stacked] == [(128, 128), (96, 96), (256, 256)]
+    separate = reader.read(images[2])
+    for a, b in zip(stacked[2].lines, separate.lines):
+        assert abs(a.box.top - b.box.top) <= 2 and abs(a.box.left - b.box.left) <= 2

@@ -1,0 +1,154 @@
+"""The text-accuracy benchmark that every model change is judged by.
+
+For each candidate count (e.g. 1, 4, 8) every transcript is generated with rejection sampling and the
+winner's reading is compared with the transcript: exact match, case-insensitive exact match, CER,
+trigram score, and the no-text rate (the winner reads as nothing at all, which is a different failure
+from misspelling). Transcript i uses seed `seed + i` under every setting, so the settings differ only
+in how many candidates they draw.
+
+The model comes in as `generate(transcript, n_candidates, seed) -> Ranking`; the lead wires the real
+pipeline to it in `glyphbot bench text-accuracy`, and the tests use font-drawn stand-ins.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import fmean
+from typing import Callable, Sequence
+
+from PIL import Image, ImageDraw, ImageFont
+from rich.console import Console
+from rich.table import Table
+
+from ocr.fontrender import available_fonts
+from ocr.rerank import Ranking
+from ocr.scoring import TextScore, score_text
+
+GenerateFn = Callable[[str, int, int], Ranking]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One transcript generated under one setting: the winner, its reading and its scores."""
+
+    transcript: str
+    candidates: int
+    image: Image.Image
+    reading: str
+    score: TextScore
+
+    @property
+    def no_text(self) -> bool:
+        return not self.reading.strip()
+
+
+@dataclass(frozen=True)
+class SettingSummary:
+    candidates: int
+    prompts: int
+    exact: float
+    exact_ignoring_case: float
+    cer: float
+    trigram: float
+    no_text_rate: float
+    seconds_per_prompt: float
+
+
+@dataclass(frozen=True)
+class TextAccuracyReport:
+    summaries: tuple[SettingSummary, ...]
+    samples: tuple[Sample, ...]
+
+
+def _summarise(candidates: int, samples: list[Sample], seconds: float) -> SettingSummary:
+    return SettingSummary(
+        candidates=candidates,
+        prompts=len(samples),
+        exact=fmean(s.score.exact for s in samples),
+        exact_ignoring_case=fmean(s.score.exact_ignoring_case for s in samples),
+        cer=fmean(s.score.cer for s in samples),
+        trigram=fmean(s.score.trigram for s in samples),
+        no_text_rate=fmean(s.no_text for s in samples),
+        seconds_per_prompt=seconds / len(samples),
+    )
+
+
+def run_text_accuracy(
+    transcripts: Sequence[str],
+    generate: GenerateFn,
+    candidate_counts: Sequence[int] = (1, 4, 8),
+    seed: int = 0,
+    on_sample: Callable[[Sample], None] | None = None,
+) -> TextAccuracyReport:
+    """Generate and score every transcript under every candidate count; `on_sample` reports progress."""
+    if not transcripts:
+        raise ValueError("the benchmark needs at least one transcript")
+    blank = [i for i, t in enumerate(transcripts) if not t.strip()]
+    if blank:
+        raise ValueError(f"transcripts {blank} are empty: a text-accuracy benchmark needs text to read")
+    if not candidate_counts or any(n < 1 for n in candidate_counts):
+        raise ValueError(f"candidate counts must be integers >= 1, got {list(candidate_counts)}")
+    summaries, all_samples = [], []
+    for count in candidate_counts:
+        samples = []
+        started = time.perf_counter()
+        for index, transcript in enumerate(transcripts):
+            best = generate(transcript, count, seed + index).best
+            reading = best.text or ""
+            sample = Sample(transcript, count, best.candidate.image, reading, score_text(transcript, reading))
+            samples.append(sample)
+            if on_sample:
+                on_sample(sample)
+        summaries.append(_summarise(count, samples, time.perf_counter() - started))
+        all_samples.extend(samples)
+    return TextAccuracyReport(tuple(summaries), tuple(all_samples))
+
+
+def report_table(report: TextAccuracyReport, title: str = "text accuracy") -> Table:
+    table = Table(title=title)
+    for column in ("candidates", "prompts", "exact", "exact (any case)", "CER", "trigram", "no text", "s/prompt"):
+        table.add_column(column, justify="right")
+    for s in report.summaries:
+        table.add_row(
+            str(s.candidates), str(s.prompts), f"{s.exact:.1%}", f"{s.exact_ignoring_case:.1%}", f"{s.cer:.3f}",
+            f"{s.trigram:.3f}", f"{s.no_text_rate:.1%}", f"{s.seconds_per_prompt:.2f}",
+        )
+    return table
+
+
+def print_report(report: TextAccuracyReport, console: Console | None = None) -> None:
+    (console or Console()).print(report_table(report))
+
+
+def write_contact_sheet(report: TextAccuracyReport, path: Path | str, thumb: int = 128, max_rows: int = 40) -> Path:
+    """A PNG grid: one row per transcript (first `max_rows`), one column per candidate count.
+
+    Each cell shows the winning image and its reading, green when it matches exactly, red otherwise, so a
+    person can see at a glance what kind of mistakes the model makes.
+    """
+    counts = [s.candidates for s in report.summaries]
+    transcripts = list(dict.fromkeys(s.transcript for s in report.samples))[:max_rows]
+    by_key = {(s.transcript, s.candidates): s for s in report.samples}
+    font = ImageFont.truetype(str(available_fonts()[0]), 11)
+    label_w, caption_h, header_h = 180, 30, 20
+    sheet = Image.new("RGB", (label_w + thumb * len(counts), header_h + (thumb + caption_h) * len(transcripts)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for col, count in enumerate(counts):
+        draw.text((label_w + col * thumb + 4, 4), f"{count} candidate(s)", fill="black", font=font)
+    for row, transcript in enumerate(transcripts):
+        y = header_h + row * (thumb + caption_h)
+        draw.multiline_text((4, y + 4), transcript, fill="black", font=font)
+        for col, count in enumerate(counts):
+            sample = by_key[(transcript, count)]
+            x = label_w + col * thumb
+            sheet.paste(sample.image.convert("RGB").resize((thumb, thumb)), (x, y))
+            colour = (0, 130, 0) if sample.score.exact else (190, 0, 0)
+            caption = sample.reading.replace("\n", " / ") or "(no text)"
+            draw.text((x + 2, y + thumb + 2), caption[:22], fill=colour, font=font)
+            draw.text((x + 2, y + thumb + 15), f"trigram {sample.score.trigram:.2f}", fill="gray", font=font)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+    return path
