@@ -34,14 +34,14 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.tumblr.client import TumblrApi, TumblrError
 from bot.tumblr.content import Block, build_content, media_identifier, plan_post, surviving_delimiter
-from bot.tumblr.limits import local_limit, retry_at
+from bot.tumblr.limits import backoff, local_limit, retry_at
 from bot.tumblr.models import OPEN_STATUSES, TumblrImageRow, TumblrPostRow
 from config.settings import TumblrSettings
 from generation.types import RenderRequest
 from ocr.transcripts import TranscriptFormatError
 from storage.async_api import AsyncJobs
 from storage.db import Database
-from storage.errors import InvalidJob, QueueLimitReached, SubmissionRefused
+from storage.errors import DatabaseUnavailable, InvalidJob, QueueLimitReached, SubmissionRefused
 from storage.types import JobSubmission, utcnow
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,15 @@ class TumblrAutoresponder:
     async def run_once(self) -> None:
         """Advance every post that is due, one after another (publishing order follows intake order)."""
         for post_id in await asyncio.to_thread(self.due_posts):
-            await self.step(post_id)
+            try:
+                await self.step(post_id)
+            except DatabaseUnavailable:
+                raise  # nothing can be recorded now; the caller retries the whole round
+            except Exception as error:  # noqa: BLE001  one bad post must not stall the others
+                log.exception("tumblr post row %s failed unexpectedly", post_id)
+                post = await asyncio.to_thread(self._load, post_id)
+                await asyncio.to_thread(self._wait, post, f"internal error, retrying: {type(error).__name__}: {error}",
+                                        self.clock() + backoff(self.settings, post.attempts + 1))
 
     async def step(self, post_id: int) -> str:
         """Move one post as far as it can go now; returns its status afterwards."""

@@ -54,6 +54,9 @@ async def run_tumblr_autoresponder(settings: TumblrSettings, jobs: AsyncJobs, *,
         except (TumblrError, DatabaseUnavailable) as error:
             log.warning("tumblr autoresponder round failed, retrying: %s", error)
             due = None
+        except Exception:  # noqa: BLE001  the loop outlives surprises; every post's state is in the database
+            log.exception("tumblr autoresponder round failed unexpectedly, retrying")
+            due = None
         wake = min(next_intake, due) if due is not None else next_intake
         delay = max(MIN_SLEEP_S, (wake - responder.clock()).total_seconds())
         try:

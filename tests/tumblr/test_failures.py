@@ -198,3 +198,27 @@ async def test_refused_post_is_held_in_drafts_as_written(
     [draft] = fake_tumblr.posts_in("draft")
     assert [b["text"] for b in draft.content] == ["hi", "=======", "ONE", "======="]
     assert fake_tumblr.posts_in("published") == []
+
+
+async def test_an_unexpected_error_in_one_post_does_not_stall_the_others(
+        fake_tumblr: FakeTumblr, responder: TumblrAutoresponder, queue: JobQueue) -> None:
+    real_create = responder.api.create
+    calls = []
+
+    def flaky_create(payload, media):  # noqa: ANN001, ANN202
+        calls.append(payload["slug"])
+        if len(calls) == 1:
+            raise KeyError("surprise")
+        return real_create(payload, media)
+
+    responder.api.create = flaky_create  # type: ignore[method-assign]
+    await responder.ingest("local:a", text_to_blocks(ONE_IMAGE), [], "published")
+    await responder.ingest("local:b", text_to_blocks(ONE_IMAGE), [], "published")
+    await settle(responder, queue)
+    first, second = rows(responder)
+    assert second.status == "published"
+    assert first.status == "publishing" and "internal error" in (first.reason or "")
+    responder.clock.advance(minutes=10)  # type: ignore[attr-defined]
+    await responder.run_once()  # looks for it by slug first (the request may have gone out), then sends
+    assert [r.status for r in rows(responder)] == ["published", "published"]
+    assert len(fake_tumblr.posts) == 2
