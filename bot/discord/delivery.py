@@ -135,9 +135,10 @@ class Delivery:
         if interaction is None or not self.target.can_use_token():
             return  # nothing to edit any more; the result will go to the channel
         many = len(self.job_ids) > 1
+        labels = [f"#{index + 1} " if many else "" for index in range(len(self.job_ids))]
         lines = [
-            status_line(states[job_id], f"#{index + 1}" if many else "") if job_id in states else "⏳ queued"
-            for index, job_id in enumerate(self.job_ids)
+            status_line(states[job_id], label.strip()) if job_id in states else f"{label}⏳ queued"
+            for label, job_id in zip(labels, self.job_ids)
         ]
         content = progress_message(self.prompt, lines + ([self.note] if self.note else []))
         previews = tuple(states[j].job.preview_hash if j in states and not states[j].job.done else None for j in self.job_ids)

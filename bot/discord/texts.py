@@ -17,10 +17,11 @@ def quote_prompt(prompt: str, limit: int = 300) -> str:
 
 
 def format_eta(eta: dt.timedelta | None) -> str:
+    """", ready in ~N s" — or nothing when there is no run history to estimate from yet."""
     if eta is None:
-        return "unknown"
+        return ""
     seconds = max(1, round(eta.total_seconds()))
-    return f"~{seconds} s" if seconds < 90 else f"~{round(seconds / 60)} min"
+    return f", ready in ~{seconds} s" if seconds < 90 else f", ready in ~{round(seconds / 60)} min"
 
 
 def status_line(update: JobUpdate, label: str = "") -> str:
@@ -29,13 +30,13 @@ def status_line(update: JobUpdate, label: str = "") -> str:
     prefix = f"{label} " if label else ""
     if job.status == "queued":
         position = f"#{update.position} in the queue" if update.position else "in the queue"
-        return f"{prefix}⏳ {position}, ready in {format_eta(update.eta)}"
+        return f"{prefix}⏳ {position}{format_eta(update.eta)}"
     if job.status == "running":
         if job.progress_stage and job.progress_total:
             stage = STAGE_NAMES.get(job.progress_stage, job.progress_stage)
             percent = round(100 * (job.progress_step or 0) / job.progress_total)
-            return f"{prefix}🖌️ {stage}: step {job.progress_step}/{job.progress_total} ({percent}%), ready in {format_eta(update.eta)}"
-        return f"{prefix}🖌️ started, ready in {format_eta(update.eta)}"
+            return f"{prefix}🖌️ {stage}: step {job.progress_step}/{job.progress_total} ({percent}%){format_eta(update.eta)}"
+        return f"{prefix}🖌️ started{format_eta(update.eta)}"
     if job.status == "succeeded":
         return f"{prefix}✅ done"
     if job.status == "cancelled":

@@ -144,8 +144,8 @@ def test_cooldown_counts_down_and_can_be_forgotten():
 
 def test_prompt_quote_keeps_lines_and_messages_fit_discord():
     assert quote_prompt("A\n\nB") == "> A\n>  \n> B"
-    assert format_eta(None) == "unknown" and format_eta(dt.timedelta(seconds=42)) == "~42 s"
-    assert format_eta(dt.timedelta(minutes=5)) == "~5 min"
+    assert format_eta(None) == "" and format_eta(dt.timedelta(seconds=42)) == ", ready in ~42 s"
+    assert format_eta(dt.timedelta(minutes=5)) == ", ready in ~5 min"
 
 
 def test_result_message_is_cut_to_discords_limit(storage_job):
@@ -211,3 +211,15 @@ def test_outbox_round_trips_and_skips_unreadable_entries(tmp_path, caplog):
     outbox.remove("1")
     outbox.remove("1")  # removing twice is harmless
     assert outbox.entries() == []
+
+
+def test_status_lines_show_queue_position_eta_and_stage(storage_job):
+    from storage.types import JobUpdate
+
+    from bot.discord.texts import status_line
+
+    queued = JobUpdate(job=storage_job(status="queued"), position=3, eta=dt.timedelta(seconds=40))
+    assert status_line(queued, "#2") == "#2 ⏳ #3 in the queue, ready in ~40 s"
+    running = JobUpdate(job=storage_job(status="running", progress_stage="sr", progress_step=5, progress_total=20))
+    assert status_line(running) == "🖌️ sharpening: step 5/20 (25%)"
+    assert status_line(JobUpdate(job=storage_job(status="failed", error="CUDA out of memory"))) == "⚠️ failed: CUDA out of memory"
