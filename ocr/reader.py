@@ -118,10 +118,25 @@ class Reader:
         return _merge_frames(readings) if len(readings) > 1 else readings[0]
 
     def read_many(self, sources: Sequence[ImageSource], *, parallel: bool = True) -> list[Reading]:
-        """Read a batch in order; in parallel worker processes unless `parallel` is False or it is tiny."""
+        """Read a batch in order; in parallel worker processes unless `parallel` is False or it is tiny.
+
+        The first bad input's `ImageReadError` is raised; see `read_each` to get every input's outcome.
+        """
+        return [_raise_if_error(outcome) for outcome in self.read_each(sources, parallel=parallel)]
+
+    def read_each(self, sources: Sequence[ImageSource], *, parallel: bool = True) -> list[Reading | ImageReadError]:
+        """Like `read_many`, but a bad input's `ImageReadError` takes its place in the list instead of
+        stopping the batch (the CLI reports each file). Engine failures are still raised."""
         if not parallel or self.workers == 1 or len(sources) < 2:
-            return [self.read(source) for source in sources]
-        return list(_pool(self.workers).map(self.read, sources))
+            return [self._read_or_error(source) for source in sources]
+        futures = [_pool(self.workers).submit(self._read_or_error, source) for source in sources]
+        return [future.result() for future in futures]
+
+    def _read_or_error(self, source: ImageSource) -> Reading | ImageReadError:
+        try:
+            return self.read(source)
+        except ImageReadError as exc:
+            return exc
 
     def read_stacked(self, sources: Sequence[ImageSource]) -> list[Reading]:
         """Read still images with ONE tesseract call: prepared images stacked vertically, lines split back.
@@ -231,6 +246,12 @@ def prepare(frame: Image.Image, target_letter_px: int = 24) -> Prepared | None:
     background = int(np.median(gray[~ink])) if (~ink).any() else 255
     border = max(20, target_letter_px)
     return Prepared(ImageOps.expand(image, border=border, fill=background), scale, border)
+
+
+def _raise_if_error(outcome: Reading | ImageReadError) -> Reading:
+    if isinstance(outcome, ImageReadError):
+        raise outcome
+    return outcome
 
 
 def _group_lines(words: dict[str, list]) -> list[OcrLine]:

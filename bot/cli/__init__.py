@@ -7,6 +7,7 @@ from bot.cli import generation_commands  # noqa: F401,E402  imagine, train, benc
 from bot.cli import jobs_commands  # noqa: F401,E402  jobs, worker, db, bench queue
 from bot.cli import discord_commands  # noqa: F401,E402  discord
 from bot.cli import tumblr_commands  # noqa: F401,E402  tumblr submit, status, run
+from bot.cli import ocr_commands  # noqa: F401,E402  read, bench ocr, bench ocr-validate
 
 
 def main() -> None:

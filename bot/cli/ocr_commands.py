@@ -1,0 +1,171 @@
+"""OCR commands: `read` (how the bot sees a picture), `bench ocr` (speed) and `bench ocr-validate` (accuracy).
+
+The OCR stack (numpy, pytesseract) is imported inside the commands so `glyphbot --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from bot.cli.app import app, bench_app
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from ocr.reader import Reader, Reading
+
+
+@app.command("read")
+def read_command(
+    images: list[Path] = typer.Argument(..., help="Image files (PNG, JPEG, GIF, WebP, ...); animated GIFs are read frame by frame."),
+    as_json: bool = typer.Option(False, "--json", help="Print text, lines, boxes and confidences as JSON."),
+    min_confidence: float = typer.Option(65.0, help="Ignore lines whose mean word confidence (0-100) is lower."),
+    corner_margin: float = typer.Option(0.05, help="Ignore text tucked within this fraction of a corner (0 disables)."),
+    psm: int = typer.Option(6, help="tesseract page segmentation mode (6: one block of text, 11: sparse text)."),
+) -> None:
+    """Print each image's transcript in the bot's ======= format (exit code 1 if any image was unreadable)."""
+    from ocr.reader import Reader
+
+    reader = _make_reader(Reader, min_line_confidence=min_confidence, corner_margin=corner_margin, psm=psm)
+    outcomes = reader.read_each(images)
+    failed = False
+    records = []
+    for path, outcome in zip(images, outcomes):
+        if isinstance(outcome, Exception):
+            failed = True
+            records.append({"path": str(path), "error": str(outcome)})
+            if not as_json:
+                typer.secho(f"error: {outcome}", fg=typer.colors.RED, err=True)
+            continue
+        records.append({"path": str(path), **outcome.to_dict()})
+        if not as_json:
+            typer.echo(_as_transcript(path, outcome, named=len(images) > 1), nl=False)
+    if as_json:
+        typer.echo(json.dumps(records, indent=2, ensure_ascii=False))
+    if failed:
+        raise typer.Exit(1)
+
+
+def _make_reader(reader_cls: type[Reader], **kwargs: float) -> Reader:
+    try:
+        return reader_cls(**kwargs)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _as_transcript(path: Path, reading: Reading, named: bool) -> str:
+    from ocr.transcripts import DELIMITER, format_transcript
+
+    # A line of seven '=' read off an image would end the block early; it carries no text, so drop it.
+    text = "\n".join(line for line in reading.text.split("\n") if line.strip() != DELIMITER)
+    return (f"{path}:\n" if named else "") + format_transcript(text)
+
+
+def _candidates(count: int, size: int) -> tuple[list[str], list[Image.Image]]:
+    """`count` held-out transcripts drawn at `size` px in rotating fonts, text about as large as a model draws it."""
+    from ocr.fontrender import available_fonts, render_text
+    from ocr.heldout import load_heldout
+
+    transcripts = (load_heldout() * (count // len(load_heldout()) + 1))[:count]
+    fonts = available_fonts()
+    images = [render_text(t, size, fonts[i % len(fonts)], max_font_px=size // 5) for i, t in enumerate(transcripts)]
+    return transcripts, images
+
+
+@bench_app.command("ocr")
+def bench_ocr(
+    count: int = typer.Option(8, min=1, help="Images in the batch (a candidate batch is 8)."),
+    size: int = typer.Option(256, min=32, help="Image side in pixels."),
+    workers: int = typer.Option(0, min=0, help="Parallel worker processes (0: min(8, CPU count))."),
+    repeats: int = typer.Option(3, min=1, help="Timed runs per method; the median is printed."),
+) -> None:
+    """ms per image reading a batch: serial in-process (baseline) vs parallel processes vs one stacked image."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ocr.reader import Reader, warm_up
+    from ocr.scoring import exact_match
+
+    reader = Reader(workers=workers) if workers else Reader()
+    transcripts, images = _candidates(count, size)
+    reader.read(images[0])  # first tesseract start pays for disk caches; keep it out of the baseline
+    started = time.perf_counter()
+    warm_up(reader.workers)
+    pool_start_ms = (time.perf_counter() - started) * 1000
+
+    methods = {
+        "serial (baseline)": lambda: [reader.read(image) for image in images],
+        f"parallel, {reader.workers} processes": lambda: reader.read_many(images),
+        "stacked into one image": lambda: reader.read_stacked(images),
+    }
+    table = Table(title=f"OCR of {count} images of {size} px (median of {repeats} runs)")
+    for column in ("method", "ms/image", "speed-up", "exact match"):
+        table.add_column(column, justify="right")
+    baseline = None
+    for name, run in methods.items():
+        timings, readings = [], []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            readings = run()
+            timings.append((time.perf_counter() - started) * 1000 / count)
+        ms = statistics.median(timings)
+        baseline = baseline or ms
+        exact = sum(exact_match(t, r.text) for t, r in zip(transcripts, readings))
+        table.add_row(name, f"{ms:.1f}", f"{baseline / ms:.2f}x", f"{exact}/{count}")
+    console = Console()
+    console.print(table)
+    console.print(f"starting the {reader.workers} worker processes took {pool_start_ms:.0f} ms (once per process)")
+
+
+@bench_app.command("ocr-validate")
+def bench_ocr_validate(
+    size: int = typer.Option(256, min=32, help="Image side in pixels."),
+    required: float = typer.Option(0.95, help="Exact-match rate the reader must reach."),
+    show: int = typer.Option(10, min=0, help="How many misreadings to list."),
+) -> None:
+    """Validate reader + scorer: every held-out transcript drawn in every installed font must read back.
+
+    Exits with code 1 when the exact-match rate is under `required`.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from ocr.fontrender import available_fonts, render_text
+    from ocr.heldout import load_heldout
+    from ocr.reader import Reader
+    from ocr.scoring import character_error_rate, exact_match, exact_match_ignoring_case
+
+    reader = Reader()
+    transcripts = load_heldout()
+    table = Table(title=f"held-out transcripts drawn with fonts at {size} px, read back")
+    for column in ("font", "images", "exact", "exact (any case)", "mean CER"):
+        table.add_column(column, justify="right")
+    total = exact_total = 0
+    misreadings: list[tuple[str, str, str]] = []
+    started = time.perf_counter()
+    for font in available_fonts():
+        images = [render_text(t, size, font, max_font_px=size // 5) for t in transcripts]
+        texts = [r.text for r in reader.read_many(images)]
+        exact = [exact_match(t, r) for t, r in zip(transcripts, texts)]
+        misreadings += [(font.name, t, r) for t, r, ok in zip(transcripts, texts, exact) if not ok]
+        any_case = sum(exact_match_ignoring_case(t, r) for t, r in zip(transcripts, texts))
+        cer = statistics.fmean(character_error_rate(t, r) for t, r in zip(transcripts, texts))
+        table.add_row(font.name, str(len(texts)), f"{sum(exact) / len(texts):.1%}", f"{any_case / len(texts):.1%}", f"{cer:.4f}")
+        total += len(texts)
+        exact_total += sum(exact)
+    rate = exact_total / total
+    table.add_row("all", str(total), f"{rate:.1%}", "", "", style="bold")
+    console = Console()
+    console.print(table)
+    for font_name, transcript, reading in misreadings[:show]:
+        console.print(f"  {font_name}: {transcript!r} read as {reading!r}", markup=False)
+    verdict = "PASS" if rate >= required else "FAIL"
+    console.print(f"{verdict}: exact match {rate:.1%} (required {required:.0%}), {time.perf_counter() - started:.1f} s")
+    if rate < required:
+        raise typer.Exit(1)
