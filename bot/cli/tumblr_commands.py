@@ -47,7 +47,8 @@ def submit(
                 text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as error:
                 raise _fail(f"cannot read {path}: {error}") from None
-            key = f"local:{path.resolve()}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+            # Same file name and same text: the same post. The name is cut so the key stays short.
+            key = f"local:{path.name[:80]}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
             row_id = record_post(storage.db, settings.tumblr, settings.tumblr.blog, key, text_to_blocks(text),
                                  list(tag or []), state or settings.tumblr.default_state)
             typer.echo(f"{path}: " + (f"recorded as post {row_id}" if row_id else "already submitted, skipped"))

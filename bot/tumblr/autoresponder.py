@@ -49,6 +49,10 @@ log = logging.getLogger(__name__)
 STATES = ("published", "queue", "draft")
 # How long a `publishing` row is left alone by other bot processes while its request is in flight.
 PUBLISH_LEASE = dt.timedelta(minutes=5)
+# Lower runs sooner; Discord and HTTP users wait at their screens, a post can wait a little.
+TUMBLR_JOB_PRIORITY = 10
+# Post keys stay short enough that "tumblr:<key>:<block>" fits the queue's 200-character idempotency keys.
+MAX_POST_KEY = 150
 # How soon a post whose jobs are still running is looked at again.
 JOB_POLL = dt.timedelta(seconds=2)
 
@@ -187,7 +191,9 @@ class TumblrAutoresponder:
                     request=RenderRequest(prompt=image.text, guidance_scale=image.guidance_scale,
                                           candidates=self.settings.candidates),
                     source="tumblr", requester_id=post.blog[:64], requester_name=post.blog, place=f"blog:{post.blog}",
-                    idempotency_key=f"tumblr:{post.post_key}:{image.block_index}")
+                    idempotency_key=f"tumblr:{post.post_key}:{image.block_index}",
+                    # Nobody is watching a progress bar for a post: interactive requests go first.
+                    priority=TUMBLR_JOB_PRIORITY)
                 try:
                     job = await self.jobs.submit(submission)
                 except QueueLimitReached as error:
@@ -352,6 +358,8 @@ def record_post(db: Database, settings: TumblrSettings, blog: str, post_key: str
     """
     if target_state not in STATES:
         raise ValueError(f"target state must be one of {', '.join(STATES)}, not {target_state!r}")
+    if not post_key or len(post_key) > MAX_POST_KEY:
+        raise ValueError(f"a post key must have 1 to {MAX_POST_KEY} characters, not {len(post_key)}")
     held_reason = None
     images = []
     try:

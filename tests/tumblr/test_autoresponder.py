@@ -79,3 +79,15 @@ async def test_local_post_is_created_once_in_the_queue(fake_tumblr: FakeTumblr, 
     assert post.slug.startswith("glyphbot-") and post.tags == ["art", "guidance scale 2"]
     assert_images_match_transcripts(fake_tumblr, post.id, ["OPEN\nLATE", "a shop sign\nSALE"])
     assert len(fake_tumblr.posts) == 1
+
+
+async def test_bad_intake_is_refused_with_a_clear_error(responder: TumblrAutoresponder) -> None:
+    import pytest
+
+    from bot.tumblr.content import text_to_blocks
+
+    with pytest.raises(ValueError, match="target state"):
+        await responder.ingest("local:x", text_to_blocks("hi"), [], "later")
+    with pytest.raises(ValueError, match="post key"):
+        await responder.ingest("local:" + "x" * 200, text_to_blocks("hi"), [], "draft")
+    assert rows(responder) == []
