@@ -47,6 +47,18 @@ def pack_images(pngs: list[bytes], *, stem: str, limit_bytes: int) -> list[Uploa
     )
 
 
+def enlarge_preview(png: bytes, size: int = 256) -> bytes:
+    """Scale a low-res preview up with nearest-neighbour pixels: Discord shows a 64 px image as a speck,
+    and smoothing would pretend to detail the base stage has not drawn yet."""
+    with Image.open(io.BytesIO(png)) as image:
+        factor = max(1, size // max(image.size))
+        if factor == 1:
+            return png
+        out = io.BytesIO()
+        image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST).save(out, format="PNG")
+        return out.getvalue()
+
+
 def to_webp(png: bytes, quality: int) -> bytes:
     with Image.open(io.BytesIO(png)) as image:
         out = io.BytesIO()

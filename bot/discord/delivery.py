@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.discord.attachments import TooLargeForDiscord, Upload, pack_images
+from bot.discord.attachments import TooLargeForDiscord, Upload, enlarge_preview, pack_images
 from bot.discord.buttons import pending_view, result_view
 from bot.discord.outbox import PendingDelivery
 from bot.discord.texts import progress_message, result_message, status_line
@@ -146,7 +146,7 @@ class Delivery:
         if previews != self._previews_shown and any(previews):
             for index, digest in enumerate(previews):
                 if digest:
-                    data = await self.bot.jobs.read_image(digest)
+                    data = await asyncio.to_thread(enlarge_preview, await self.bot.jobs.read_image(digest))
                     files.append(discord.File(io.BytesIO(data), filename=f"preview-{index + 1}.png"))
         try:
             if files:

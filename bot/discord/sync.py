@@ -7,6 +7,7 @@ per application, and the sync is skipped when it matches.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -39,7 +40,7 @@ async def sync_if_changed(
     """
     digest = payload_hash({"guilds": sorted(guild_ids), "commands": command_payload(tree)})
     state_file = state_dir / f"commands-{application_id}.sha256"
-    if state_file.exists() and state_file.read_text().strip() == digest:
+    if await asyncio.to_thread(_read_digest, state_file) == digest:
         log.info("command tree unchanged (%s); not syncing", digest[:12])
         return False
     if guild_ids:
@@ -49,9 +50,17 @@ async def sync_if_changed(
             await tree.sync(guild=guild)
     else:
         await tree.sync()
-    state_dir.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(_write_digest, state_file, digest)
+    log.info("command tree synced (%s)", digest[:12])
+    return True
+
+
+def _read_digest(state_file: Path) -> str | None:
+    return state_file.read_text().strip() if state_file.exists() else None
+
+
+def _write_digest(state_file: Path, digest: str) -> None:
+    state_file.parent.mkdir(parents=True, exist_ok=True)
     temporary = state_file.with_suffix(".tmp")
     temporary.write_text(digest + "\n")
     temporary.replace(state_file)
-    log.info("command tree synced (%s)", digest[:12])
-    return True

@@ -9,7 +9,7 @@ import random
 import pytest
 from PIL import Image
 
-from bot.discord.attachments import TooLargeForDiscord, pack_images, to_png
+from bot.discord.attachments import TooLargeForDiscord, enlarge_preview, pack_images, to_png
 from bot.discord.cooldown import Cooldowns
 from bot.discord.options import MAX_SEED, OptionErrors, parse_imagine, unescape_newlines
 from bot.discord.settings import DiscordSettings
@@ -223,3 +223,12 @@ def test_status_lines_show_queue_position_eta_and_stage(storage_job):
     running = JobUpdate(job=storage_job(status="running", progress_stage="sr", progress_step=5, progress_total=20))
     assert status_line(running) == "🖌️ sharpening: step 5/20 (25%)"
     assert status_line(JobUpdate(job=storage_job(status="failed", error="CUDA out of memory"))) == "⚠️ failed: CUDA out of memory"
+
+
+def test_previews_are_enlarged_with_sharp_pixels():
+    small = noisy_png(64)
+    with Image.open(io.BytesIO(enlarge_preview(small))) as big:
+        assert big.size == (256, 256)
+        with Image.open(io.BytesIO(small)) as original:
+            assert big.getpixel((5, 9)) == original.getpixel((1, 2))
+    assert enlarge_preview(noisy_png(200)) == noisy_png(200)
