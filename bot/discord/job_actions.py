@@ -33,7 +33,7 @@ async def reroll(bot: "GlyphBot", interaction: discord.Interaction, job: Job) ->
     if not await claim_cooldown(bot, interaction):
         return
     await interaction.response.defer(thinking=True)
-    init = await asyncio.to_thread(bot.jobs.queue.load_init_image, job)
+    init = await bot.jobs.read_image(job.init_image_hash) if job.init_image_hash else None
     await submit_and_deliver(bot, interaction, _options_from(job, init_image_png=init, strength=job.strength))
 
 

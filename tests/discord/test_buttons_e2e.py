@@ -107,3 +107,22 @@ async def test_cancel_while_queued_ends_the_reply_as_cancelled(fake, storage, st
     job = storage.queue.list().jobs[0]
     assert job.status == "cancelled"
     assert click.callbacks[0]["data"]["flags"] & 64
+
+
+async def test_reroll_of_an_img2img_result_keeps_the_start_image(fake, storage, start_bot):
+    import io
+
+    from PIL import Image
+
+    await start_bot()
+    alice = fake.add_user("alice")
+    storage.start_worker()
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), "blue").save(buffer, format="PNG")
+    interaction = await fake.slash(alice, "imagine", {"prompt": "BLUE", "strength": 0.3}, attachments={"image": ("b.png", "image/png", buffer.getvalue())})
+    message = await fake.wait_until(lambda: (m := fake.messages.get(interaction.original_message_id or 0)) and m["attachments"] and m["components"] and m)
+    job_id = int(message["components"][0]["components"][0]["custom_id"].rsplit(":", 1)[1])
+    await fake.click(alice, int(message["id"]), f"glyph:reroll:{job_id}")
+    await fake.wait_until(lambda: len(storage.queue.list().jobs) == 2)
+    new, old = storage.queue.list().jobs
+    assert new.init_image_hash == old.init_image_hash is not None and new.strength == 0.3
