@@ -26,7 +26,7 @@ def _fail(message: str) -> typer.Exit:
 
 @tumblr_app.command("submit")
 def submit(
-    files: Annotated[list[Path], typer.Argument(help="Text files, one post each, with ======= image blocks.")],
+    files: Annotated[list[Path], typer.Argument(help="Text files (or folders of *.txt), one post each, with ======= image blocks.")],
     state: Annotated[str, typer.Option(help="published, queue or draft (default: tumblr.default_state).")] = "",
     tag: Annotated[Optional[list[str]], typer.Option(help="A tag for the posts; repeat for more.")] = None,
 ) -> None:
@@ -42,7 +42,8 @@ def submit(
         if not settings.tumblr.blog:
             raise _fail("set tumblr.blog (GLYPHBOT_TUMBLR__BLOG) first")
         storage = open_storage(settings)
-        for path in files:
+        paths = [p for f in files for p in (sorted(f.glob("*.txt")) if f.is_dir() else [f])]
+        for path in paths:
             try:
                 text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as error:

@@ -19,8 +19,8 @@ def test_submit_records_once_and_status_shows_why(tmp_path, monkeypatch) -> None
     first = runner.invoke(app, ["tumblr", "submit", str(good), str(bad), "--state", "queue", "--tag", "art"])
     assert first.exit_code == 0, first.output
     assert "recorded as post 1" in first.output and "recorded as post 2" in first.output
-    again = runner.invoke(app, ["tumblr", "submit", str(good)])
-    assert "already submitted" in again.output
+    again = runner.invoke(app, ["tumblr", "submit", str(tmp_path)])  # a folder: every *.txt in it
+    assert "good.txt: already submitted" in again.output and "bad.txt: already submitted" in again.output
     status = runner.invoke(app, ["tumblr", "status"], terminal_width=200)
     assert "pending" in status.output and "never closed" in status.output
     missing = runner.invoke(app, ["tumblr", "submit", str(tmp_path / "nope.txt")])
