@@ -266,7 +266,7 @@ class TumblrAutoresponder:
             await asyncio.to_thread(self._done, post, post.source_post_id, "draft")
             return
         payload, images = await asyncio.to_thread(self._payload, post)
-        if final_state != "draft":
+        if post.held_reason is None:  # also for a draft target: a moderator might publish it as it is
             leftover = surviving_delimiter(payload["content"], payload["tags"].split(","))
             if leftover is not None:
                 await asyncio.to_thread(self._hold, post, f"a delimiter would have been published: {leftover}")

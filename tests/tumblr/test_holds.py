@@ -78,3 +78,12 @@ async def test_textless_blocks_are_dropped_or_held_by_setting(
     assert held.status == "held" and "text-less" in (held.held_reason or "")
     [published] = fake_tumblr.posts_in("published")
     assert [b["type"] for b in published.content] == ["text", "text", "image"]
+
+
+async def test_delimiters_run_together_in_one_paragraph_are_held_even_for_a_draft_target(
+        fake_tumblr: FakeTumblr, responder: TumblrAutoresponder, queue: JobQueue) -> None:
+    content = [{"type": "text", "text": f"words {DELIMITER} SIGN {DELIMITER} more"}]  # HTML newlines became spaces
+    await responder.ingest("local:oneline", content, [], "draft")
+    await settle(responder, queue)
+    [row] = rows(responder)
+    assert row.status == "held" and DELIMITER in (row.held_reason or "")
