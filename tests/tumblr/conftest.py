@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import pytumblr
+from PIL import Image, ImageDraw
 
+from bot.tumblr.autoresponder import TumblrAutoresponder
+from bot.tumblr.client import TumblrApi
+from config.settings import TumblrSettings
+from generation.types import RenderedImage, Renderer, RenderRequest, RenderResult
+from storage.async_api import AsyncJobs
+from storage.db import Database, open_database
+from storage.images import ImageStore
+from storage.jobs import JobQueue
+from storage.types import QueueLimits
 from tests.tumblr.fake_tumblr import FakeTumblr
 
 
@@ -27,21 +40,7 @@ def tumblr_client(fake_tumblr: FakeTumblr) -> pytumblr.TumblrRestClient:
 
 # --------------------------------------------------------------------------- storage and images
 
-import datetime as dt  # noqa: E402
-import io  # noqa: E402
-from pathlib import Path  # noqa: E402
 
-from PIL import Image, ImageDraw  # noqa: E402
-
-from bot.tumblr.autoresponder import TumblrAutoresponder  # noqa: E402
-from bot.tumblr.client import TumblrApi  # noqa: E402
-from config.settings import TumblrSettings  # noqa: E402
-from generation.types import RenderedImage, Renderer, RenderRequest, RenderResult  # noqa: E402
-from storage.async_api import AsyncJobs  # noqa: E402
-from storage.db import Database, open_database  # noqa: E402
-from storage.images import ImageStore  # noqa: E402
-from storage.jobs import JobQueue  # noqa: E402
-from storage.types import QueueLimits  # noqa: E402
 
 
 def draw_text_png(text: str) -> bytes:
