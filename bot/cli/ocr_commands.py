@@ -128,6 +128,7 @@ def bench_ocr_validate(
     size: int = typer.Option(256, min=32, help="Image side in pixels."),
     required: float = typer.Option(0.95, help="Exact-match rate the reader must reach."),
     show: int = typer.Option(10, min=0, help="How many misreadings to list."),
+    limit: int = typer.Option(0, min=0, help="Use only the first N held-out transcripts (0: all)."),
 ) -> None:
     """Validate reader + scorer: every held-out transcript drawn in every installed font must read back.
 
@@ -142,7 +143,7 @@ def bench_ocr_validate(
     from ocr.scoring import character_error_rate, exact_match, exact_match_ignoring_case
 
     reader = Reader()
-    transcripts = load_heldout()
+    transcripts = load_heldout()[: limit or None]
     table = Table(title=f"held-out transcripts drawn with fonts at {size} px, read back")
     for column in ("font", "images", "exact", "exact (any case)", "mean CER"):
         table.add_column(column, justify="right")

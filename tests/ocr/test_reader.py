@@ -128,3 +128,9 @@ def test_stacked_reading_splits_lines_back_to_their_images(reader: Reader) -> No
     separate = reader.read(images[2])
     for a, b in zip(stacked[2].lines, separate.lines):
         assert abs(a.box.top - b.box.top) <= 2 and abs(a.box.left - b.box.left) <= 2
+
+
+def test_read_each_puts_each_bad_inputs_error_in_its_place(reader: Reader) -> None:
+    outcomes = reader.read_each([render_text("GOOD", 128, max_font_px=30), b"", b"not an image"])
+    assert outcomes[0].text == "GOOD"
+    assert [type(o).__name__ for o in outcomes[1:]] == ["EmptyImageError", "NotAnImageError"]
