@@ -44,7 +44,13 @@ def client_from_settings(settings: TumblrSettings) -> pytumblr.TumblrRestClient:
     """
     values = {key: getattr(settings, key).get_secret_value() if getattr(settings, key) else "" for key in CREDENTIAL_KEYS}
     if settings.credentials_file is not None:
-        stored = json.loads(read_secret_file(settings.credentials_file, "tumblr.credentials_file"))
+        try:
+            stored = json.loads(read_secret_file(settings.credentials_file, "tumblr.credentials_file"))
+            if not isinstance(stored, dict):
+                raise ValueError("not an object")
+        except ValueError as error:  # the message must not quote the file: it holds secrets
+            raise TumblrCredentialsMissing(f"tumblr.credentials_file {settings.credentials_file} is not a JSON object "
+                                           f"with {', '.join(CREDENTIAL_KEYS)} ({type(error).__name__})") from None
         values.update({key: str(stored[key]) for key in CREDENTIAL_KEYS if stored.get(key) and not values[key]})
     missing = [key for key in CREDENTIAL_KEYS if not values[key]]
     if missing:

@@ -56,6 +56,10 @@ def test_credentials_come_from_secrets_and_are_never_echoed(tmp_path, monkeypatc
     outside = tmp_path / "tumblr.json"
     outside.write_text('{"consumer_key": "a", "consumer_secret": "b", "oauth_token": "c", "oauth_secret": "d"}')
     assert client_from_settings(TumblrSettings(blog="b", credentials_file=outside)).request.consumer_key == "a"
+    outside.write_text('consumer_key = "s3cret"')
+    with pytest.raises(TumblrCredentialsMissing, match="not a JSON object") as broken:
+        client_from_settings(TumblrSettings(blog="b", credentials_file=outside))
+    assert "s3cret" not in str(broken.value)
 
 
 async def test_serve_refuses_to_start_without_a_blog(queue: JobQueue) -> None:
