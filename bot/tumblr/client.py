@@ -44,8 +44,9 @@ def client_from_settings(settings: TumblrSettings) -> pytumblr.TumblrRestClient:
     """
     values = {key: getattr(settings, key).get_secret_value() if getattr(settings, key) else "" for key in CREDENTIAL_KEYS}
     if settings.credentials_file is not None:
+        raw = read_secret_file(settings.credentials_file, "tumblr.credentials_file")  # SettingsError names the problem
         try:
-            stored = json.loads(read_secret_file(settings.credentials_file, "tumblr.credentials_file"))
+            stored = json.loads(raw)
             if not isinstance(stored, dict):
                 raise ValueError("not an object")
         except ValueError as error:  # the message must not quote the file: it holds secrets
