@@ -47,16 +47,20 @@ class Storage:
             thread.join(timeout=10)
 
 
-@pytest.fixture
-def storage(tmp_path: Path) -> Iterator[Storage]:
+def open_test_storage(url: str, tmp_path: Path) -> Storage:
     # A short busy timeout so tests of a locked database do not wait the production 10 s.
-    db = open_database(f"sqlite:///{tmp_path / 'glyphbot.db'}", busy_timeout_s=1.0)
+    db = open_database(url, busy_timeout_s=1.0)
     db.upgrade()
     queue = JobQueue(db, ImageStore(tmp_path / "images"), QueueLimits(per_requester=4, per_place=20))
-    result = Storage(queue, AsyncJobs(queue, poll_initial_s=0.02, poll_max_s=0.1), Moderation(db), tmp_path / "glyphbot.db")
+    return Storage(queue, AsyncJobs(queue, poll_initial_s=0.02, poll_max_s=0.1), Moderation(db), tmp_path / "glyphbot.db")
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Iterator[Storage]:
+    result = open_test_storage(f"sqlite:///{tmp_path / 'glyphbot.db'}", tmp_path)
     yield result
     result.stop_workers()
-    db.dispose()
+    result.queue.db.dispose()
 
 
 @pytest.fixture

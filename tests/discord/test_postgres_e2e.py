@@ -1,0 +1,54 @@
+"""The same adapter on PostgreSQL, the multi-host setup: a result, a reroll after restart, a moderator ban."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.discord.conftest import Storage, open_test_storage
+from tests.discord.test_buttons_e2e import deliver_one
+
+pytestmark = pytest.mark.postgres
+SERVER = os.environ.get("GLYPHBOT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Iterator[Storage]:
+    """Overrides the SQLite storage of conftest with a throwaway PostgreSQL database."""
+    psycopg = pytest.importorskip("psycopg")
+    name = f"glyphbot_discord_{uuid.uuid4().hex[:10]}"
+    admin_url = SERVER.replace("+psycopg", "") + "/postgres"
+    try:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as error:
+        pytest.skip(f"PostgreSQL is not reachable at {SERVER} ({error})")
+    result = open_test_storage(f"{SERVER}/{name}", tmp_path)
+    yield result
+    result.stop_workers()
+    result.queue.db.dispose()
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def test_imagine_reroll_after_restart_and_ban_on_postgres(fake, storage, start_bot):
+    first = await start_bot()
+    alice, mod = fake.add_user("alice"), fake.add_user("mod", moderator=True)
+    storage.start_worker()
+    message_id, job_id = await deliver_one(fake, storage, alice, "ON POSTGRES", seed=9)
+    await first.close()
+    await start_bot()
+    click = await fake.click(alice, message_id, f"glyph:reroll:{job_id}")
+    await fake.wait_until(lambda: (m := fake.messages.get(click.original_message_id or 0)) and m["attachments"])
+    assert [j.prompt for j in storage.queue.list().jobs] == ["ON POSTGRES", "ON POSTGRES"]
+
+    await fake.slash(mod, "mod", {"user": alice}, subcommand="ban")
+    await fake.wait_until(lambda: storage.moderation.bans())
+    refused = await fake.slash(alice, "imagine", {"prompt": "AGAIN"})
+    followup = await fake.wait_until(lambda: fake.calls("POST", r"/webhooks/\d+/" + refused.token))
+    assert "banned" in followup[0].json["content"]
+    assert len(storage.queue.list().jobs) == 2
