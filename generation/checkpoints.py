@@ -49,12 +49,19 @@ def locate_checkpoints(checkpoint_dir: str | Path | None = None) -> ShippedCheck
     return ShippedCheckpoints(base, sr if _is_trained(sr) else None)
 
 
+class DeviceUnavailableError(RuntimeError):
+    """The requested device does not exist on this machine."""
+
+
 def resolve_device(device: str) -> torch.device:
-    """'auto' picks CUDA when present; asking for CUDA without one is an error, not a silent fallback."""
+    """'auto' picks CUDA when present; asking for a missing GPU is an error, not a silent fallback."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} requested but torch sees no CUDA GPU; use --device cpu or auto")
-    if device not in ("cpu",) and not device.startswith("cuda"):
-        raise ValueError(f"device must be auto, cpu or cuda[:N], got {device!r}")
+    kind = device.split(":", 1)[0]
+    if kind not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise DeviceUnavailableError(f"device {device!r} requested but torch sees no CUDA GPU; use --device cpu or auto")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise DeviceUnavailableError("device 'mps' requested but this machine has no Apple GPU; use --device cpu or auto")
     return torch.device(device)

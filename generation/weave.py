@@ -72,19 +72,18 @@ class WeaveCrossAttention(nn.Module):
         groups: int,
     ) -> None:
         super().__init__()
-        head_dim = max(image_channels // heads, 8)
         self.image_norm = AdaGroupNorm(image_channels, time_embed_dim, groups)
         self.position = AxialPositionEmbedding(resolution, image_channels)
         self.text_norm_read = nn.LayerNorm(text_width)
         self.image_to_text = Attention(
-            query_dim=text_width, cross_attention_dim=image_channels, heads=heads, dim_head=head_dim, bias=True, out_dim=text_width
+            query_dim=text_width, cross_attention_dim=image_channels, heads=heads, dim_head=text_width // heads, bias=True
         )
         self.text_feed_forward = nn.Sequential(
             nn.LayerNorm(text_width), nn.Linear(text_width, 4 * text_width), nn.GELU(), nn.Linear(4 * text_width, text_width)
         )
         self.text_norm_write = nn.LayerNorm(text_width)
         self.text_to_image = Attention(
-            query_dim=image_channels, cross_attention_dim=text_width, heads=heads, dim_head=head_dim, bias=True, out_dim=image_channels
+            query_dim=image_channels, cross_attention_dim=text_width, heads=heads, dim_head=image_channels // heads, bias=True
         )
         self.gain_image_to_text = nn.Parameter(torch.zeros(()))
         self.gain_text_feed_forward = nn.Parameter(torch.zeros(()))
