@@ -1,1 +1,237 @@
-"""Model commands: `imagine`, `train`, `bench sample` (filled in by the generation work)."""
+"""Model commands: `glyphbot imagine`, `glyphbot train base|sr`, `glyphbot bench sample`."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from bot.cli.app import app, bench_app
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "generation" / "configs"
+
+
+class Stage(str, Enum):
+    base = "base"
+    sr = "sr"
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _prompt_from_cli(text: str) -> str:
+    """Shells make real newlines awkward, so the two characters `\\n` also start a new line."""
+    return text.replace("\\n", "\n")
+
+
+def _png_bytes(image) -> bytes:  # noqa: ANN001  PIL.Image.Image
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@app.command()
+def imagine(
+    text: str = typer.Argument(..., help='The text the image must contain. "\\n" starts a new line.'),
+    negative: str = typer.Option("", "--negative", help="Negative prompt (antiprompt): steer away from this text."),
+    guidance: Optional[float] = typer.Option(None, "--guidance", help="Base-stage guidance scale (default from config)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Base-stage sampler steps (default from config)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the first candidate; candidate i uses seed+i."),
+    candidates: Optional[int] = typer.Option(None, "--candidates", help="Base candidates drawn and read by OCR; the best wins."),
+    image: Optional[Path] = typer.Option(None, "--image", help="Init image for img2img (square; resized to the base size)."),
+    strength: float = typer.Option(0.75, "--strength", help="img2img: 0 keeps the init image, 1 ignores it."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="ddpm (original, ancestral), ddim or dpmsolver."),
+    out: Path = typer.Option(Path("glyphbot.png"), "--out", help="Where to write the winning image (PNG)."),
+    all_candidates: bool = typer.Option(False, "--all", help="Also write every candidate beside --out."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda (default from config)."),
+    checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="Folder with base/ and sr/ checkpoints."),
+) -> None:
+    """Write an image that contains TEXT, using the shipped checkpoint."""
+    from bot.render import CascadeRenderer, cli_progress
+    from config.settings import SettingsError, load_settings
+    from generation.checkpoints import CheckpointMissingError, DeviceUnavailableError
+    from generation.pipeline import ImageInputError, OptionError
+    from generation.tokenizer import PromptError
+    from generation.types import RenderRequest
+    from ocr.imageio import ImageReadError, load_frames
+
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        _fail(str(error))
+    generation = settings.generation
+    if checkpoint_dir is not None or device is not None:
+        generation = generation.model_copy(
+            update={k: v for k, v in (("checkpoint_dir", checkpoint_dir), ("device", device)) if v is not None}
+        )
+    try:
+        init_png = _png_bytes(load_frames(image, max_frames=1)[0]) if image is not None else None
+    except ImageReadError as error:
+        _fail(str(error))
+    request = RenderRequest(
+        prompt=_prompt_from_cli(text),
+        negative_prompt=_prompt_from_cli(negative),
+        guidance_scale=generation.guidance_scale if guidance is None else guidance,
+        sr_guidance_scale=generation.sr_guidance_scale,
+        num_inference_steps=generation.num_inference_steps if steps is None else steps,
+        sr_num_inference_steps=generation.sr_num_inference_steps,
+        scheduler=scheduler or generation.scheduler,
+        seed=seed,
+        candidates=generation.candidates if candidates is None else candidates,
+        init_image_png=init_png,
+        strength=strength,
+    )
+    if not 1 <= request.candidates <= generation.max_candidates:
+        _fail(f"--candidates must be between 1 and {generation.max_candidates}, got {request.candidates}")
+    try:
+        renderer = CascadeRenderer.from_settings(settings.model_copy(update={"generation": generation}))
+        with cli_progress() as progress:
+            result = renderer.render(request, progress)
+    except (CheckpointMissingError, DeviceUnavailableError, PromptError, OptionError, ImageInputError) as error:
+        _fail(str(error))
+    winner = result.winner
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(winner.png)
+    if all_candidates:
+        for index, candidate in enumerate(result.images):
+            path = out.with_name(f"{out.stem}-{candidate.stage}-{index:02d}-seed{candidate.seed}.png")
+            path.write_bytes(candidate.png)
+    typer.echo(json.dumps({
+        "out": str(out), "seed": winner.seed, "ocr_text": winner.ocr_text, "ocr_score": winner.ocr_score,
+        "candidates": [
+            {"stage": c.stage, "seed": c.seed, "ocr_text": c.ocr_text, "ocr_score": c.ocr_score, "chosen": c.chosen}
+            for c in result.images
+        ],
+    }, indent=2))
+
+
+@app.command()
+def train(
+    stage: Stage = typer.Argument(..., help="base (text -> low-res image) or sr (low-res -> 256 px)."),
+    output_dir: Path = typer.Option(..., "--output", help="Run folder: checkpoints, samples, and model/ at the end."),
+    config: Path = typer.Option(None, "--config", help="Model config JSON (default: configs/base-64.json or sr-256.json)."),
+    steps: int = typer.Option(1000, help="Total optimiser steps (a resumed run continues to this count)."),
+    batch_size: int = typer.Option(32),
+    learning_rate: float = typer.Option(1e-4),
+    warmup_steps: int = typer.Option(200),
+    ema_decay: float = typer.Option(0.9999),
+    prediction_type: str = typer.Option("epsilon", help="epsilon or v_prediction."),
+    learned_variance: bool = typer.Option(False, help="Also learn the reverse-step variances (hybrid loss; used by --scheduler ddpm)."),
+    min_snr_gamma: float = typer.Option(5.0, help="Min-SNR loss weighting; 0 turns it off."),
+    mixed_precision: str = typer.Option("no", help="no, fp16 or bf16 (GPU)."),
+    num_workers: int = typer.Option(0, help="DataLoader processes rendering synthetic data."),
+    save_every: int = typer.Option(500),
+    sample_every: int = typer.Option(500),
+    min_lines: int = typer.Option(1),
+    max_lines: int = typer.Option(3),
+    max_chars: int = typer.Option(40),
+    max_line_chars: int = typer.Option(16),
+    folder_dataset: Optional[Path] = typer.Option(None, help="Train on image+.txt pairs instead of synthetic text."),
+    init_from: Optional[Path] = typer.Option(None, help="Continue from these weights (e.g. the shipped checkpoint)."),
+    warm_start_base: Optional[Path] = typer.Option(None, help="SR only: copy this base model into the SR middle."),
+    low_res_size: Optional[int] = typer.Option(None, help="SR only: the base resolution (default: half the SR size)."),
+    seed: int = typer.Option(0),
+) -> None:
+    """Train (or continue training) a base or super-resolution model."""
+    from generation.data.text_sampler import TextSamplerConfig
+    from generation.train import Trainer, TrainingConfig
+    from ocr.heldout import load_heldout
+
+    config = config or CONFIG_DIR / ("base-64.json" if stage is Stage.base else "sr-256.json")
+    if not config.is_file():
+        _fail(f"model config {config} not found")
+    model_config = json.loads(config.read_text())
+    if stage is Stage.sr and low_res_size is None:
+        low_res_size = model_config["sample_size"] // 2
+    try:
+        training_config = TrainingConfig(
+            stage=stage.value, model=model_config, output_dir=str(output_dir), steps=steps, batch_size=batch_size,
+            learning_rate=learning_rate, warmup_steps=warmup_steps, ema_decay=ema_decay, prediction_type=prediction_type,
+            learned_variance=learned_variance, min_snr_gamma=min_snr_gamma or None, mixed_precision=mixed_precision, num_workers=num_workers,
+            save_every=save_every, sample_every=sample_every, seed=seed,
+            text=TextSamplerConfig(min_lines=min_lines, max_lines=max_lines, max_chars=max_chars, max_line_chars=max_line_chars),
+            folder_dataset=str(folder_dataset) if folder_dataset else None,
+            init_from=str(init_from) if init_from else None,
+            warm_start_base=str(warm_start_base) if warm_start_base else None,
+            low_res_size=low_res_size,
+        )
+    except ValueError as error:
+        _fail(str(error))
+    trainer = Trainer(training_config, excluded_transcripts=frozenset(load_heldout()), log=typer.echo)
+    result = trainer.train()
+    typer.echo(f"done: {result.steps} steps, final loss {result.final_loss:.4f}; model in {result.model_dir}")
+
+
+@bench_app.command("sample")
+def bench_sample(
+    batch_sizes: str = typer.Option("1,4,8,16", help="Comma-separated batch sizes."),
+    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    repeats: int = typer.Option(3, help="Timed guided steps per batch size (after one warm-up)."),
+    checkpoint_dir: Optional[Path] = typer.Option(None, help="Time these checkpoints instead of the shipped ones."),
+    stages: str = typer.Option("base,sr", help="Which stages to time."),
+) -> None:
+    """Milliseconds per image and images/s for base and SR, beside the original 250-step DDPM recipe."""
+    import torch
+    from rich.console import Console
+    from rich.table import Table
+
+    from generation.benchmark import ORIGINAL_STEPS, Recipe, recipe_ms_per_image, time_guided_step
+    from generation.checkpoints import CheckpointMissingError, locate_checkpoints, resolve_device
+    from generation.unet import GlyphUNet2DModel
+
+    console = Console()
+    torch_device = resolve_device(device)
+    dtype = torch.float16 if torch_device.type == "cuda" else torch.float32
+    sizes = [int(size) for size in batch_sizes.split(",")]
+    try:
+        shipped = locate_checkpoints(checkpoint_dir)
+        models = {"base": GlyphUNet2DModel.from_pretrained(shipped.base, torch_dtype=dtype)}
+        if shipped.sr is not None:
+            models["sr"] = GlyphUNet2DModel.from_pretrained(shipped.sr, torch_dtype=dtype)
+        origin = "shipped checkpoints"
+    except CheckpointMissingError:
+        # Speed does not depend on the weights' values: time freshly initialised models of the shipped configs.
+        models = {
+            "base": GlyphUNet2DModel(**json.loads((CONFIG_DIR / "base-128.json").read_text())).to(dtype),
+            "sr": GlyphUNet2DModel(**json.loads((CONFIG_DIR / "sr-256.json").read_text())).to(dtype),
+        }
+        origin = "untrained models of configs base-128.json and sr-256.json (no trained checkpoint is shipped)"
+    models = {name: model.to(torch_device).eval() for name, model in models.items() if name in stages.split(",")}
+    if "base" not in models:
+        _fail("--stages must include base")
+    console.print(f"timing {origin} on {torch_device} ({dtype}), guided steps (CFG, 2 rows per image)", soft_wrap=True)
+    timings = {}
+    for name, model in models.items():
+        for batch in sizes:
+            timing = time_guided_step(model, batch, torch_device, repeats, "HELLO\nWORLD")
+            timings[(name, batch)] = timing
+            console.print(f"  {name} {model.config.sample_size}px batch {batch}: {timing.ms_per_step:.1f} ms/step, peak {timing.peak_memory_mb:.0f} MB")
+    recipes = [
+        Recipe("glyphbot", 50, 25),
+        Recipe("original", ORIGINAL_STEPS, ORIGINAL_STEPS),
+    ]
+    console.print(
+        "recipes: glyphbot = DPM-Solver++ 50 base + 25 SR steps; "
+        f"original = ancestral DDPM {ORIGINAL_STEPS} + {ORIGINAL_STEPS} steps (the baseline)",
+        soft_wrap=True,
+    )
+    table = Table(title=f"Cascade cost per image on {torch_device}")
+    table.add_column("batch", justify="right")
+    for recipe in recipes:
+        table.add_column(f"{recipe.name} ms/img", justify="right")
+        table.add_column(f"{recipe.name} img/s", justify="right")
+    table.add_column("speed-up", justify="right")
+    for batch in sizes:
+        costs = [recipe_ms_per_image(timings, recipe, batch) for recipe in recipes]
+        row = [str(batch)]
+        for ms in costs:
+            row += [f"{ms:,.0f}", f"{1000 / ms:.3f}"]
+        table.add_row(*row, f"{costs[1] / costs[0]:.1f}x")
+    console.print(table)
