@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-from diffusers import DiffusionPipeline
+from diffusers import DDPMScheduler, DiffusionPipeline
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils import BaseOutput
 from PIL import Image
@@ -27,6 +27,7 @@ from PIL import Image
 from generation.schedulers import SAMPLERS, sampling_scheduler
 from generation.tokenizer import GlyphTokenizer, PromptError, TokenizedBatch
 from generation.unet import GlyphUNet2DModel
+from generation.variance import split_learned_variance
 
 StepCallback = Callable[["GlyphCascadePipeline", int, int, dict[str, Any]], Any]
 MAX_SEED = 2**63 - 1
@@ -105,8 +106,6 @@ class GlyphCascadePipeline(DiffusionPipeline):
         cls, base_dir: str | Path, sr_dir: str | Path | None, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
     ) -> "GlyphCascadePipeline":
         """Load the models saved by `glyphbot train` (each folder: weights + scheduler_config.json)."""
-        from diffusers import DDPMScheduler
-
         dtype = dtype or (torch.float16 if torch.device(device).type == "cuda" else torch.float32)
         base = GlyphUNet2DModel.from_pretrained(base_dir, torch_dtype=dtype)
         base_scheduler = DDPMScheduler.from_pretrained(base_dir)
@@ -174,7 +173,11 @@ class GlyphCascadePipeline(DiffusionPipeline):
         doubled = {name: torch.cat([value, value]) for name, value in extra.items()}
         out = unet(torch.cat([sample, sample]), timestep, both.input_ids, both.attention_mask, both.line_ids, **doubled).sample
         out_uncond, out_cond = out.chunk(2)
-        return out_uncond + guidance_scale * (out_cond - out_uncond)
+        prediction_uncond, _ = split_learned_variance(out_uncond, sample.shape[1])
+        prediction_cond, variance = split_learned_variance(out_cond, sample.shape[1])
+        guided = prediction_uncond + guidance_scale * (prediction_cond - prediction_uncond)
+        # Guidance moves the mean only; learned variances come from the conditional branch (as in GLIDE).
+        return guided if variance is None else torch.cat([guided, variance], dim=1)
 
     def _denoise(
         self,
@@ -213,6 +216,8 @@ class GlyphCascadePipeline(DiffusionPipeline):
         for step, timestep in enumerate(self.progress_bar(timesteps)):
             model_input = scheduler.scale_model_input(sample, timestep)
             output = self._model_output(unet, model_input, timestep, cond, uncond, guidance_scale, extra)
+            if not isinstance(scheduler, DDPMScheduler):  # only the ancestral sampler reads learned variances
+                output = split_learned_variance(output, sample.shape[1])[0]
             sample = scheduler.step(output, timestep, sample, generator=generators).prev_sample
             if callback is not None:
                 callback(self, step, int(timestep), {"latents": sample, "stage": self.current_stage, "total_steps": len(timesteps)})

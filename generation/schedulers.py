@@ -15,8 +15,14 @@ SAMPLERS = ("ddpm", "ddim", "dpmsolver")
 PREDICTION_TYPES = ("epsilon", "v_prediction")
 
 
-def training_scheduler(prediction_type: str = "epsilon", num_train_timesteps: int = 1000) -> DDPMScheduler:
-    """The forward process a model is trained on; its config is saved beside the weights."""
+def training_scheduler(
+    prediction_type: str = "epsilon", learned_variance: bool = False, num_train_timesteps: int = 1000
+) -> DDPMScheduler:
+    """The forward process a model is trained on; its config is saved beside the weights.
+
+    With `learned_variance` the model also predicts its reverse-step variances (see generation.variance),
+    which the ancestral DDPM sampler then uses instead of the fixed posterior variance.
+    """
     if prediction_type not in PREDICTION_TYPES:
         raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction_type!r}")
     return DDPMScheduler(
@@ -25,6 +31,7 @@ def training_scheduler(prediction_type: str = "epsilon", num_train_timesteps: in
         prediction_type=prediction_type,
         clip_sample=True,
         timestep_spacing="trailing",
+        variance_type="learned_range" if learned_variance else "fixed_small",
     )
 
 

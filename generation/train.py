@@ -38,6 +38,7 @@ from generation.pipeline import GlyphCascadePipeline, tensor_to_pil
 from generation.schedulers import PREDICTION_TYPES, training_scheduler
 from generation.tokenizer import GlyphTokenizer
 from generation.unet import GlyphUNet2DModel
+from generation.variance import split_learned_variance, variational_bound_bits
 
 SAMPLE_PROMPTS = ("the\nwhat string\ncommit", "HELLO\nWORLD", "glyphbot 2026", "Open 9-5")
 KEEP_CHECKPOINTS = 2
@@ -57,6 +58,7 @@ class TrainingConfig:
     ema_decay: float = 0.9999
     conditioning_dropout: float = 0.1
     prediction_type: str = "epsilon"
+    learned_variance: bool = False
     min_snr_gamma: float | None = 5.0
     mixed_precision: str = "no"
     grad_clip: float = 1.0
@@ -83,6 +85,9 @@ class TrainingConfig:
             raise ValueError(f"conditioning_dropout must be in [0, 1), got {self.conditioning_dropout}")
         if self.stage == "sr" and not self.low_res_size:
             raise ValueError("an SR run needs low_res_size (the base model's resolution)")
+        if self.learned_variance and self.init_from is None:
+            # The model predicts its variances in extra output channels, one per image channel.
+            self.model = {**self.model, "out_channels": 2 * self.model.get("in_channels", 3)}
 
     def config_hash(self) -> str:
         payload = dataclasses.asdict(self)
@@ -102,13 +107,24 @@ class TrainingResult:
 def build_model(config: TrainingConfig, log: Callable[[str], None]) -> GlyphUNet2DModel:
     if config.init_from:
         log(f"continuing from the weights in {config.init_from}")
-        return GlyphUNet2DModel.from_pretrained(config.init_from, torch_dtype=torch.float32)
+        return _check_variance_channels(GlyphUNet2DModel.from_pretrained(config.init_from, torch_dtype=torch.float32), config)
     model = GlyphUNet2DModel(**config.model)
+    _check_variance_channels(model, config)
     if config.stage == "sr" and config.warm_start_base:
         report = model.warm_start_from_base(GlyphUNet2DModel.from_pretrained(config.warm_start_base, torch_dtype=torch.float32))
         log(
             f"warm start from {config.warm_start_base}: {len(report.copied)} tensors copied, "
             f"{len(report.shape_mismatch)} left fresh for shape ({', '.join(report.shape_mismatch) or 'none'})"
+        )
+    return model
+
+
+def _check_variance_channels(model: GlyphUNet2DModel, config: TrainingConfig) -> GlyphUNet2DModel:
+    learns_variance = model.config.out_channels == 2 * model.config.in_channels
+    if learns_variance != config.learned_variance:
+        raise ValueError(
+            f"the model {'predicts' if learns_variance else 'does not predict'} variances "
+            f"(out_channels={model.config.out_channels}); set learned_variance={learns_variance} to train it"
         )
     return model
 
@@ -143,7 +159,7 @@ class Trainer:
         self.model = build_model(config, log)
         self.size = self.model.config.sample_size
         self.tokenizer = GlyphTokenizer(self.model.config.max_tokens, self.model.config.max_lines)
-        self.noise_scheduler = training_scheduler(config.prediction_type)
+        self.noise_scheduler = training_scheduler(config.prediction_type, config.learned_variance)
         self.ema = EMAModel(
             self.model.parameters(), decay=config.ema_decay, use_ema_warmup=True,
             model_cls=GlyphUNet2DModel, model_config=self.model.config,
@@ -235,7 +251,8 @@ class Trainer:
             low = F.interpolate(pixels, size=(self.config.low_res_size,) * 2, mode="area")
             levels = torch.randint(0, self.config.sr_max_noise_level + 1, (batch,), device=pixels.device)
             extra = {"low_res": scheduler.add_noise(low, torch.randn_like(low), levels), "noise_level": levels}
-        prediction = self.model(noisy, timesteps, tokens.input_ids, tokens.attention_mask, tokens.line_ids, **extra).sample
+        output = self.model(noisy, timesteps, tokens.input_ids, tokens.attention_mask, tokens.line_ids, **extra).sample
+        prediction, variance_values = split_learned_variance(output, pixels.shape[1])
         target = noise if self.config.prediction_type == "epsilon" else scheduler.get_velocity(pixels, noise, timesteps)
         per_sample = F.mse_loss(prediction.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
         if self.config.min_snr_gamma:
@@ -243,7 +260,19 @@ class Trainer:
             clipped = torch.clamp(snr, max=self.config.min_snr_gamma)
             weight = clipped / snr if self.config.prediction_type == "epsilon" else clipped / (snr + 1)
             per_sample = per_sample * weight
+        if variance_values is not None:
+            # improved-diffusion's hybrid loss: L_simple + lambda*L_vlb with lambda = 0.001 over 1000 terms,
+            # i.e. one bound term per sample at weight 1 (the bound's mean is detached, see generation.variance).
+            clean = self._predicted_clean(noisy, prediction.detach(), timesteps)
+            per_sample = per_sample + variational_bound_bits(scheduler, pixels, noisy, timesteps, clean, variance_values)
         return per_sample.mean()
+
+    def _predicted_clean(self, noisy: torch.Tensor, prediction: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        alphas_cumprod = self.noise_scheduler.alphas_cumprod.to(noisy.device)[timesteps].view(-1, 1, 1, 1)
+        signal, noise_scale = alphas_cumprod.sqrt(), (1 - alphas_cumprod).sqrt()
+        if self.config.prediction_type == "epsilon":
+            return (noisy.float() - noise_scale * prediction.float()) / signal
+        return signal * noisy.float() - noise_scale * prediction.float()
 
     def sample_grid(self) -> Path:
         """Sample the fixed prompts with the EMA weights and save a grid PNG for a quick look."""
