@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from generation.types import RenderRequest
 from storage.types import QueueLimits
@@ -25,10 +25,21 @@ _VISIBLE = r"[^\s\u0000-\u0008\u000b-\u001f\u007f-\u009f]"
 PROMPT_PATTERN = f"^{_PRINTABLE}*{_VISIBLE}{_PRINTABLE}*$"
 OPTIONAL_TEXT_PATTERN = f"^{_PRINTABLE}*$"
 
+# A string format of our own: JSON Schema cannot say "one well-formed image block", so the format names it.
+TRANSCRIPT_FORMAT = "glyphbot-transcript"
+
 # generation.schedulers.SAMPLERS, repeated here because importing generation's samplers loads torch.
 Scheduler = Literal["ddpm", "ddim", "dpmsolver"]
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="Lowercase hex SHA-256 of the image file.")]
+
+
+def _whole(value: object) -> object:
+    # JSON Schema's "integer" includes 3.0, and some JSON encoders write every number as a float.
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole)]
 
 
 class _Strict(BaseModel):
@@ -39,25 +50,39 @@ class JobOptions(_Strict):
     """Generation settings; every field may be left out to use the server's default."""
 
     guidance_scale: float = Field(_DEFAULTS.guidance_scale, ge=0.0, le=30.0,
-                                  description="Classifier-free guidance of the base model, (1+s)·cond − s·uncond.")
+                                  description="Classifier-free guidance of the base model: uncond + g·(cond − uncond); 1 = conditional only.")
     sr_guidance_scale: float = Field(_DEFAULTS.sr_guidance_scale, ge=0.0, le=30.0,
                                      description="Guidance of the super-resolution model.")
-    num_inference_steps: int = Field(_DEFAULTS.num_inference_steps, ge=1, le=1000)
-    sr_num_inference_steps: int = Field(_DEFAULTS.sr_num_inference_steps, ge=1, le=1000)
+    num_inference_steps: WholeNumber = Field(_DEFAULTS.num_inference_steps, ge=1, le=1000)
+    sr_num_inference_steps: WholeNumber = Field(_DEFAULTS.sr_num_inference_steps, ge=1, le=1000)
     scheduler: Scheduler = Field(_DEFAULTS.scheduler, description="Sampler of both stages.")
-    candidates: int = Field(_DEFAULTS.candidates, ge=1, le=_LIMITS.max_candidates,
+    candidates: WholeNumber = Field(_DEFAULTS.candidates, ge=1, le=_LIMITS.max_candidates,
                             description="Base images sampled and read back with OCR; the best is kept.")
-    seed: int | None = Field(None, ge=0, le=2**63 - 1, description="Fixes the result; random when null.")
+    seed: Annotated[int, Field(ge=0, le=2**63 - 1), BeforeValidator(_whole)] | None = Field(
+        None, description="Fixes the result; random when null.")
+
+
+def _exactly_one_text(schema: dict) -> None:
+    """Publish "exactly one of prompt or transcript" in the schema itself (not only in the validator
+    below), so clients and fuzzers see the rule: both fields are plain strings, and `oneOf` requires one."""
+    for name in ("prompt", "transcript"):
+        field = schema["properties"][name]
+        field.update(next(option for option in field.pop("anyOf") if option.get("type") == "string"))
+        field.pop("default", None)
+    schema["oneOf"] = [{"required": ["prompt"]}, {"required": ["transcript"]}]
 
 
 class SubmitJob(_Strict):
     """A job: exactly one of `prompt` (the text to draw) or `transcript` (one `=======` image block)."""
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one_text)
+
     prompt: str | None = Field(None, min_length=1, max_length=_LIMITS.max_prompt_chars, pattern=PROMPT_PATTERN,
                                description="The text that should appear in the image; newlines separate lines.")
     transcript: str | None = Field(None, min_length=1, max_length=4 * _LIMITS.max_prompt_chars, pattern=PROMPT_PATTERN,
+                                   json_schema_extra={"format": TRANSCRIPT_FORMAT},
                                    description="One image block in the bot's format: lines of `=======` around the text, "
-                                               "optionally preceded by a caption block.")
+                                               "optionally preceded by a caption block; nothing else.")
     negative_prompt: str = Field("", max_length=_LIMITS.max_prompt_chars, pattern=OPTIONAL_TEXT_PATTERN,
                                  description="Antiprompt: what the unconditional branch of guidance steers away from.")
     options: JobOptions = Field(default_factory=JobOptions)
@@ -65,6 +90,13 @@ class SubmitJob(_Strict):
                                         description="Resubmitting with the same key returns the first job instead of a new one.")
     place: str = Field("", max_length=200, pattern=OPTIONAL_TEXT_PATTERN,
                        description="Free-form label of where the request comes from (a blog, a channel), for moderators.")
+
+    @field_validator("prompt", "transcript", mode="before")
+    @classmethod
+    def _no_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("must be a string; leave the field out instead of sending null")
+        return value
 
     @model_validator(mode="after")
     def _one_text(self) -> SubmitJob:
