@@ -408,26 +408,23 @@ class JobQueue:
         term = find_blocked_term(session, request.prompt) or find_blocked_term(session, request.negative_prompt)
         if term is not None:
             raise BlockedTermFound("the prompt contains a blocked term")
-        if self.db.is_postgresql:
-            # Serialise submissions per requester so two concurrent ones cannot both pass the limit.
-            lock_id = zlib.crc32(f"{submission.source}:{submission.requester_id}".encode())
-            session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
-        active = JobRow.status.in_(ACTIVE_STATUSES)
-        mine = session.scalar(
-            select(func.count())
-            .select_from(JobRow)
-            .where(JobRow.source == submission.source, JobRow.requester_id == submission.requester_id, active)
-        )
-        if mine >= self.limits.per_requester:
-            raise QueueLimitReached(f"you already have {mine} jobs waiting; the limit is {self.limits.per_requester}")
+        limits = [(JobRow.requester_id == submission.requester_id, self.limits.per_requester, "you already have")]
         if submission.place:
-            here = session.scalar(
+            limits.append((JobRow.place == submission.place, self.limits.per_place, "this place already has"))
+        if self.db.is_postgresql:
+            # Serialise submissions per requester and per place, so two at once cannot both pass a limit;
+            # sorted, so two transactions never wait on each other's second lock.
+            keys = sorted({f"user:{submission.source}:{submission.requester_id}", f"place:{submission.source}:{submission.place}"})
+            for key in keys:
+                session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": zlib.crc32(key.encode())})
+        for condition, limit, whose in limits:
+            waiting = session.scalar(
                 select(func.count())
                 .select_from(JobRow)
-                .where(JobRow.source == submission.source, JobRow.place == submission.place, active)
+                .where(JobRow.source == submission.source, condition, JobRow.status.in_(ACTIVE_STATUSES))
             )
-            if here >= self.limits.per_place:
-                raise QueueLimitReached(f"this place already has {here} jobs waiting; the limit is {self.limits.per_place}")
+            if waiting >= limit:
+                raise QueueLimitReached(f"{whose} {waiting} jobs waiting; the limit is {limit}")
 
     def _owned_row(self, session: Session, job_id: int, worker_id: str) -> JobRow:
         row = session.scalar(select(JobRow).where(JobRow.id == job_id).with_for_update())

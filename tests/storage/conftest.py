@@ -7,6 +7,7 @@ database is created per test session and dropped at its end; each test starts fr
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -112,3 +113,12 @@ def submission(prompt: str = "HELLO", *, key: str | None = None, requester: str 
         place=place,
         idempotency_key=key,
     )
+
+
+def wait_for(condition, timeout_s: float = 30.0) -> None:  # noqa: ANN001  a zero-argument callable
+    """Poll `condition` until true; fail the test after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail("condition not met in time")
+        time.sleep(0.02)

@@ -25,7 +25,7 @@ from storage.errors import DatabaseUnavailable
 from storage.images import ImageStore
 from storage.jobs import JobQueue
 
-from .conftest import submission
+from .conftest import submission, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,14 +34,6 @@ def start_worker(db_url: str, tmp_path: Path, *extra: str) -> subprocess.Popen:
     command = [sys.executable, "-m", "tests.storage.worker_process", "--url", db_url,
                "--images", str(tmp_path / "images"), "--claims", str(tmp_path / "claims.txt"), *extra]
     return subprocess.Popen(command, cwd=REPO, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(condition, timeout_s: float = 30.0) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail("condition not met in time")
-        time.sleep(0.05)
 
 
 def test_killed_worker_job_completes_exactly_once_on_another(queue: JobQueue, db_url: str, tmp_path: Path) -> None:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Sequence
-
-import pytest
 
 from bot.worker import Worker, WorkerOptions
 from bot.worker_render import is_out_of_memory
@@ -14,7 +11,7 @@ from bot.worker_renderers import TextDrawingRenderer
 from generation.types import ProgressCallback, RenderRequest, RenderResult
 from storage.jobs import JobQueue
 
-from .conftest import submission
+from .conftest import submission, wait_for
 
 FAST = WorkerOptions(lease_s=10, heartbeat_s=0.2, batch_size=4, poll_interval_s=0.02)
 
@@ -113,7 +110,7 @@ def test_cancelling_a_running_job_stops_it_and_stores_nothing(queue: JobQueue) -
     worker = Worker(queue, TextDrawingRenderer(step_delay_s=0.01), FAST)
     thread = threading.Thread(target=worker.run, kwargs={"exit_when_idle": True})
     thread.start()
-    _wait_for(lambda: queue.get(job.id).progress_step is not None)
+    wait_for(lambda: queue.get(job.id).progress_step is not None)
     queue.cancel(job.id, "user pressed cancel")
     thread.join(timeout=20)
     assert not thread.is_alive()
@@ -137,9 +134,3 @@ def test_a_renderer_error_fails_only_that_job(queue: JobQueue) -> None:
     assert queue.get(good.id).status == "succeeded"
 
 
-def _wait_for(condition, timeout_s: float = 15.0) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail("condition not met in time")
-        time.sleep(0.02)
