@@ -138,13 +138,23 @@ class Reader:
         except ImageReadError as exc:
             return exc
 
-    def read_stacked(self, sources: Sequence[ImageSource]) -> list[Reading]:
-        """Read still images with ONE tesseract call: prepared images stacked vertically, lines split back.
+    def read_stacked(self, sources: Sequence[ImageSource], *, parallel: bool = False) -> list[Reading]:
+        """Read still images with one tesseract call per stack: prepared images one above the other,
+        lines split back to their images by position.
 
         Starting tesseract and loading its model costs about as much as reading a small image, so one
         call for a whole candidate batch can beat separate calls (`glyphbot bench ocr` measures it).
-        Animations contribute their first frame only.
+        With `parallel`, the batch is cut into one stack per worker process. Animations contribute
+        their first frame only.
         """
+        if not parallel or self.workers == 1 or len(sources) < 2:
+            return self._read_one_stack(sources)
+        parts = min(self.workers, len(sources))
+        chunks = [list(sources[i::parts]) for i in range(parts)]  # interleaved: equal sizes, order restored below
+        results = list(_pool(self.workers).map(self._read_one_stack, chunks))
+        return [results[i % parts][i // parts] for i in range(len(sources))]
+
+    def _read_one_stack(self, sources: Sequence[ImageSource]) -> list[Reading]:
         frames = [load_frames(source, max_frames=1)[0] for source in sources]
         prepared = [prepare(frame, self.target_letter_px) for frame in frames]
         present = [p for p in prepared if p is not None]

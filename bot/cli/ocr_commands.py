@@ -103,6 +103,7 @@ def bench_ocr(
         "serial (baseline)": lambda: [reader.read(image) for image in images],
         f"parallel, {reader.workers} processes": lambda: reader.read_many(images),
         "stacked into one image": lambda: reader.read_stacked(images),
+        f"stacked, one stack per process ({reader.workers})": lambda: reader.read_stacked(images, parallel=True),
     }
     table = Table(title=f"OCR of {count} images of {size} px (median of {repeats} runs)")
     for column in ("method", "ms/image", "speed-up", "exact match"):
@@ -129,6 +130,7 @@ def bench_ocr_validate(
     required: float = typer.Option(0.95, help="Exact-match rate the reader must reach."),
     show: int = typer.Option(10, min=0, help="How many misreadings to list."),
     limit: int = typer.Option(0, min=0, help="Use only the first N held-out transcripts (0: all)."),
+    stacked: bool = typer.Option(False, "--stacked", help="Read stacked images (one tesseract call per process)."),
 ) -> None:
     """Validate reader + scorer: every held-out transcript drawn in every installed font must read back.
 
@@ -152,7 +154,8 @@ def bench_ocr_validate(
     started = time.perf_counter()
     for font in available_fonts():
         images = [render_text(t, size, font, max_font_px=size // 5) for t in transcripts]
-        texts = [r.text for r in reader.read_many(images)]
+        readings = reader.read_stacked(images, parallel=True) if stacked else reader.read_many(images)
+        texts = [r.text for r in readings]
         exact = [exact_match(t, r) for t, r in zip(transcripts, texts)]
         misreadings += [(font.name, t, r) for t, r, ok in zip(transcripts, texts, exact) if not ok]
         any_case = sum(exact_match_ignoring_case(t, r) for t, r in zip(transcripts, texts))

@@ -124,6 +124,7 @@ def test_stacked_reading_splits_lines_back_to_their_images(reader: Reader) -> No
     ]
     stacked = reader.read_stacked(images)
     assert [r.text for r in stacked] == ["FIRST", "", "second one\nline two"]
+    assert [r.text for r in reader.read_stacked(images, parallel=True)] == [r.text for r in stacked]
     assert [(r.width, r.height) for r in stacked] == [(128, 128), (96, 96), (256, 256)]
     separate = reader.read(images[2])
     for a, b in zip(stacked[2].lines, separate.lines):
