@@ -114,12 +114,15 @@ def run() -> None:
 
 
 @tumblr_app.command("read")
-def read(limit: Annotated[int, typer.Option(help="How many dashboard posts.")] = 10) -> None:
-    """Print the newest dashboard posts as the bot sees them: every image as its OCR transcript."""
+def read(
+    limit: Annotated[int, typer.Option(help="How many posts.")] = 10,
+    source: Annotated[str, typer.Option(help="dashboard, or submissions (where asks arrive).")] = "dashboard",
+) -> None:
+    """Print the newest posts as the bot sees them: every image as its OCR transcript."""
     import asyncio
 
     from bot.tumblr.client import TumblrApi, TumblrCredentialsMissing, TumblrError, client_from_settings
-    from bot.tumblr.reading import PostReader, read_dashboard, tesseract_reader
+    from bot.tumblr.reading import PostReader, read_posts, tesseract_reader
     from config.settings import SettingsError, load_settings
     from storage.errors import StorageError
     from storage.facade import open_storage
@@ -128,8 +131,8 @@ def read(limit: Annotated[int, typer.Option(help="How many dashboard posts.")] =
         settings = load_settings()
         storage = open_storage(settings)
         api = TumblrApi(client_from_settings(settings.tumblr), settings.tumblr.blog)
-        posts = asyncio.run(read_dashboard(api, PostReader(storage.db, tesseract_reader()), limit))
-    except (SettingsError, StorageError, TumblrCredentialsMissing, TumblrError) as error:
+        posts = asyncio.run(read_posts(api, PostReader(storage.db, tesseract_reader()), source, limit))
+    except (SettingsError, StorageError, TumblrCredentialsMissing, TumblrError, ValueError) as error:
         raise _fail(str(error)) from None
     for post_id, text in posts:
         typer.secho(f"--- post {post_id}", bold=True)

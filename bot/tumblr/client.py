@@ -144,6 +144,10 @@ class TumblrApi:
     def dashboard(self, limit: int = 20) -> list[dict[str, Any]]:
         return list(self._call("dashboard", limit=limit).get("posts", []))
 
+    def submissions(self) -> list[dict[str, Any]]:
+        """Asks and submissions waiting on the blog (legacy JSON: asks carry `question` and `answer`)."""
+        return list(self._call("submission", self.blog).get("posts", []))
+
     def create(self, payload: dict[str, Any], media: dict[str, bytes]) -> int:
         """NPF create; returns the new post's id."""
         return self._send("POST", f"/v2/blog/{self.blog}/posts", payload, media)

@@ -129,7 +129,13 @@ class PostReader:
         return "".join(parts)
 
 
-async def read_dashboard(api: TumblrApi, reader: PostReader, limit: int = 20) -> list[tuple[int, str]]:
-    """(post id, the post as the bot's text) for the newest dashboard posts, images read off the loop."""
-    posts = await asyncio.to_thread(api.dashboard, limit)
+async def read_posts(api: TumblrApi, reader: PostReader, source: str = "dashboard", limit: int = 20) -> list[tuple[int, str]]:
+    """(post id, the post as the bot's text) for the newest posts of `source` ("dashboard" or
+    "submissions", where asks arrive), with every image read off the event loop."""
+    if source == "dashboard":
+        posts = await asyncio.to_thread(api.dashboard, limit)
+    elif source == "submissions":
+        posts = (await asyncio.to_thread(api.submissions))[:limit]
+    else:
+        raise ValueError(f"source must be 'dashboard' or 'submissions', not {source!r}")
     return [(int(post["id"]), await asyncio.to_thread(reader.post_text, post)) for post in posts]

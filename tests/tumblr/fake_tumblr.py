@@ -96,7 +96,10 @@ class Post:
         base = self.npf(host)
         base.pop("content"), base.pop("layout")
         base["type"] = self.legacy_type
-        if self.legacy_type == "photo":
+        if self.legacy_type == "answer":
+            question, *answer = self.content
+            base["question"], base["answer"] = question["text"], npf_to_html(answer)
+        elif self.legacy_type == "photo":
             base["photos"] = [
                 {"caption": "", "alt_sizes": [], "original_size": {k: m[k] for k in ("url", "width", "height")}}
                 for block in self.content if block["type"] == "image" for m in block["media"][:1]
@@ -202,10 +205,18 @@ class FakeTumblr:
             self.faults.append(Fault(method.upper(), path_pattern, status, code, times, apply_first, headers or {}))
 
     def add_post(self, content: list[dict[str, Any]], state: str = "published", tags: list[str] | None = None,
-                 slug: str = "") -> Post:
-        """Put a post in place directly, as if another client or an earlier run had made it."""
+                 slug: str = "", legacy_type: str = "text") -> Post:
+        """Put a post in place directly, as if another client (or an asker: legacy type "answer",
+        state "submission", first block the question) had made it."""
         with self.lock:
-            return self._store(content, state, tags or [], slug)
+            return self._store(content, state, tags or [], slug, legacy_type)
+
+    def upload_media(self, data: bytes) -> dict[str, Any]:
+        """Host an image as Tumblr's media server would; returns the NPF media object (url, size)."""
+        with self.lock:
+            media = self._upload(data)
+        assert isinstance(media, dict), "not a PNG"
+        return media
 
     def new_day(self) -> None:
         """Tumblr's daily limits reset at the calendar day; tests move the day forward by hand."""
@@ -232,6 +243,7 @@ class FakeTumblr:
         app.router.add_get(b + "/posts", self._list_posts)
         app.router.add_get(b + "/posts/queue", self._list_posts)
         app.router.add_get(b + "/posts/draft", self._list_posts)
+        app.router.add_get(b + "/posts/submission", self._list_posts)
         app.router.add_get(b + r"/posts/{id:\d+}", self._npf_fetch)
         app.router.add_put(b + r"/posts/{id:\d+}", self._npf_edit)
         app.router.add_get(b + "/posts/{type}", self._list_posts)
@@ -353,7 +365,7 @@ class FakeTumblr:
     async def _list_posts(self, request: web.Request) -> web.Response:
         query = request.query
         tail = request.path.rsplit("/", 1)[-1]
-        state = {"queue": "queue", "draft": "draft"}.get(tail, "published")
+        state = {"queue": "queue", "draft": "draft", "submission": "submission"}.get(tail, "published")
         post_type = request.match_info.get("type")
         npf = query.get("npf", "").lower() == "true"
         limit, offset = int(query.get("limit", 20)), int(query.get("offset", 0))

@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from bot.tumblr.client import TumblrApi
 from bot.tumblr.legacy import html_to_blocks, post_blocks
-from bot.tumblr.reading import ImageUnavailable, PostReader, fetch_image, read_dashboard, tesseract_reader
+from bot.tumblr.reading import ImageUnavailable, PostReader, fetch_image, read_posts, tesseract_reader
 from ocr.transcripts import image_blocks
 from storage.db import Database
 from tests.tumblr.fake_tumblr import FakeTumblr
@@ -45,11 +45,11 @@ def test_dashboard_photo_post_reads_as_a_transcript_once(
     reader = PostReader(database, read, fetch)
     api = TumblrApi(tumblr_client, BLOG)
 
-    [(post_id, text)] = asyncio.run(read_dashboard(api, reader))
+    [(post_id, text)] = asyncio.run(read_posts(api, reader))
     [block] = image_blocks(text)
     assert block.text == "OPEN LATE" and post_id in fake_tumblr.posts
     assert text.endswith("look at this\n")
-    assert asyncio.run(read_dashboard(api, reader)) == [(post_id, text)]
+    assert asyncio.run(read_posts(api, reader)) == [(post_id, text)]
     assert (fetch.calls, read.calls) == (1, 1)
 
 
@@ -93,3 +93,15 @@ def test_legacy_html_bodies_become_blocks() -> None:
     assert post_blocks({"type": "text", "body": "<p>x</p>"}) == [{"type": "text", "text": "x"}]
     ask = post_blocks({"type": "answer", "question": "what is\nthis?", "answer": '<p>a sign</p><img src="u" alt="">'})
     assert [b.get("text") for b in ask] == ["what is", "this?", "a sign", None]
+
+
+def test_asks_read_with_their_question_and_images(fake_tumblr: FakeTumblr, tumblr_client: pytumblr.TumblrRestClient,
+                                                  database: Database) -> None:
+    media = fake_tumblr.upload_media(sign_png("HELP"))
+    ask = fake_tumblr.add_post([{"type": "text", "text": "what does it say?"},
+                                {"type": "image", "media": [media], "alt_text": ""}],
+                               state="submission", legacy_type="answer")
+    reader = PostReader(database, tesseract_reader())
+    [(post_id, text)] = asyncio.run(read_posts(TumblrApi(tumblr_client, BLOG), reader, "submissions"))
+    assert post_id == ask.id and text.startswith("what does it say?\n")
+    assert [b.text for b in image_blocks(text)] == ["HELP"]
