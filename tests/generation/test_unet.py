@@ -4,7 +4,7 @@ import torch
 from generation.tokenizer import GlyphTokenizer
 from generation.unet import GlyphUNet2DModel
 
-from .conftest import tiny_config, wake
+from .conftest import tiny_config
 
 
 @pytest.fixture(scope="module")
