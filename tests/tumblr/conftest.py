@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import pytumblr
 from PIL import Image, ImageDraw
+from sqlalchemy import inspect, text
 
 from bot.tumblr.autoresponder import TumblrAutoresponder
 from bot.tumblr.client import TumblrApi
@@ -39,8 +40,6 @@ def tumblr_client(fake_tumblr: FakeTumblr) -> pytumblr.TumblrRestClient:
 
 
 # --------------------------------------------------------------------------- storage and images
-
-
 
 
 def draw_text_png(text: str) -> bytes:
@@ -76,10 +75,24 @@ class Clock:
         self.now += dt.timedelta(**delta)
 
 
+# Tests whose subject is the database (the state machine's compare-and-set claims, the day counts,
+# the reading cache) run on PostgreSQL too: decorate them with `@BOTH_DATABASES`. The others use
+# SQLite only, which keeps the area fast; their subject is Tumblr, not the SQL dialect.
+BOTH_DATABASES = pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+
+
 @pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    db = open_database(f"sqlite:///{tmp_path / 'glyphbot.db'}")
-    db.upgrade()  # storage's Alembic chain, which includes 0200_tumblr for the adapter's tables
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated, empty database: a SQLite file, or (under `BOTH_DATABASES`) PostgreSQL as well."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        db = open_database(f"sqlite:///{tmp_path / 'glyphbot.db'}")
+        db.upgrade()  # storage's Alembic chain, which includes 0200_tumblr for the adapter's tables
+    else:
+        db = open_database(request.getfixturevalue("pg_url"))
+        tables = [name for name in inspect(db.engine).get_table_names() if name != "alembic_version"]
+        with db.write() as session:
+            session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     yield db
     db.dispose()
 

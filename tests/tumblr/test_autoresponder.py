@@ -11,7 +11,7 @@ from bot.tumblr.autoresponder import TumblrAutoresponder
 from bot.tumblr.models import TumblrPostRow
 from ocr.transcripts import DELIMITER
 from storage.jobs import JobQueue
-from tests.tumblr.conftest import drain_jobs, draw_text_png
+from tests.tumblr.conftest import BOTH_DATABASES, drain_jobs, draw_text_png
 from tests.tumblr.fake_tumblr import FakeTumblr
 
 BLOG = "glyphbot-test"
@@ -46,6 +46,7 @@ def assert_images_match_transcripts(fake: FakeTumblr, post_id: int, transcripts:
     assert all(DELIMITER not in b.get("text", "") for b in content)
 
 
+@BOTH_DATABASES
 async def test_draft_is_published_in_place_with_images_and_alt_text(
         fake_tumblr: FakeTumblr, tumblr_client: pytumblr.TumblrRestClient, responder: TumblrAutoresponder,
         queue: JobQueue) -> None:
@@ -67,6 +68,7 @@ async def test_draft_is_published_in_place_with_images_and_alt_text(
     assert 'alt="OPEN\nLATE"' in body and DELIMITER not in body
 
 
+@BOTH_DATABASES
 async def test_local_post_is_created_once_in_the_queue(fake_tumblr: FakeTumblr, responder: TumblrAutoresponder,
                                                        queue: JobQueue) -> None:
     from bot.tumblr.content import text_to_blocks

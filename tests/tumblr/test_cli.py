@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from bot.cli.app import app
-import bot.cli  # noqa: F401  registers every command module
+from bot.cli import app  # the package, so every command module is registered
 
 
 def test_submit_records_once_and_status_shows_why(tmp_path, monkeypatch) -> None:  # noqa: ANN001

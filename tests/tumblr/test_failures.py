@@ -13,7 +13,7 @@ from bot.tumblr.client import TumblrApi
 from bot.tumblr.content import text_to_blocks
 from storage.async_api import AsyncJobs
 from storage.jobs import JobQueue
-from tests.tumblr.conftest import drain_jobs
+from tests.tumblr.conftest import BOTH_DATABASES, drain_jobs
 from tests.tumblr.fake_tumblr import FakeTumblr
 from tests.tumblr.test_autoresponder import BLOG, POST, rows, settle
 
@@ -30,6 +30,7 @@ def restarted(responder: TumblrAutoresponder, client: pytumblr.TumblrRestClient)
     return TumblrAutoresponder(responder.db, jobs, TumblrApi(client, BLOG), responder.settings, responder.clock)
 
 
+@BOTH_DATABASES
 @pytest.mark.parametrize("when", ["before_send", "after_send"])
 async def test_crash_while_publishing_resumes_without_doubling(
         when: str, fake_tumblr: FakeTumblr, tumblr_client: pytumblr.TumblrRestClient,
@@ -58,6 +59,7 @@ async def test_crash_while_publishing_resumes_without_doubling(
     assert len(creates) == 1  # before_send: the first never left; after_send: found by slug
 
 
+@BOTH_DATABASES
 @pytest.mark.parametrize("when", ["before_send", "after_send"])
 async def test_crash_while_editing_a_draft_edits_it_once(
         when: str, fake_tumblr: FakeTumblr, tumblr_client: pytumblr.TumblrRestClient, responder: TumblrAutoresponder,
@@ -100,6 +102,7 @@ async def test_crash_between_jobs_reuses_the_same_jobs(
     assert len(fake_tumblr.posts_in("published")) == 1
 
 
+@BOTH_DATABASES
 async def test_two_bot_processes_publish_once(
         fake_tumblr: FakeTumblr, tumblr_client: pytumblr.TumblrRestClient, responder: TumblrAutoresponder,
         queue: JobQueue) -> None:
@@ -117,6 +120,7 @@ async def test_two_bot_processes_publish_once(
     assert len(edits) == 1
 
 
+@BOTH_DATABASES
 async def test_local_daily_post_limit_makes_the_post_wait_for_the_next_day(
         fake_tumblr: FakeTumblr, responder: TumblrAutoresponder, queue: JobQueue) -> None:
     responder.settings = responder.settings.model_copy(update={"posts_per_day": 2})

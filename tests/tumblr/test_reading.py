@@ -13,6 +13,7 @@ from bot.tumblr.legacy import html_to_blocks, post_blocks
 from bot.tumblr.reading import ImageUnavailable, PostReader, fetch_image, read_posts, tesseract_reader
 from ocr.transcripts import image_blocks
 from storage.db import Database
+from tests.tumblr.conftest import BOTH_DATABASES
 from tests.tumblr.fake_tumblr import FakeTumblr
 
 BLOG = "glyphbot-test"
@@ -53,6 +54,7 @@ def test_dashboard_photo_post_reads_as_a_transcript_once(
     assert (fetch.calls, read.calls) == (1, 1)
 
 
+@BOTH_DATABASES
 def test_same_picture_under_another_url_is_not_read_again(database: Database) -> None:
     png = sign_png("HI")
     read = Counting(lambda data: "HI")
