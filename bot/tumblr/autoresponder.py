@@ -27,6 +27,7 @@ import json
 import logging
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
@@ -57,6 +58,15 @@ MAX_POST_KEY = 150
 JOB_POLL = dt.timedelta(seconds=2)
 
 
+@dataclass(frozen=True)
+class Intake:
+    """What a draft's control tags say: the tags to publish, the target state, and a problem that holds it."""
+
+    tags: list[str]
+    state: str
+    problem: str | None = None
+
+
 def post_slug(post_key: str) -> str:
     """A slug that is already in Tumblr's normal form, so it comes back unchanged and finds the post."""
     return "glyphbot-" + hashlib.sha256(post_key.encode()).hexdigest()[:20]
@@ -74,21 +84,33 @@ class TumblrAutoresponder:
         self.clock = clock
 
     # ------------------------------------------------------------------ intake
-    def control_tags(self, tags: list[str]) -> tuple[list[str], str] | None:
-        """(tags to publish, target state) for a draft meant for us, or None when it is not ours.
+    def control_tags(self, tags: list[str]) -> Intake | None:
+        """Where a draft goes and which tags it keeps, or None when the draft is not meant for us.
 
         A draft is ours when it carries the intake tag, or `<intake tag>:<state>` naming where it goes.
+        A misspelt or conflicting state tag still makes the draft ours, but held with the reason: a
+        typo must neither publish the draft somewhere unintended nor leave it waiting unnoticed.
         """
         intake = self.settings.intake_tag
-        state, ours, kept = self.settings.default_state, False, []
+        ours, kept, named, unknown = False, [], [], []
         for tag in tags:
             if tag == intake:
                 ours = True
-            elif tag.startswith(intake + ":") and tag[len(intake) + 1:] in STATES:
-                ours, state = True, tag[len(intake) + 1:]
+            elif tag.startswith(intake + ":"):
+                ours = True
+                (named if tag[len(intake) + 1:] in STATES else unknown).append(tag)
             else:
                 kept.append(tag)
-        return (kept, state) if ours else None
+        if not ours:
+            return None
+        choices = ", ".join(f"{intake}:{state}" for state in STATES[:-1]) + f" or {intake}:{STATES[-1]}"
+        problem = None
+        if unknown:
+            problem = f"unknown target state in tag {unknown[0]!r}; use {choices}"
+        elif len(set(named)) > 1:
+            problem = f"more than one target state tag ({', '.join(named)}); keep one of {choices}"
+        state = named[0][len(intake) + 1:] if named and problem is None else self.settings.default_state
+        return Intake(kept, state, problem)
 
     async def ingest_drafts(self) -> list[int]:
         """Take the blog's drafts that carry the intake tag; returns the row ids of new posts."""
@@ -100,18 +122,17 @@ class TumblrAutoresponder:
             control = self.control_tags(list(draft.get("tags", [])))
             if control is None or f"draft:{draft['id']}" in known:
                 continue
-            tags, state = control
-            row_id = await self.ingest(f"draft:{draft['id']}", list(draft.get("content", [])), tags, state,
-                                       source_post_id=int(draft["id"]))
+            row_id = await self.ingest(f"draft:{draft['id']}", list(draft.get("content", [])), control.tags,
+                                       control.state, source_post_id=int(draft["id"]), hold=control.problem)
             if row_id is not None:
                 new.append(row_id)
         return new
 
     async def ingest(self, post_key: str, content: list[Block], tags: list[str], target_state: str,
-                     source_post_id: int | None = None) -> int | None:
+                     source_post_id: int | None = None, hold: str | None = None) -> int | None:
         """Record a post to make; returns its row id, or None when this key was already taken (a duplicate)."""
         return await asyncio.to_thread(record_post, self.db, self.settings, self.api.blog, post_key, content, tags,
-                                       target_state, source_post_id, self.clock())
+                                       target_state, source_post_id, self.clock(), hold)
 
     def _known_keys(self, keys: list[str]) -> set[str]:
         if not keys:
@@ -348,24 +369,30 @@ class TumblrAutoresponder:
 
 def record_post(db: Database, settings: TumblrSettings, blog: str, post_key: str, content: list[Block],
                 tags: list[str], target_state: str, source_post_id: int | None = None,
-                now: dt.datetime | None = None) -> int | None:
+                now: dt.datetime | None = None, hold: str | None = None) -> int | None:
     """Store a post for the autoresponder (drafts, the CLI and the HTTP API all come in here). Blocking.
 
     `post_key` names the post where it came from ("draft:<id>", "local:...", "http:<id>"); the same
     key twice is a duplicate and returns None. The blocks are planned now: a malformed transcript or
-    a text-less block under `textless = "hold"` makes the post held from the start. Raises ValueError
-    for an unknown target state.
+    a text-less block under `textless = "hold"` makes the post held from the start, and so does
+    `hold` (the caller's reason). Raises ValueError for an unknown target state, and for a tag
+    Tumblr would split (a comma: tags travel comma-separated) or drop (empty).
     """
     if target_state not in STATES:
         raise ValueError(f"target state must be one of {', '.join(STATES)}, not {target_state!r}")
     if not post_key or len(post_key) > MAX_POST_KEY:
         raise ValueError(f"a post key must have 1 to {MAX_POST_KEY} characters, not {len(post_key)}")
-    held_reason = None
+    for tag in tags:
+        if "," in tag:
+            raise ValueError(f"tag {tag!r} contains a comma, which would split it into two tags on Tumblr")
+        if not tag.strip():
+            raise ValueError("a tag must not be empty")
+    held_reason = hold
     images = []
     try:
         images = plan_post(content, keep_textless=settings.textless == "hold").images
     except TranscriptFormatError as error:
-        held_reason = f"malformed image transcript: {error}"
+        held_reason = held_reason or f"malformed image transcript: {error}"
     if held_reason is None and any(image.textless for image in images):
         held_reason = "the post has a text-less image block and tumblr.textless is 'hold'"
     guidance = random.Random(post_key).choice(settings.guidance_options)

@@ -87,3 +87,28 @@ async def test_delimiters_run_together_in_one_paragraph_are_held_even_for_a_draf
     await settle(responder, queue)
     [row] = rows(responder)
     assert row.status == "held" and DELIMITER in (row.held_reason or "")
+
+
+async def test_a_misspelt_or_conflicting_state_tag_holds_the_draft_with_the_reason(
+        fake_tumblr: FakeTumblr, tumblr_client: pytumblr.TumblrRestClient, responder: TumblrAutoresponder,
+        queue: JobQueue) -> None:
+    typo = tumblr_client.create_text(BLOG, state="draft", tags=["glyphbot:publish"], body="a\n=======\nHI\n=======")
+    both = tumblr_client.create_text(BLOG, state="draft", tags=["glyphbot:queue", "glyphbot:published"], body="b")
+    await responder.ingest_drafts()
+    await settle(responder, queue)
+    by_source = {row.source_post_id: row for row in rows(responder)}
+    assert by_source[typo["id"]].status == "held"
+    assert "'glyphbot:publish'" in (by_source[typo["id"]].held_reason or "")
+    assert "glyphbot:published, glyphbot:queue or glyphbot:draft" in (by_source[typo["id"]].held_reason or "")
+    assert by_source[both["id"]].status == "held" and "more than one" in (by_source[both["id"]].held_reason or "")
+    assert {post.state for post in fake_tumblr.posts.values()} == {"draft"}  # both left as written
+    assert fake_tumblr.posts[typo["id"]].tags == ["glyphbot:publish"]
+
+
+async def test_tags_tumblr_would_split_or_drop_are_refused_at_intake(responder: TumblrAutoresponder) -> None:
+    import pytest
+
+    for bad, why in ((["red, green"], "comma"), ([" "], "empty")):
+        with pytest.raises(ValueError, match=why):
+            await responder.ingest("local:tags", text_to_blocks("hi"), bad, "published")
+    assert rows(responder) == []
