@@ -142,11 +142,16 @@ class TumblrApi:
             raise
 
     def dashboard(self, limit: int = 20) -> list[dict[str, Any]]:
-        return list(self._call("dashboard", limit=limit).get("posts", []))
+        """The newest dashboard posts in NPF, so a reblog's trail comes apart from its own content.
+
+        pytumblr 0.1.2's `dashboard` refuses the `npf` parameter, hence its generic request call.
+        """
+        params = {"limit": limit, "npf": "true"}
+        return list(self._call("send_api_request", "get", "/v2/user/dashboard", params, list(params)).get("posts", []))
 
     def submissions(self) -> list[dict[str, Any]]:
-        """Asks and submissions waiting on the blog (legacy JSON: asks carry `question` and `answer`)."""
-        return list(self._call("submission", self.blog).get("posts", []))
+        """Asks and submissions waiting on the blog, in NPF (an ask's question blocks come first)."""
+        return list(self._call("submission", self.blog, npf="true").get("posts", []))
 
     def create(self, payload: dict[str, Any], media: dict[str, bytes]) -> int:
         """NPF create; returns the new post's id."""

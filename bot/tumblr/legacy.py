@@ -1,8 +1,9 @@
-"""Legacy-format posts (what pytumblr's `dashboard` and `posts` return) as NPF blocks.
+"""Posts the bot reads, in either of Tumblr's formats, as one flat list of NPF blocks.
 
-pytumblr 0.1.2 cannot ask the dashboard for NPF, so posts the bot reads arrive as legacy JSON: photo
-posts with a `photos` list, text posts with an HTML `body` in which images are `<img>` tags. Turning
-them into the same blocks as NPF posts lets one reader handle both.
+The adapter asks for NPF where it can (a reblog's NPF `trail` keeps each earlier post's blocks
+apart), but pytumblr's `posts`, `queue` and other callers hand over legacy JSON: photo posts with a
+`photos` list, text posts with an HTML `body` in which images are `<img>` tags. Turning both into
+the same blocks lets one reader handle them.
 """
 
 from __future__ import annotations
@@ -55,10 +56,25 @@ def html_to_blocks(body: str) -> list[Block]:
     return parser.blocks
 
 
+def image_url(block: Block) -> str | None:
+    """The URL to read an NPF image block from: the original size, else the widest one offered.
+
+    NPF lists one media object per size, and not always largest first; OCR wants the most pixels.
+    """
+    media = [m for m in block.get("media") or [] if isinstance(m, dict) and m.get("url")]
+    if not media:
+        return None
+    original = [m for m in media if m.get("has_original_dimensions")]
+    return str((original or sorted(media, key=lambda m: -int(m.get("width") or 0)))[0]["url"])
+
+
 def post_blocks(post: dict[str, Any]) -> list[Block]:
-    """The blocks of a post in either format: NPF `content`, or legacy photos/body/caption."""
+    """The blocks of a post in either format: NPF (a reblog's trail, oldest first, then its own
+    `content`), or legacy photos/body/caption (a legacy body already holds the trail as HTML)."""
     if isinstance(post.get("content"), list):
-        return list(post["content"])
+        trail = [block for item in post.get("trail") or [] if isinstance(item, dict)
+                 for block in item.get("content") or []]
+        return trail + list(post["content"])
     blocks: list[Block] = []
     for photo in post.get("photos") or []:
         original = photo.get("original_size") or {}

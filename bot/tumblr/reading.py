@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.tumblr.client import TumblrApi
-from bot.tumblr.legacy import post_blocks
+from bot.tumblr.legacy import image_url, post_blocks
 from bot.tumblr.models import TumblrReadingRow
 from ocr.transcripts import DELIMITER, format_transcript
 from storage.db import Database
@@ -119,8 +119,7 @@ class PostReader:
         for block in post_blocks(post):
             if block.get("type") == "text":
                 parts.append(_safe_lines(str(block.get("text", ""))) + "\n")
-            elif block.get("type") == "image" and block.get("media"):
-                url = str(block["media"][0].get("url", ""))
+            elif block.get("type") == "image" and (url := image_url(block)) is not None:
                 try:
                     text = self.transcript(url)
                 except ImageUnavailable:

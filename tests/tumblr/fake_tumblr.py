@@ -7,8 +7,10 @@ parsing. What it models, because each of these has bitten real bots:
 - OAuth1 HMAC-SHA1 signatures are *verified* (not just checked for presence) with oauthlib's
   signature functions; a wrongly signed request gets Tumblr's 401 shape.
 - Legacy endpoints pytumblr 0.1.2 calls (`/post` text and multipart photo upload with `data[0]`,
-  `/post/edit`, `/post/delete`, `/posts`, `/posts/queue`, `/posts/draft`, `/info`, dashboard) and the
-  NPF ones (`POST /posts` multipart whose first part must be `json`, `GET`/`PUT /posts/{id}`).
+  `/post/edit`, `/post/reblog`, `/post/delete`, `/posts`, `/posts/queue`, `/posts/draft`, `/info`,
+  dashboard) and the NPF ones (`POST /posts` multipart whose first part must be `json`,
+  `GET`/`PUT /posts/{id}`). A reblog's NPF view carries the `trail` (oldest first) apart from its
+  own `content`; its legacy view runs them together in one HTML body, as the legacy API does.
 - Limits: published posts per day (403 code 8023), uploaded images per day (403 code 8004), queue
   size (403 code 8022), each with the documented error body `{"meta", "response", "errors": [...]}`,
   plus `X-Ratelimit-*` headers on every answer and injectable 429s and gateway timeouts (the post is
@@ -83,18 +85,19 @@ class Post:
     slug: str
     timestamp: int
     legacy_type: str = "text"
+    trail: list[dict[str, Any]] = field(default_factory=list)  # NPF trail items of a reblog, oldest first
 
     def npf(self, host: str) -> dict[str, Any]:
         return {
             "object_type": "post", "type": "blocks", "id": self.id, "id_string": str(self.id),
             "blog_name": self.blog, "state": self.state, "tags": list(self.tags), "slug": self.slug,
-            "timestamp": self.timestamp, "content": self.content, "layout": [], "trail": [],
+            "timestamp": self.timestamp, "content": self.content, "layout": [], "trail": self.trail,
             "reblog_key": f"rk{self.id}", "post_url": f"{host}/{self.blog}/post/{self.id}/{self.slug}",
         }
 
     def legacy(self, host: str) -> dict[str, Any]:
         base = self.npf(host)
-        base.pop("content"), base.pop("layout")
+        base.pop("content"), base.pop("layout"), base.pop("trail")
         base["type"] = self.legacy_type
         if self.legacy_type == "answer":
             question, *answer = self.content
@@ -106,8 +109,12 @@ class Post:
             ]
             base["caption"] = npf_to_html([block for block in self.content if block["type"] == "text"])
         else:
-            base["body"] = npf_to_html(self.content)
+            base["body"] = npf_to_html([block for item in self.trail for block in item["content"]] + self.content)
         return base
+
+    def trail_item(self) -> dict[str, Any]:
+        """This post as an entry in the trail of a reblog of it."""
+        return {"post": {"id": str(self.id)}, "blog": {"name": self.blog}, "content": self.content, "layout": []}
 
 
 def npf_to_html(content: list[dict[str, Any]]) -> str:
@@ -250,6 +257,7 @@ class FakeTumblr:
         app.router.add_post(b + "/posts", self._npf_create)
         app.router.add_post(b + "/post", self._legacy_create)
         app.router.add_post(b + "/post/edit", self._legacy_edit)
+        app.router.add_post(b + "/post/reblog", self._legacy_reblog)
         app.router.add_post(b + "/post/delete", self._legacy_delete)
         app.router.add_get("/media/{name}", self._media)
         return app
@@ -514,6 +522,20 @@ class FakeTumblr:
             if "body" in fields:
                 post.content = legacy_body_to_npf(str(fields["body"]))
             return _ok({"id": post.id})
+
+    async def _legacy_reblog(self, request: web.Request) -> web.Response:
+        fields = dict(parse_qsl((await request.read()).decode()))
+        state = fields.get("state", "published")
+        with self.lock:
+            parent = self.posts.get(int(fields.get("id", 0)))
+            if parent is None or fields.get("reblog_key") != f"rk{parent.id}":
+                return _error(400, "Bad Request", detail="no post with that id and reblog key")
+            if (limited := self._check_limits(state, 0)) is not None:
+                return limited
+            post = self._store(legacy_body_to_npf(fields.get("comment", "")), state, [], "")
+            post.trail = parent.trail + [parent.trail_item()]
+            self.posts_today += state == "published"
+            return _ok({"id": post.id, "id_string": str(post.id)}, 201, "Created")
 
     async def _legacy_delete(self, request: web.Request) -> web.Response:
         fields = dict(parse_qsl((await request.read()).decode()))

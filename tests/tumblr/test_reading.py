@@ -107,3 +107,29 @@ def test_asks_read_with_their_question_and_images(fake_tumblr: FakeTumblr, tumbl
     [(post_id, text)] = asyncio.run(read_posts(TumblrApi(tumblr_client, BLOG), reader, "submissions"))
     assert post_id == ask.id and text.startswith("what does it say?\n")
     assert [b.text for b in image_blocks(text)] == ["HELP"]
+
+
+def test_reblogs_read_with_their_trail_oldest_first(fake_tumblr: FakeTumblr, tumblr_client: pytumblr.TumblrRestClient,
+                                                    database: Database) -> None:
+    media = fake_tumblr.upload_media(sign_png("NO EXIT"))
+    root = fake_tumblr.add_post([{"type": "text", "text": "found this"},
+                                 {"type": "image", "media": [media], "alt_text": "a door"}])
+    reblog = tumblr_client.reblog(BLOG, id=root.id, reblog_key=f"rk{root.id}", comment="<p>so true</p>")
+    fetch = Counting(fetch_image)
+    reader = PostReader(database, tesseract_reader(), fetch)
+    texts = dict(asyncio.run(read_posts(TumblrApi(tumblr_client, BLOG), reader)))
+    assert texts[reblog["id"]] == texts[root.id] + "so true\n"
+    [block] = image_blocks(texts[reblog["id"]])
+    assert (block.caption, block.text) == ("a door", "NO EXIT")
+    assert fetch.calls == 1  # the trail's picture is the root's: read once
+
+
+def test_npf_image_read_from_its_original_size() -> None:
+    from bot.tumblr.legacy import image_url
+
+    sizes = [{"url": "http://x/400.png", "width": 400}, {"url": "http://x/1280.png", "width": 1280},
+             {"url": "http://x/75.png", "width": 75}]
+    assert image_url({"type": "image", "media": sizes}) == "http://x/1280.png"
+    sizes[2]["has_original_dimensions"] = True
+    assert image_url({"type": "image", "media": sizes}) == "http://x/75.png"
+    assert image_url({"type": "image", "media": []}) is None
