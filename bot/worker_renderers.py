@@ -32,14 +32,16 @@ def load_renderer(spec: str, settings=None) -> Renderer:  # noqa: ANN001  config
             return cls.from_settings(settings)
         return cls()
     except Exception as error:
-        # The cascade raises CheckpointMissingError when no trained checkpoint ships; matched by name
-        # so this module stays free of torch.
+        # The cascade's start-up errors, matched by name so this module stays free of torch: without
+        # them a worker would start, claim jobs and fail each one for a reason that concerns none.
         if type(error).__name__ == "CheckpointMissingError":
             raise RendererUnavailable(
                 f"no trained checkpoint to render with: {error}. Train one (`glyphbot train`) or set "
                 "generation.checkpoint_dir; for a model-free worker use "
                 "worker.renderer = 'bot.worker_renderers:TextDrawingRenderer'"
             ) from error
+        if type(error).__name__ == "DeviceUnavailableError":
+            raise RendererUnavailable(f"cannot start renderer {spec!r}: {error} (setting generation.device)") from error
         raise
 
 
