@@ -196,7 +196,7 @@ async def wait_job(request: web.Request, call: Call) -> web.Response:
 
 @api.route("GET", "/jobs/{job_id}/events", summary="Follow a job (server-sent events)", scope="read", path_model=JobPath,
            tags=("jobs",), responses={200: Response("`update` events carrying a JobView; the stream ends when the job is done "
-                                                    "(or with a `timeout` event).", None, EVENT_STREAM)})
+                                                    "(or with a `timeout` event).", JobView, EVENT_STREAM)})
 async def job_events(request: web.Request, call: Call) -> web.StreamResponse:
     """A `text/event-stream` of `update` events (JSON JobView) whenever status, position or progress changes."""
     svc = services(request)

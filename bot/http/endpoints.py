@@ -9,7 +9,7 @@ the published document from the very same declarations, so the document and the 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -165,7 +165,7 @@ def _validate(model: type[BaseModel], data: dict[str, Any], where: str, *, statu
     try:
         return model.model_validate(data)
     except ValidationError as error:
-        raise _validation_error(error, where, status) from None
+        raise _validation_error(error, model, where, status) from None
 
 
 async def _read_body(request: web.Request, model: type[BaseModel] | None) -> BaseModel | None:
@@ -188,7 +188,7 @@ async def _read_body(request: web.Request, model: type[BaseModel] | None) -> Bas
         # strict: a JSON string is never silently taken as a number, nor a number as a string.
         return model.model_validate(document, strict=True)
     except ValidationError as error:
-        raise _validation_error(error, "body", 422) from None
+        raise _validation_error(error, model, "body", 422) from None
 
 
 def _refuse_constant(name: str) -> None:
@@ -196,14 +196,28 @@ def _refuse_constant(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _validation_error(error: ValidationError, where: str, status: int) -> ApiError:
+def _validation_error(error: ValidationError, model: type[BaseModel], where: str, status: int) -> ApiError:
     details = [
-        {"loc": ".".join([where, *(str(part) for part in item["loc"])]), "msg": item["msg"]}
+        {"loc": ".".join([where, *(str(part) for part in item["loc"])]), "msg": _message(item, model)}
         for item in error.errors(include_url=False, include_input=False)
     ]
     summary = "; ".join(f"{d['loc']}: {d['msg']}" for d in details)
     code = "not_found" if status == 404 else "validation_error"
     return ApiError(status, code, summary, details=details)
+
+
+def _message(item: Mapping[str, Any], model: type[BaseModel]) -> str:
+    """Pydantic's message, except for an unknown name, where the caller needs the names that are allowed."""
+    if item["type"] != "extra_forbidden":
+        return item["msg"]
+    for part in item["loc"][:-1]:  # down to the model that holds the unknown name
+        field = model.model_fields.get(str(part))
+        inner = field.annotation if field is not None else None
+        if not (isinstance(inner, type) and issubclass(inner, BaseModel)):
+            return item["msg"]
+        model = inner
+    known = ", ".join(model.model_fields)
+    return f"unknown name; allowed: {known}" if known else "unknown name; nothing may be given here"
 
 
 def json_response(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

@@ -100,15 +100,28 @@ def _operation(endpoint: Endpoint, refs: dict[tuple[type[BaseModel], str], dict[
         operation["responses"][str(status)] = response
     for status, declared in sorted(endpoint.responses.items()):
         response = {"description": declared.description}
-        if declared.model is not None:
-            schema = refs.get((declared.model, "serialization")) or error_ref
-            response["content"] = {declared.media_type: {"schema": schema}}
+        if declared.media_type == EVENT_STREAM:
+            assert declared.model is not None, "an event stream documents the model its update events carry"
+            response["content"] = {EVENT_STREAM: {"schema": _event_schema(refs[(declared.model, "serialization")])}}
+        elif declared.model is not None:
+            response["content"] = {declared.media_type: {"schema": refs[(declared.model, "serialization")]}}
         elif declared.media_type == BINARY_IMAGE:
             response["content"] = {"image/png": {"schema": {"type": "string", "format": "binary"}},
                                    "image/webp": {"schema": {"type": "string", "format": "binary"}}}
-        elif declared.media_type == EVENT_STREAM:
-            response["content"] = {EVENT_STREAM: {"schema": {"type": "string"}}}
         if declared.headers:
             response["headers"] = {name: HEADER_DOCS[name] for name in declared.headers}
         operation["responses"][str(status)] = response
     return operation
+
+
+def _event_schema(update_ref: dict[str, Any]) -> dict[str, Any]:
+    """One server-sent event (OpenAPI 3.1 reads `schema` of an event stream per event): `update` events
+    carry the model as JSON; `timeout` and `error` events carry a message and end the stream."""
+
+    def event(names: list[str], payload: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "object", "required": ["event", "data"], "properties": {
+            "event": {"enum": names},
+            "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": payload}}}
+
+    message = {"type": "object", "required": ["message"], "properties": {"message": {"type": "string"}}}
+    return {"oneOf": [event(["update"], update_ref), event(["timeout", "error"], message)]}

@@ -65,7 +65,8 @@ async def test_validation_errors_name_the_field(client: TestClient, keys: dict) 
     cases = [
         ({"prompt": "X", "options": {"candidates": 99}}, "body.options.candidates", "less than or equal to 8"),
         ({"prompt": "X", "options": {"guidance_scale": "3"}}, "body.options.guidance_scale", "valid number"),
-        ({"prompt": "X", "options": {"steps": 3}}, "body.options.steps", "Extra inputs"),
+        ({"prompt": "X", "options": {"steps": 3}}, "body.options.steps", "unknown name; allowed: guidance_scale,"),
+        ({"prompt": "X", "colour": "red"}, "body.colour", "allowed: prompt, transcript, negative_prompt"),
         ({"prompt": "X", "transcript": "=======\nX\n======="}, "body", "exactly one of `prompt` or `transcript`"),
         ({}, "body", "exactly one of"),
         ({"prompt": "   "}, "body.prompt", "pattern"),
@@ -100,6 +101,8 @@ async def test_query_parameters_are_validated(client: TestClient, keys: dict) ->
         reply = await client.get(JOBS + query, headers=keys["alpha"])
         assert reply.status == 422, query
         assert (await reply.json())["details"][0]["loc"] == loc
+    reply = await client.get(f"{JOBS}?before_id=1&colour=red", headers=keys["alpha"])
+    assert (await reply.json())["message"] == "query.colour: unknown name; allowed: status, limit, before_id"
     reply = await client.get(f"{JOBS}/abc", headers=keys["alpha"])
     assert reply.status == 404 and (await reply.json())["details"][0]["loc"] == "path.job_id"
 

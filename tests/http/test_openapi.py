@@ -1,0 +1,120 @@
+"""The OpenAPI document: it describes exactly the routes the app serves, and fuzzing it finds no 5xx
+and no answer that disagrees with it (schemathesis, against a live server on a SQLite database)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+
+import pytest
+import schemathesis
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+
+from bot.http import create_app
+from bot.http.accounts import create_api_key
+from bot.http.api import api
+from bot.http.openapi import build_openapi
+from bot.http.schemas import TRANSCRIPT_FORMAT
+from bot.http.settings import HttpSettings
+from ocr.transcripts import format_transcript
+from storage.db import open_database
+from storage.images import ImageStore
+from storage.types import QueueLimits
+
+# Well-formed transcripts for the schema's custom string format (the fuzzer also sends malformed ones).
+_line = st.text(st.characters(codec="utf-8", categories=("L", "N", "P", "Zs")), min_size=1, max_size=20).filter(
+    lambda line: line.strip() and line.strip() != "=======")
+schemathesis.openapi.format(TRANSCRIPT_FORMAT, st.builds(
+    format_transcript, st.lists(_line, min_size=1, max_size=3).map("\n".join), st.none() | _line))
+schema = schemathesis.openapi.from_dict(build_openapi(api.endpoints, title="glyphbot API", version="1"))
+_KEY_PLACEHOLDER = "Bearer <fuzz-key>"  # cases are built at collection, before the key exists; see the test
+
+
+@schema.auth()
+class FuzzKey:
+    """Authenticates through schemathesis, so that a case generated without `Authorization` (to check
+    that the server refuses it) keeps it absent instead of having it put back by the test."""
+
+    def get(self, _case: schemathesis.Case, _context: schemathesis.AuthContext) -> str:
+        return _KEY_PLACEHOLDER
+
+    def set(self, case: schemathesis.Case, value: str, _context: schemathesis.AuthContext) -> None:
+        case.headers = {**(case.headers or {}), "Authorization": value}
+
+
+async def test_served_document_matches_the_routes(client: TestClient, keys: dict) -> None:
+    document = await (await client.get("/api/v1/openapi.json")).json()  # public: clients discover the API with it
+    assert document["openapi"].startswith("3.1")
+    documented = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
+    served = set()
+    for route in client.app.router.routes():
+        info = route.resource.get_info()
+        path = info.get("path") or info.get("formatter", "")
+        if path.startswith("/api/v1/") and path != "/api/v1/openapi.json" and route.method != "HEAD":
+            served.add((route.method, path))
+    assert documented == served
+    submit = document["paths"]["/api/v1/jobs"]["post"]
+    options = document["components"]["schemas"]["JobOptions"]["properties"]
+    assert options["candidates"]["maximum"] == 8 and options["scheduler"]["enum"] == ["ddpm", "ddim", "dpmsolver"]
+    assert {"201", "200", "400", "401", "403", "409", "413", "415", "422", "429"} <= set(submit["responses"])
+    assert submit["responses"]["429"]["headers"]["Retry-After"]
+
+
+class LiveServer:
+    """The app on a real socket in a thread of its own, for a client that is not asyncio (schemathesis)."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.base_url = ""
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.runner = web.AppRunner(self.app)
+        self.loop.run_until_complete(self.runner.setup())
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        self.loop.run_until_complete(site.start())
+        port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001  the port the OS picked
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.ready.set()
+        self.loop.run_forever()
+        self.loop.run_until_complete(self.runner.cleanup())
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        self.ready.wait(10)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    folder = tmp_path_factory.mktemp("fuzz")
+    db = open_database(f"sqlite:///{folder / 'glyphbot.db'}")
+    db.upgrade()
+    token, _ = create_api_key(db, "fuzzer", ["submit", "read"], rate_per_minute=1e6)
+    config = HttpSettings(wait_max_seconds=0.3, rate_limit_burst=100_000, poll_interval_seconds=0.05)
+    app = create_app(None, db, images=ImageStore(folder / "images"), http=config, limits=QueueLimits(per_requester=10**6))
+    with LiveServer(app) as server:
+        yield server.base_url, token
+    db.dispose()
+
+
+@schema.parametrize()
+# Deterministic (derandomize, no example database): the same cases on every run and every machine, so
+# CI never flakes; 25 examples per operation keep the whole fuzz to a few seconds.
+@settings(max_examples=25, derandomize=True, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+def test_fuzz_no_server_errors_and_answers_match_the_document(case: schemathesis.Case, live: tuple[str, str]) -> None:
+    base_url, token = live
+    if case.headers and case.headers.get("Authorization") == _KEY_PLACEHOLDER:
+        case.headers["Authorization"] = f"Bearer {token}"
+    case.call_and_validate(base_url=base_url)
