@@ -46,7 +46,11 @@ def parse_transcript_file(text: str, name: str = "<prompts>", *, max_chars: int 
 def load_transcript_file(path: Path | str) -> list[str]:
     """A user's prompt file for the benchmark (same format as the held-out file, no length limit)."""
     path = Path(path)
-    return parse_transcript_file(path.read_text(encoding="utf-8"), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise PromptFileError(f"{path}: not UTF-8 text (byte {error.start}): {error.reason}") from None
+    return parse_transcript_file(text, str(path))
 
 
 @lru_cache(maxsize=1)

@@ -1,4 +1,5 @@
-"""OCR commands: `read` (how the bot sees a picture), `bench ocr` (speed) and `bench ocr-validate` (accuracy).
+"""OCR commands: `read` (how the bot sees a picture), `bench ocr` (speed), `bench ocr-validate` (the reader's
+accuracy on font-drawn text) and `bench text-accuracy` (the model's accuracy, judged by the reader).
 
 The OCR stack (numpy, pytesseract) is imported inside the commands so `glyphbot --help` stays fast.
 """
@@ -9,7 +10,7 @@ import json
 import statistics
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
@@ -173,3 +174,88 @@ def bench_ocr_validate(
     console.print(f"{verdict}: exact match {rate:.1%} (required {required:.0%}), {time.perf_counter() - started:.1f} s")
     if rate < required:
         raise typer.Exit(1)
+
+
+def _candidate_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise typer.BadParameter(f"expected comma-separated whole numbers such as 1,4,8, got {text!r}") from None
+    if any(count < 1 for count in counts):
+        raise typer.BadParameter(f"every candidate count must be at least 1, got {text!r}")
+    return counts
+
+
+def _failure(error: Exception) -> typer.Exit:
+    """Report an error the user can fix (no trained checkpoint, bad prompt file, ...) as exit code 2."""
+    typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+    return typer.Exit(2)
+
+
+@bench_app.command("text-accuracy")
+def bench_text_accuracy(
+    prompts: Optional[Path] = typer.Option(
+        None, "--prompts", exists=True, dir_okay=False, readable=True, help='Transcript file: one per line, "\\n" for a line break, # comments (default: the held-out set).',
+    ),
+    limit: int = typer.Option(0, min=0, help="Use only the first N transcripts (0: all)."),
+    candidates: str = typer.Option(
+        "1,4,8", "--candidates", callback=_candidate_counts, help="Candidate counts to compare; 1 (no rejection sampling) is the baseline.",
+    ),
+    seed: int = typer.Option(0, min=0, help="Transcript i's first candidate uses seed+i under every setting."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Base-stage sampler steps (default from config)."),
+    sr_steps: Optional[int] = typer.Option(None, "--sr-steps", help="SR-stage sampler steps (default from config)."),
+    guidance: Optional[float] = typer.Option(None, "--guidance", help="Base-stage guidance scale (default from config)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="ddpm, ddim or dpmsolver (default from config)."),
+    sheet: Path = typer.Option(Path("text-accuracy.png"), "--sheet", dir_okay=False, help="Where to write the contact sheet (PNG)."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda (default from config)."),
+    checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="Folder with base/ and sr/ checkpoints."),
+) -> None:
+    """Render transcripts with the trained cascade at several candidate counts; print how well the winners read.
+
+    Prints exact match, case-insensitive exact match, CER, trigram score, no-text rate and ms per prompt for
+    each candidate count, in one table, and writes a contact sheet of every winner with its reading.
+    """
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from bot.render import CascadeRenderer
+    from config.settings import SettingsError, load_settings
+    from generation.checkpoints import CheckpointMissingError, DeviceUnavailableError
+    from generation.pipeline import OptionError
+    from generation.tokenizer import PromptError
+    from generation.types import RenderRequest
+    from ocr.benchmark import report_table, run_text_accuracy, write_contact_sheet
+    from ocr.heldout import PromptFileError, load_heldout, load_transcript_file
+
+    counts: list[int] = candidates  # type: ignore[assignment]  the callback turned the text into counts
+    chosen = {"checkpoint_dir": checkpoint_dir, "device": device, "num_inference_steps": steps,
+              "sr_num_inference_steps": sr_steps, "guidance_scale": guidance, "scheduler": scheduler}
+    try:
+        settings = load_settings(generation={key: value for key, value in chosen.items() if value is not None})
+        transcripts = (load_transcript_file(prompts) if prompts is not None else load_heldout())[: limit or None]
+        if not transcripts:
+            raise PromptFileError(f"{prompts}: no transcripts in the file")
+        if max(counts) > settings.generation.max_candidates:
+            raise typer.BadParameter(f"at most {settings.generation.max_candidates} (generation.max_candidates)", param_hint="--candidates")
+        sheet.parent.mkdir(parents=True, exist_ok=True)  # a folder that cannot be made fails now, not after the run
+        renderer = CascadeRenderer.from_settings(settings)
+    except (SettingsError, PromptFileError, OSError, CheckpointMissingError, DeviceUnavailableError) as error:
+        raise _failure(error) from None
+    g = settings.generation
+    request = RenderRequest("", guidance_scale=g.guidance_scale, sr_guidance_scale=g.sr_guidance_scale, seed=seed,
+                            num_inference_steps=g.num_inference_steps, sr_num_inference_steps=g.sr_num_inference_steps,
+                            scheduler=g.scheduler)
+    console = Console()
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("rendering", total=len(transcripts) * len(counts))
+        try:
+            report = run_text_accuracy(transcripts, renderer, request, counts, on_sample=lambda _: progress.advance(task))
+        except (PromptError, OptionError) as error:
+            raise _failure(error) from None
+    console.print(f"checkpoints in {g.checkpoint_dir}, {g.scheduler} {g.num_inference_steps}+{g.sr_num_inference_steps} steps, "
+                  f"guidance {g.guidance_scale}, seed {seed}; ms/prompt includes OCR", soft_wrap=True, markup=False)
+    console.print(report_table(report, f"text accuracy of {len(transcripts)} transcripts"))
+    try:
+        console.print(f"contact sheet: {write_contact_sheet(report, sheet)}", soft_wrap=True, markup=False)
+    except OSError as error:
+        raise _failure(error) from None

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from PIL import Image
 
+from generation.types import ProgressCallback, RenderRequest, RenderResult
 from ocr.fontrender import render_text
-from ocr.rerank import Candidate
+from ocr.policy import OcrSettings
+from ocr.reader import Reader
+from ocr.rerank import Candidate, rejection_sample
 
 
 class FontModel:
@@ -27,6 +32,25 @@ class FontModel:
         self.sr_inputs = list(inputs)
         texts = [self.sr_texts.get(slot, c.payload) for slot, c in enumerate(inputs)]
         return [Candidate(_draw(text, 256), seed=1000 + slot, stage="sr", payload=text) for slot, text in enumerate(texts)]
+
+
+class FontRenderer:
+    """A `generation.types.Renderer` whose candidate with seed s draws `draw(prompt, s)`, base stage only.
+
+    It runs the real rejection sampling and reader, so a benchmark over it measures the policy itself.
+    """
+
+    def __init__(self, draw: Callable[[str, int], str], reader: Reader) -> None:
+        self.draw = draw
+        self.reader = reader
+        self.requests: list[RenderRequest] = []
+
+    def render(self, request: RenderRequest, progress: ProgressCallback | None = None) -> RenderResult:
+        self.requests.append(request)
+        seed = request.seed or 0
+        model = FontModel([self.draw(request.prompt, seed + j) for j in range(request.candidates)])
+        settings = OcrSettings(parallel_workers=2)
+        return rejection_sample(request.prompt, request.candidates, model.make_base, None, self.reader, settings).to_render_result()
 
 
 def _draw(text: str, size: int) -> Image.Image:

@@ -6,29 +6,33 @@ import pytest
 from PIL import Image
 from rich.console import Console
 
+from generation.types import RenderRequest
 from ocr.benchmark import print_report, run_text_accuracy, write_contact_sheet
-from ocr.policy import OcrSettings
 from ocr.reader import Reader
-from ocr.rerank import Ranking, rejection_sample
-from tests.ocr.doubles import FontModel
+from tests.ocr.doubles import FontRenderer
 
 TRANSCRIPTS = ["CLOSED", "WET PAINT", "EXIT", "GATE 9"]
 
 
-def make_generate(reader: Reader):
+def right_blank_or_lower(transcript: str, seed: int) -> str:
     """Candidate seed s draws the text right when s % 3 == 0, nothing when 1, and in lower case when 2."""
-
-    def generate(transcript: str, n: int, seed: int) -> Ranking:
-        variants = [transcript, "", transcript.lower()]
-        model = FontModel([variants[(seed + j) % 3] for j in range(n)])
-        return rejection_sample(transcript, n, model.make_base, None, reader, OcrSettings(parallel_workers=2))
-
-    return generate
+    return [transcript, "", transcript.lower()][seed % 3]
 
 
 @pytest.fixture(scope="module")
-def report(reader: Reader):
-    return run_text_accuracy(TRANSCRIPTS, make_generate(reader), candidate_counts=(1, 3))
+def renderer(reader: Reader) -> FontRenderer:
+    return FontRenderer(right_blank_or_lower, reader)
+
+
+@pytest.fixture(scope="module")
+def report(renderer: FontRenderer):
+    return run_text_accuracy(TRANSCRIPTS, renderer, RenderRequest("", num_inference_steps=7), candidate_counts=(1, 3))
+
+
+def test_each_setting_renders_every_transcript_from_the_same_seeds(report, renderer: FontRenderer) -> None:
+    asked = [(r.prompt, r.candidates, r.seed, r.num_inference_steps) for r in renderer.requests]
+    warm_up = ("CLOSED", 3, 0, 7)
+    assert asked == [warm_up] + [(t, n, i, 7) for n in (1, 3) for i, t in enumerate(TRANSCRIPTS)]
 
 
 def test_more_candidates_read_better(report) -> None:
@@ -45,7 +49,7 @@ def test_table_prints_every_setting(report) -> None:
     console = Console(record=True, width=120)
     print_report(report, console)
     text = console.export_text()
-    assert "candidates" in text and "50.0%" in text and "100.0%" in text and "no text" in text
+    assert "1 (baseline)" in text and "50.0%" in text and "100.0%" in text and "no text" in text and "ms/prompt" in text
 
 
 def test_contact_sheet_has_a_cell_per_transcript_and_setting(report, tmp_path: Path) -> None:
@@ -60,4 +64,4 @@ def test_contact_sheet_has_a_cell_per_transcript_and_setting(report, tmp_path: P
 )
 def test_bad_benchmark_input(transcripts: list[str], counts: tuple[int, ...], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        run_text_accuracy(transcripts, lambda t, n, s: None, candidate_counts=counts)  # type: ignore[arg-type,return-value]
+        run_text_accuracy(transcripts, FontRenderer(right_blank_or_lower, Reader()), RenderRequest(""), candidate_counts=counts)

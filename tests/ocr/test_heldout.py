@@ -1,8 +1,11 @@
 """The held-out transcript file and the prompt-file format."""
 
+import random
+
 import pytest
 
-from ocr.heldout import MAX_CHARS, PromptFileError, is_heldout, load_heldout, parse_transcript_file
+from generation.data.text_sampler import TextSampler, TextSamplerConfig
+from ocr.heldout import MAX_CHARS, PromptFileError, is_heldout, load_heldout, load_transcript_file, parse_transcript_file
 
 
 def test_heldout_file_meets_its_rules() -> None:
@@ -37,3 +40,22 @@ def test_prompt_file_format() -> None:
 def test_prompt_file_errors_name_the_line(text: str, message: str) -> None:
     with pytest.raises(PromptFileError, match=message):
         parse_transcript_file(text, max_chars=40)
+
+
+def test_a_prompt_file_that_is_not_utf8_is_named(tmp_path) -> None:
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("caf\xe9\n".encode("latin-1"))
+    with pytest.raises(PromptFileError, match=r"latin1.txt: not UTF-8 text \(byte 3\)"):
+        load_transcript_file(path)
+
+
+def test_the_synthetic_generator_never_draws_a_held_out_transcript(tmp_path) -> None:
+    """A word list of held-out words makes the generator draw held-out signs unless they are excluded."""
+    words = tmp_path / "words"
+    words.write_text("stop\nexit\nonly\n" * 400)
+    config = TextSamplerConfig(max_lines=1, word_list=str(words))
+    heldout = set(load_heldout())
+    free = {TextSampler(config).sample(random.Random(seed)) for seed in range(2000)}
+    assert {"STOP", "EXIT ONLY"} <= free & heldout
+    guarded = {TextSampler(config, frozenset(heldout)).sample(random.Random(seed)) for seed in range(2000)}
+    assert not guarded & heldout and len(guarded) > 100
