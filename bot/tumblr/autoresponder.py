@@ -34,7 +34,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.tumblr.client import TumblrApi, TumblrError
-from bot.tumblr.content import Block, build_content, media_identifier, plan_post, surviving_delimiter
+from bot.tumblr.content import Block, blocks_to_text, build_content, media_identifier, plan_post, surviving_delimiter
 from bot.tumblr.limits import backoff, local_limit, retry_at
 from bot.tumblr.models import OPEN_STATUSES, TumblrImageRow, TumblrPostRow
 from config.settings import TumblrSettings
@@ -65,6 +65,17 @@ class Intake:
     tags: list[str]
     state: str
     problem: str | None = None
+
+
+def draft_key(draft: dict[str, Any]) -> str:
+    """The post key of a blog draft: its id and a digest of its text and tags.
+
+    An edited draft gets a new key, so a draft a moderator fixed after it was held is taken again,
+    and the adapter can tell that a draft changed under it (it then leaves the draft alone).
+    """
+    tags = sorted(str(tag) for tag in draft.get("tags") or [])
+    digest = hashlib.sha256(json.dumps([blocks_to_text(list(draft.get("content") or [])), tags]).encode()).hexdigest()
+    return f"draft:{draft['id']}:{digest[:16]}"
 
 
 def post_slug(post_key: str) -> str:
@@ -116,13 +127,13 @@ class TumblrAutoresponder:
         """Take the blog's drafts that carry the intake tag; returns the row ids of new posts."""
         drafts = await asyncio.to_thread(self.api.drafts)
         # Drafts waiting on a limit stay drafts for days: skip known ones without a write transaction.
-        known = await asyncio.to_thread(self._known_keys, [f"draft:{draft['id']}" for draft in drafts])
+        known = await asyncio.to_thread(self._known_keys, [draft_key(draft) for draft in drafts])
         new = []
         for draft in drafts:
             control = self.control_tags(list(draft.get("tags", [])))
-            if control is None or f"draft:{draft['id']}" in known:
+            if control is None or draft_key(draft) in known:
                 continue
-            row_id = await self.ingest(f"draft:{draft['id']}", list(draft.get("content", [])), control.tags,
+            row_id = await self.ingest(draft_key(draft), list(draft.get("content", [])), control.tags,
                                        control.state, source_post_id=int(draft["id"]), hold=control.problem)
             if row_id is not None:
                 new.append(row_id)
@@ -203,6 +214,11 @@ class TumblrAutoresponder:
         log.warning("tumblr post %s held for a moderator: %s", post.post_key, reason)
         self._set(post, status="images_ready", held_reason=reason, reason=None, retry_at=None, image_count=0)
 
+    def _leave(self, post: TumblrPostRow, reason: str) -> None:
+        """Final: people changed the post on Tumblr, so nothing is sent; the row keeps what the author wrote."""
+        log.warning("tumblr post %s left as it is on Tumblr: %s", post.post_key, reason)
+        self._set(post, status="held", held_reason=reason, reason=None, retry_at=None, image_count=0)
+
     # ------------------------------------------------------------------ images
     async def _advance_jobs(self, post: TumblrPostRow) -> None:
         """Submit missing jobs, collect finished ones; `images_ready` once every block has its picture."""
@@ -271,20 +287,21 @@ class TumblrAutoresponder:
     async def _publish(self, post: TumblrPostRow) -> None:
         now = self.clock()
         final_state = "draft" if post.held_reason is not None else post.target_state
-        if post.status == "publishing":
-            # The last attempt may have taken effect even though we never heard back.
-            try:
-                found = await asyncio.to_thread(self._already_made, post)
-            except TumblrError as error:
-                await asyncio.to_thread(self._wait, post, f"cannot check whether the post exists: {error}",
-                                        retry_at(error, now, post.attempts, self.settings))
-                return
-            if found is not None:
-                await asyncio.to_thread(self._done, post, found[0], found[1])
-                return
         if post.held_reason is not None and post.source_post_id is not None:
             # A held draft is already where it belongs: nothing on Tumblr changes.
             await asyncio.to_thread(self._done, post, post.source_post_id, "draft")
+            return
+        try:
+            found = await asyncio.to_thread(self._where_it_stands, post)
+        except TumblrError as error:
+            await asyncio.to_thread(self._wait, post, f"cannot check the post on Tumblr: {error}",
+                                    retry_at(error, now, post.attempts, self.settings))
+            return
+        if isinstance(found, str):
+            await asyncio.to_thread(self._leave, post, found)
+            return
+        if found is not None:
+            await asyncio.to_thread(self._done, post, found[0], found[1])
             return
         payload, images = await asyncio.to_thread(self._payload, post)
         if post.held_reason is None:  # also for a draft target: a moderator might publish it as it is
@@ -317,16 +334,29 @@ class TumblrAutoresponder:
             return
         await asyncio.to_thread(self._done, post, tumblr_id, final_state)
 
-    def _already_made(self, post: TumblrPostRow) -> tuple[int, str] | None:
-        """(id, state) when an earlier, unanswered attempt already made this post.
+    def _where_it_stands(self, post: TumblrPostRow) -> tuple[int, str] | str | None:
+        """Before sending: (id, state) when an earlier, unanswered attempt already made the post; a
+        reason when people changed the draft on Tumblr since it was taken (their change wins, nothing
+        is sent); None when the request should go out.
 
-        A created post is found by its slug. An edited draft counts as done once it left the drafts
-        (the queue may even have published it since): editing it again would pull it back.
+        A created post is found by its slug. An edited draft counts as done once it carries our slug
+        (the edit sets it) or left the drafts after we sent (the queue may even have published it since):
+        editing it again would upload its images twice, or pull it back from the queue.
         """
         if post.source_post_id is None:
-            return self.api.find_by_slug(post.slug)
-        state = self.api.post_state(post.source_post_id)
-        return (post.source_post_id, state) if state is not None and state != "draft" else None
+            return self.api.find_by_slug(post.slug) if post.status == "publishing" else None
+        current = self.api.fetch(post.source_post_id)
+        if current is None:
+            return "the draft was deleted on Tumblr before it was published; its text is kept here"
+        state = str(current.get("state", ""))
+        if current.get("slug") == post.slug or (post.status == "publishing" and state != "draft"):
+            return post.source_post_id, state
+        if state != "draft":
+            return f"the draft is no longer a draft (now {state}): someone published or queued it by hand; left as it is"
+        if draft_key(current) != post.post_key:
+            return ("the draft changed on Tumblr since it was taken (text or tags); left as it is, and taken "
+                    "again as a new post while it carries the intake tag")
+        return None
 
     async def _queue_size(self, post: TumblrPostRow, final_state: str) -> int | None | bool:
         """The blog's queue size when the post goes to the queue; False when it could not be asked (post waits)."""
@@ -372,7 +402,7 @@ def record_post(db: Database, settings: TumblrSettings, blog: str, post_key: str
                 now: dt.datetime | None = None, hold: str | None = None) -> int | None:
     """Store a post for the autoresponder (drafts, the CLI and the HTTP API all come in here). Blocking.
 
-    `post_key` names the post where it came from ("draft:<id>", "local:...", "http:<id>"); the same
+    `post_key` names the post where it came from ("draft:<id>:<digest>", "local:...", "http:<id>"); the same
     key twice is a duplicate and returns None. The blocks are planned now: a malformed transcript or
     a text-less block under `textless = "hold"` makes the post held from the start, and so does
     `hold` (the caller's reason). Raises ValueError for an unknown target state, and for a tag

@@ -132,10 +132,10 @@ class TumblrApi:
                     return int(post["id"]), state
         return None
 
-    def post_state(self, post_id: int) -> str | None:
-        """The state of one of the blog's posts (published, queue, draft, private), None when it is gone."""
+    def fetch(self, post_id: int) -> dict[str, Any] | None:
+        """One of the blog's posts in NPF (state, slug, tags, content), None when it is gone."""
         try:
-            return str(self._call("send_api_request", "get", f"/v2/blog/{self.blog}/posts/{post_id}", {}, []).get("state"))
+            return dict(self._call("send_api_request", "get", f"/v2/blog/{self.blog}/posts/{post_id}", {}, []))
         except TumblrError as error:
             if error.status == 404:
                 return None

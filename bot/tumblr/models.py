@@ -31,7 +31,8 @@ class TumblrPostRow(Base):
     __tablename__ = "tumblr_posts"
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    # "draft:<tumblr id>" for blog drafts, "local:<name>" for folder/CLI input, "http:<id>" for the API.
+    # "draft:<tumblr id>:<digest of text and tags>" for blog drafts (see autoresponder.draft_key),
+    # "local:<name>" for folder/CLI input, "http:<id>" for the API.
     post_key: Mapped[str] = mapped_column(String(200), unique=True)
     blog: Mapped[str] = mapped_column(String(200))
     # The Tumblr draft this post came from: it is edited in place (one idempotent request).

@@ -60,11 +60,12 @@ async def test_crash_while_publishing_resumes_without_doubling(
 
 
 @BOTH_DATABASES
+@pytest.mark.parametrize("target", ["queue", "draft"])  # a draft target stays a draft: found by our slug
 @pytest.mark.parametrize("when", ["before_send", "after_send"])
 async def test_crash_while_editing_a_draft_edits_it_once(
-        when: str, fake_tumblr: FakeTumblr, tumblr_client: pytumblr.TumblrRestClient, responder: TumblrAutoresponder,
-        queue: JobQueue) -> None:
-    draft = tumblr_client.create_text(BLOG, state="draft", tags=["glyphbot:queue"], body=ONE_IMAGE)
+        when: str, target: str, fake_tumblr: FakeTumblr, tumblr_client: pytumblr.TumblrRestClient,
+        responder: TumblrAutoresponder, queue: JobQueue) -> None:
+    draft = tumblr_client.create_text(BLOG, state="draft", tags=[f"glyphbot:{target}"], body=ONE_IMAGE)
     real_edit = responder.api.edit
 
     def crashing_edit(post_id, payload, media):  # noqa: ANN001, ANN202
@@ -80,9 +81,9 @@ async def test_crash_while_editing_a_draft_edits_it_once(
     again.clock.advance(minutes=6)  # type: ignore[attr-defined]
     await again.ingest_drafts()  # it is published now; nothing new to take
     await settle(again, queue)
-    assert [(r.status, r.tumblr_post_id, r.published_state) for r in rows(again)] == [("published", draft["id"], "queue")]
-    assert list(fake_tumblr.posts) == [draft["id"]]
-    # after_send: found queued, not edited again; before_send: still a draft, so edited now
+    assert [(r.status, r.tumblr_post_id, r.published_state) for r in rows(again)] == [("published", draft["id"], target)]
+    assert list(fake_tumblr.posts) == [draft["id"]] and fake_tumblr.posts[draft["id"]].state == target
+    # after_send: found edited (left the drafts, or carries our slug), not edited again; before_send: edited now
     assert [method for method, _ in fake_tumblr.requests].count("PUT") == 1
 
 
