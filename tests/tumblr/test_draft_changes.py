@@ -16,6 +16,14 @@ from tests.tumblr.test_autoresponder import BLOG, rows, settle
 ONE_IMAGE = f"hi\n{DELIMITER}\nONE\n{DELIMITER}"
 
 
+async def taken_draft(client: pytumblr.TumblrRestClient, responder: TumblrAutoresponder) -> dict:
+    """A tagged draft with one image block, taken by the adapter and its job submitted."""
+    draft = client.create_text(BLOG, state="draft", tags=["glyphbot"], body=ONE_IMAGE)
+    await responder.ingest_drafts()
+    await responder.run_once()
+    return draft
+
+
 def sent(fake: FakeTumblr) -> list[tuple[str, str]]:
     """The NPF requests that made or changed a post (not the reads, not the test's own legacy calls)."""
     return [(method, path) for method, path in fake.requests if method in ("PUT", "POST") and "/posts" in path]
@@ -40,9 +48,7 @@ async def test_a_held_draft_fixed_by_a_moderator_is_taken_again(
 async def test_a_draft_deleted_before_publishing_is_held_with_its_text_kept(
         fake_tumblr: FakeTumblr, tumblr_client: pytumblr.TumblrRestClient, responder: TumblrAutoresponder,
         queue: JobQueue) -> None:
-    draft = tumblr_client.create_text(BLOG, state="draft", tags=["glyphbot"], body=ONE_IMAGE)
-    await responder.ingest_drafts()
-    await responder.run_once()
+    draft = await taken_draft(tumblr_client, responder)
     tumblr_client.delete_post(BLOG, draft["id"])
     await settle(responder, queue)
     [row] = rows(responder)
@@ -54,9 +60,7 @@ async def test_a_draft_deleted_before_publishing_is_held_with_its_text_kept(
 async def test_a_draft_edited_while_its_images_were_drawn_is_not_overwritten(
         fake_tumblr: FakeTumblr, tumblr_client: pytumblr.TumblrRestClient, responder: TumblrAutoresponder,
         queue: JobQueue) -> None:
-    draft = tumblr_client.create_text(BLOG, state="draft", tags=["glyphbot"], body=ONE_IMAGE)
-    await responder.ingest_drafts()
-    await responder.run_once()
+    draft = await taken_draft(tumblr_client, responder)
     drain_jobs(queue)
     tumblr_client.edit_post(BLOG, id=draft["id"], type="text", body=f"hello\n{DELIMITER}\nTWO\n{DELIMITER}")
     responder.clock.advance(seconds=3)  # type: ignore[attr-defined]  the tests' Clock
