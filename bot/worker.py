@@ -94,12 +94,6 @@ class Worker:
     def stop(self) -> None:
         self.stop_event.set()
 
-    def start_background(self) -> threading.Thread:
-        """Run in a thread beside the adapters (`glyphbot serve`, the embedded default); `stop()` then join it."""
-        thread = threading.Thread(target=self.run, name=f"worker-{self.worker_id}", daemon=True)
-        thread.start()
-        return thread
-
     def run_once(self, max_jobs: int | None = None) -> int:
         """Claim one batch of compatible jobs and see each through to a final state; returns their number."""
         batch = self.options.batch_size if max_jobs is None else max(1, min(self.options.batch_size, max_jobs))

@@ -1,4 +1,4 @@
-"""Queue commands: `jobs submit/list/show/cancel`, `worker`, `db upgrade/downgrade/status`, `bench queue`.
+"""Queue commands: `jobs submit/list/show/cancel`, `worker`, `serve`, `db upgrade/downgrade/status`, `bench queue`.
 
 They work against the configured database (config/default.toml, GLYPHBOT_CONFIG, GLYPHBOT_*), so
 `glyphbot jobs submit` from one shell and `glyphbot worker` from another cooperate like the bots do.
@@ -172,6 +172,31 @@ def cancel(job_id: int, reason: Annotated[str, typer.Option()] = "cancelled from
         typer.echo(f"job {job.id} {job.status}")
 
 
+def _build_worker(settings, storage, renderer: str | None = None, batch_size: int | None = None):  # noqa: ANN001,ANN202
+    """A worker on `storage` with the configured renderer; a renderer that cannot start (no trained
+    checkpoint, no GPU) stops the command here, before it claims any job."""
+    import dataclasses
+
+    from bot.worker import Worker, WorkerOptions
+    from bot.worker_renderers import RendererUnavailable, load_renderer
+
+    try:
+        render = load_renderer(renderer or settings.worker.renderer, settings)
+    except RendererUnavailable as error:
+        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    options = WorkerOptions.from_settings(settings.worker)
+    if batch_size is not None:
+        options = dataclasses.replace(options, batch_size=batch_size)
+    return Worker(storage.jobs, render, options)
+
+
+def _log_to_console() -> None:
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
 @app.command("worker")
 def worker(
     renderer: Annotated[Optional[str], typer.Option(help="module:Class (default: worker.renderer setting).")] = None,
@@ -179,32 +204,52 @@ def worker(
     exit_when_idle: Annotated[bool, typer.Option("--exit-when-idle", help="Stop once the queue is empty.")] = False,
 ) -> None:
     """Run a worker against the configured database until interrupted."""
-    import dataclasses
-    import logging
     import signal
 
-    from bot.worker import Worker, WorkerOptions
-    from bot.worker_renderers import RendererUnavailable, load_renderer
     from config.settings import load_settings
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _log_to_console()
     with _clear_errors():
         settings = load_settings()
-        storage = _open()
-        try:
-            render = load_renderer(renderer or settings.worker.renderer, settings)
-        except RendererUnavailable as error:
-            typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(2) from None
-        options = WorkerOptions.from_settings(settings.worker)
-        if batch_size is not None:
-            options = dataclasses.replace(options, batch_size=batch_size)
-        runner = Worker(storage.jobs, render, options)
+        runner = _build_worker(settings, _open(), renderer, batch_size)
         signal.signal(signal.SIGTERM, lambda *_: runner.stop())
         try:
             runner.run(exit_when_idle=exit_when_idle)
         except KeyboardInterrupt:
             runner.stop()
+
+
+@app.command("serve")
+def serve(
+    adapter: Annotated[
+        Optional[list[str]], typer.Option(help="discord, tumblr or http (repeatable; default: every configured one).")
+    ] = None,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="Adapters only; workers run elsewhere.")] = False,
+) -> None:
+    """Run the adapters plus an in-process worker against the configured database until SIGINT/SIGTERM."""
+    import asyncio
+    import logging
+
+    from bot.worker_serve import ADAPTERS, ServeError, configured_adapters, serve as serve_all
+    from config.settings import load_settings
+
+    unknown = [name for name in adapter or [] if name not in ADAPTERS]
+    if unknown:
+        raise typer.BadParameter(f"unknown adapter {unknown[0]!r}; choose from {', '.join(ADAPTERS)}", param_hint="--adapter")
+    _log_to_console()
+    with _clear_errors():
+        settings = load_settings()
+        storage = _open()
+        runner = None if no_worker else _build_worker(settings, storage)
+        names = list(dict.fromkeys(adapter or configured_adapters(settings)))
+        logging.getLogger(__name__).info("serving %s %s", ", ".join(names), "without a worker" if no_worker else "with an in-process worker")
+        try:
+            asyncio.run(serve_all(settings, storage, names, runner))
+        except ServeError as error:
+            typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(1) from None
+        finally:
+            storage.close()
 
 
 @db_app.command("upgrade")
