@@ -8,6 +8,7 @@ from bot.cli import jobs_commands  # noqa: F401,E402  jobs, worker, serve, db, b
 from bot.cli import discord_commands  # noqa: F401,E402  discord
 from bot.cli import tumblr_commands  # noqa: F401,E402  tumblr submit, status, run
 from bot.cli import ocr_commands  # noqa: F401,E402  read, bench ocr, bench ocr-validate
+from bot.cli import http_commands  # noqa: F401,E402  apikey, moderator
 
 
 def main() -> None:

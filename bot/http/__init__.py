@@ -3,6 +3,6 @@
 `glyphbot serve` mounts it with `run_http(settings, db)`; tests build it with `create_app(settings, db)`.
 """
 
-from bot.http.app import create_app, run_http
+from bot.http.app import HttpBindError, create_app, run_http
 
-__all__ = ["create_app", "run_http"]
+__all__ = ["HttpBindError", "create_app", "run_http"]

@@ -115,19 +115,49 @@ def authenticate_key(db: Database, token: str) -> ApiClient | None:
 # --- moderators and sessions -------------------------------------------------------------------------
 
 
-def create_moderator(db: Database, name: str, password: str) -> None:
-    """Create an account, or set a new password if the account exists (and re-enable it)."""
-    check_name("moderator", name)
+@dataclass(frozen=True)
+class ModeratorInfo:
+    name: str
+    created_at: dt.datetime
+    disabled_at: dt.datetime | None
+
+
+def _password_hash(password: str) -> str:
     if len(password) < 10:
         raise ValueError("the password must have at least 10 characters")
-    hashed = _hasher.hash(password)
+    if "\n" in password or "\r" in password:
+        raise ValueError("the password may not contain a line break")
+    return _hasher.hash(password)
+
+
+def add_moderator(db: Database, name: str, password: str) -> None:
+    """A new account; refuses a name that exists (so a typo cannot silently reset someone's password)."""
+    check_name("moderator", name)
+    hashed = _password_hash(password)
+    with db.write() as session:
+        if session.scalars(select(ModeratorRow.id).where(ModeratorRow.name == name)).first() is not None:
+            raise ValueError(f"moderator {name!r} exists; use `glyphbot moderator passwd {name}` to change the password")
+        session.add(ModeratorRow(name=name, password_hash=hashed, created_at=utcnow()))
+
+
+def set_moderator_password(db: Database, name: str, password: str) -> bool:
+    """A new password, which also re-enables a disabled account; False when there is no such account.
+    The account's sessions end, so a leaked session cookie dies with the old password."""
+    hashed = _password_hash(password)
     with db.write() as session:
         row = session.scalars(select(ModeratorRow).where(ModeratorRow.name == name)).first()
         if row is None:
-            session.add(ModeratorRow(name=name, password_hash=hashed, created_at=utcnow()))
-        else:
-            row.password_hash = hashed
-            row.disabled_at = None
+            return False
+        row.password_hash = hashed
+        row.disabled_at = None
+        session.execute(delete(ModeratorSessionRow).where(ModeratorSessionRow.moderator_id == row.id))
+        return True
+
+
+def list_moderators(db: Database) -> list[ModeratorInfo]:
+    with db.read() as session:
+        rows = session.scalars(select(ModeratorRow).order_by(ModeratorRow.name))
+        return [ModeratorInfo(row.name, row.created_at, row.disabled_at) for row in rows]
 
 
 def disable_moderator(db: Database, name: str) -> bool:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -110,15 +112,36 @@ async def _api_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return ApiError(500, "internal_error", "the server failed; the error was logged").response()
 
 
+class HttpBindError(RuntimeError):
+    """The server could not listen (the port is taken, the address is not this machine's); the message says which."""
+
+
 async def run_http(settings: Any, db: Database) -> None:
-    """Serve until cancelled, on the configured address (loopback by default)."""
+    """Serve on the configured address (loopback by default) until cancelled, then close the listening
+    socket and the open connections. `glyphbot serve` runs this as one of its adapters and cancels it on
+    SIGINT/SIGTERM; a socket that cannot be bound raises HttpBindError at once."""
     config = http_settings(settings)
     runner = web.AppRunner(create_app(settings, db, http=config), access_log=log)
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port)
-    await site.start()
-    log.info("HTTP API and moderator app on http://%s:%d", config.host, config.port)
     try:
+        site = web.TCPSite(runner, config.host, config.port)
+        try:
+            await site.start()
+        except OSError as error:
+            raise HttpBindError(_bind_problem(config, error)) from None
+        host = f"[{config.host}]" if ":" in config.host else config.host
+        log.info("HTTP API on http://%s:%d/api/v1 (document: /api/v1/openapi.json), moderators on /mod/", host, config.port)
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()
+
+
+def _bind_problem(config: HttpSettings, error: OSError) -> str:
+    where = f"{config.host}:{config.port}"
+    if error.errno == errno.EADDRINUSE:
+        return f"cannot listen on {where}: the port is in use (another glyphbot serve?); set [http] port or GLYPHBOT_HTTP__PORT"
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"cannot listen on {where}: permission denied (ports below 1024 need privileges)"
+    if error.errno == errno.EADDRNOTAVAIL or isinstance(error, socket.gaierror):
+        return f"cannot listen on {where}: this machine has no such address; set [http] host or GLYPHBOT_HTTP__HOST"
+    return f"cannot listen on {where}: {error.strerror or error}"

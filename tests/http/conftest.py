@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 from sqlalchemy import text
 
 from bot.http import create_app
-from bot.http.accounts import create_api_key, create_moderator
+from bot.http.accounts import add_moderator, create_api_key
 from bot.http.settings import HttpSettings
 from generation.types import RenderedImage, RenderResult
 from storage.db import Database, open_database
@@ -125,7 +125,7 @@ def finish(db: Database, store: ImageStore, readings: list[str] | None = None, *
 @pytest.fixture
 async def moderator(client: TestClient, db: Database) -> str:
     """Log a moderator named `mia` in on `client`; returns the session's CSRF token for forms."""
-    create_moderator(db, "mia", PASSWORD)
+    add_moderator(db, "mia", PASSWORD)
     return await log_in(client, "mia", PASSWORD)
 
 

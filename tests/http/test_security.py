@@ -8,7 +8,7 @@ import re
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot.http.accounts import create_api_key, create_moderator, revoke_api_key
+from bot.http.accounts import add_moderator, create_api_key, revoke_api_key
 from bot.http.api import api
 from storage.db import Database
 from storage.images import ImageStore
@@ -104,7 +104,7 @@ async def test_posts_without_the_csrf_token_or_from_another_site_are_refused(cli
             assert reply.status == 403, (path, data, headers)
     assert (await client.get("/mod/audit")).status == 200  # still logged in: the refused logout did nothing
     # The login form itself is protected too (login CSRF): a post without the form's token fails.
-    create_moderator(db, "eve", PASSWORD)
+    add_moderator(db, "eve", PASSWORD)
     reply = await client.post("/mod/login", data={"name": "eve", "password": PASSWORD}, allow_redirects=False)
     assert reply.status == 403
 
@@ -138,7 +138,7 @@ async def test_injection_is_rendered_harmless(client: TestClient, keys: dict, mo
 
 
 async def test_cookies_and_headers(client: TestClient, db: Database, http_config) -> None:  # noqa: ANN001
-    create_moderator(db, "sam", PASSWORD)
+    add_moderator(db, "sam", PASSWORD)
     reply = await client.get("/mod/login")
     assert reply.headers["X-Frame-Options"] == "DENY" and "script-src 'self'" in reply.headers["Content-Security-Policy"]
     token = re.search(r'name="login_token" value="([^"]+)"', await reply.text()).group(1)
@@ -152,7 +152,7 @@ async def test_cookies_and_headers(client: TestClient, db: Database, http_config
 
 
 async def test_open_redirects_are_refused(client: TestClient, db: Database) -> None:
-    create_moderator(db, "olga", PASSWORD)
+    add_moderator(db, "olga", PASSWORD)
     page = await (await client.get("/mod/login?next=//evil.example/x")).text()
     token = re.search(r'name="login_token" value="([^"]+)"', page).group(1)
     assert 'value="/mod/"' in page
@@ -162,7 +162,7 @@ async def test_open_redirects_are_refused(client: TestClient, db: Database) -> N
 
 
 async def test_wrong_passwords_and_login_rate_limit(client: TestClient, db: Database) -> None:
-    create_moderator(db, "tom", PASSWORD)
+    add_moderator(db, "tom", PASSWORD)
 
     async def attempt(password: str) -> int:
         page = await (await client.get("/mod/login")).text()
@@ -205,4 +205,4 @@ def test_unknown_scopes_and_short_passwords_are_refused(sqlite_db: Database) -> 
     with pytest.raises(ValueError, match="unknown scope"):
         create_api_key(sqlite_db, "ok", ["read", "admin"])
     with pytest.raises(ValueError, match="at least 10"):
-        create_moderator(sqlite_db, "ok", "short")
+        add_moderator(sqlite_db, "ok", "short")

@@ -8,7 +8,7 @@ import re
 
 from aiohttp.test_utils import TestClient
 
-from bot.http.accounts import create_moderator
+from bot.http.accounts import add_moderator
 from storage.db import Database
 from storage.images import ImageStore
 from storage.jobs import JobQueue
@@ -134,7 +134,7 @@ async def test_dashboard_figures(client: TestClient, moderator: str, db: Databas
 async def test_sessions_end_at_logout_and_when_disabled(client: TestClient, db: Database) -> None:
     from bot.http.accounts import disable_moderator
 
-    create_moderator(db, "max", PASSWORD)
+    add_moderator(db, "max", PASSWORD)
     csrf = await log_in(client, "max", PASSWORD)
     assert (await client.get("/mod/audit")).status == 200
     reply = await client.post("/mod/logout", data={"csrf_token": csrf}, allow_redirects=False)
