@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from generation.data.datasets import FolderTextDataset, SyntheticTextDataset, collate_examples
+from generation.data.grid import tile_grid
 from generation.data.text_sampler import TextSamplerConfig
 from generation.pipeline import GlyphCascadePipeline, tensor_to_pil
 from generation.schedulers import PREDICTION_TYPES, training_scheduler
@@ -211,7 +212,7 @@ class Trainer:
     def export(self, final_loss: float) -> Path:
         """Write the shippable model: fp16 EMA weights, scheduler config, training.json."""
         target = self.output_dir / "model"
-        model = self.ema_model().to(torch.float16)
+        model = self.ema_model().half()  # .half(), not .to(): diffusers warns on every .to(dtype)
         model.save_pretrained(target, max_shard_size="15MB", safe_serialization=True)
         self.noise_scheduler.save_pretrained(target)
         device = self.accelerator.device
@@ -289,10 +290,7 @@ class Trainer:
             prompts = batch["texts"][: len(prompts)]
             low = F.interpolate(batch["pixels"][: len(prompts)].float(), size=(self.config.low_res_size,) * 2, mode="area")
             images = pipe.upscale(prompts, low, seeds=list(range(len(prompts))), num_inference_steps=25, scheduler="ddim")
-        tiles = tensor_to_pil(images)
-        grid = tiles[0].resize((len(tiles) * self.size, self.size))
-        for index, tile in enumerate(tiles):
-            grid.paste(tile, (index * self.size, 0))
+        grid = tile_grid(tensor_to_pil(images))
         path = self.output_dir / "samples" / f"step-{self.step:07d}.png"
         path.parent.mkdir(exist_ok=True)
         grid.save(path)

@@ -169,6 +169,41 @@ def train(
     typer.echo(f"done: {result.steps} steps, final loss {result.final_loss:.4f}; model in {result.model_dir}")
 
 
+@app.command("preview-data")
+def preview_data(
+    out: Path = typer.Option(Path("synthetic-data.png"), "--out", help="Where to write the grid (PNG)."),
+    size: int = typer.Option(128, help="Image size in pixels (the stage's resolution)."),
+    count: int = typer.Option(16, min=1, max=256, help="How many samples."),
+    min_lines: int = typer.Option(1),
+    max_lines: int = typer.Option(3),
+    max_chars: int = typer.Option(40),
+    max_line_chars: int = typer.Option(16),
+    seed: int = typer.Option(0),
+) -> None:
+    """Write a grid of synthetic training images and print their transcripts: check fonts and curriculum before a run."""
+    from itertools import islice
+
+    from generation.data.datasets import SyntheticTextDataset
+    from generation.data.grid import tile_grid
+    from generation.data.render import FontError
+    from generation.data.text_sampler import TextSamplerConfig, WordListError
+    from generation.pipeline import tensor_to_pil
+
+    try:
+        text = TextSamplerConfig(min_lines=min_lines, max_lines=max_lines, max_chars=max_chars, max_line_chars=max_line_chars)
+        examples = list(islice(SyntheticTextDataset(size, text, seed=seed), count))
+    except (ValueError, FontError, WordListError) as error:
+        _fail(str(error))
+    import torch
+
+    grid = tile_grid(tensor_to_pil(torch.stack([example.pixels for example in examples])))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    grid.save(out)
+    for index, example in enumerate(examples):
+        typer.echo(f"{index:3d}: {example.text!r}")
+    typer.echo(f"wrote {out} ({grid.width}x{grid.height})")
+
+
 @bench_app.command("sample")
 def bench_sample(
     batch_sizes: str = typer.Option("1,4,8,16", help="Comma-separated batch sizes."),
@@ -198,10 +233,10 @@ def bench_sample(
         origin = "shipped checkpoints"
     except CheckpointMissingError:
         # Speed does not depend on the weights' values: time freshly initialised models of the shipped configs.
-        models = {
-            "base": GlyphUNet2DModel(**json.loads((CONFIG_DIR / "base-128.json").read_text())).to(dtype),
-            "sr": GlyphUNet2DModel(**json.loads((CONFIG_DIR / "sr-256.json").read_text())).to(dtype),
-        }
+        fresh = {name: GlyphUNet2DModel(**json.loads((CONFIG_DIR / f"{config}.json").read_text()))
+                 for name, config in (("base", "base-128"), ("sr", "sr-256"))}
+        # .half() rather than .to(dtype): diffusers logs a spurious fp32-modules warning on every .to(dtype).
+        models = {name: model.half() if dtype == torch.float16 else model for name, model in fresh.items()}
         origin = "untrained models of configs base-128.json and sr-256.json (no trained checkpoint is shipped)"
     models = {name: model.to(torch_device).eval() for name, model in models.items() if name in stages.split(",")}
     if "base" not in models:

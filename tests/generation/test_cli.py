@@ -100,3 +100,17 @@ def test_bench_sample_prints_both_recipes(tiny_checkpoints):
     assert result.exit_code == 0, result.output
     assert "shipped checkpoints" in result.output
     assert "original = ancestral DDPM 250 + 250" in result.output and "speed-up" in result.output
+
+
+def test_preview_data_writes_a_grid_and_its_transcripts(tmp_path):
+    out = tmp_path / "grid.png"
+    result = runner.invoke(app, ["preview-data", "--out", str(out), "--size", "32", "--count", "9", *TINY_TEXT])
+    assert result.exit_code == 0, result.output
+    assert Image.open(out).size == (96, 96)
+    assert sum(line.startswith(("  0:", "  8:")) for line in result.output.splitlines()) == 2
+
+
+def test_preview_data_refuses_an_impossible_curriculum(tmp_path):
+    result = runner.invoke(app, ["preview-data", "--out", str(tmp_path / "g.png"), "--min-lines", "3", "--max-lines", "2"])
+    assert result.exit_code == 2 and "min_lines" in result.output
+    assert not (tmp_path / "g.png").exists()
