@@ -165,6 +165,16 @@ class HttpSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     public_url: str = ""
+    # Added for the HTTP side (bot/http/settings.py validates them again); default.toml documents each.
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    rate_limit_per_minute: float = Field(60.0, gt=0)
+    rate_limit_burst: int = Field(20, ge=1)
+    wait_max_seconds: float = Field(60.0, gt=0, le=600)
+    poll_interval_seconds: float = Field(0.5, gt=0)
+    session_hours: float = Field(12.0, gt=0)
+    cookie_secure: bool = True
+    login_attempts_per_minute: float = Field(5.0, gt=0)
+    history_page_size: int = Field(25, ge=1, le=200)
 
 
 class Settings(BaseSettings):
