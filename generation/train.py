@@ -65,6 +65,7 @@ class TrainingConfig:
     grad_clip: float = 1.0
     num_workers: int = 0
     save_every: int = 500
+    max_wall_minutes: float | None = None
     sample_every: int = 500
     log_every: int = 10
     seed: int = 0
@@ -82,6 +83,8 @@ class TrainingConfig:
             raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {self.prediction_type!r}")
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError("steps and batch_size must be at least 1")
+        if self.max_wall_minutes is not None and self.max_wall_minutes <= 0:
+            raise ValueError(f"max_wall_minutes must be positive, got {self.max_wall_minutes}")
         if not 0 <= self.conditioning_dropout < 1:
             raise ValueError(f"conditioning_dropout must be in [0, 1), got {self.conditioning_dropout}")
         if self.stage == "sr" and not self.low_res_size:
@@ -92,7 +95,7 @@ class TrainingConfig:
 
     def config_hash(self) -> str:
         payload = dataclasses.asdict(self)
-        for volatile in ("output_dir", "steps", "save_every", "sample_every", "log_every", "num_workers"):
+        for volatile in ("output_dir", "steps", "max_wall_minutes", "save_every", "sample_every", "log_every", "num_workers"):
             payload.pop(volatile)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -303,6 +306,8 @@ class Trainer:
         batches = _forever(self.loader)
         bar = tqdm(total=config.steps, initial=self.step, disable=not progress, desc=f"train {config.stage}", unit="step")
         self.model.train()
+        budget_s = config.max_wall_minutes * 60 if config.max_wall_minutes else math.inf
+        run_started = time.perf_counter()
         while self.step < config.steps:
             started = time.perf_counter()
             batch = next(batches)
@@ -329,6 +334,10 @@ class Trainer:
                 self.save_checkpoint()
             if self.step % config.sample_every == 0:
                 self.log(f"samples: {self.sample_grid()}")
+            if time.perf_counter() - run_started > budget_s:
+                # A lent GPU is held for a fixed time: stop cleanly and ship what was learned so far.
+                self.log(f"wall-clock budget of {config.max_wall_minutes} min reached at step {self.step}")
+                break
         bar.close()
         self.save_checkpoint()
         recent = losses[-50:]

@@ -113,6 +113,19 @@ def test_training_resumes_from_its_latest_checkpoint(tmp_path):
     assert result.steps == 5 and len(result.losses) == 2
 
 
+def test_a_wall_clock_budget_stops_the_run_cleanly_and_exports(tmp_path):
+    config = TrainingConfig(
+        stage="base", model=tiny_config("tiny-base"), output_dir=str(tmp_path / "run"), steps=10_000, batch_size=1,
+        warmup_steps=1, save_every=10_000, sample_every=10_000, max_wall_minutes=1e-6,
+        text=TextSamplerConfig(max_lines=1, max_chars=6, max_line_chars=6),
+    )
+    messages = []
+    result = Trainer(config, log=messages.append).train(progress=False)
+    assert result.steps == 1 and any("budget" in m for m in messages)
+    assert json.loads((result.model_dir / "training.json").read_text())["steps"] == 1
+    assert (tmp_path / "run" / "checkpoint-1").is_dir()
+
+
 def test_sr_training_warm_starts_and_samples(tmp_path):
     base_dir = tmp_path / "base"
     GlyphUNet2DModel(**tiny_config("tiny-base")).save_pretrained(base_dir)
@@ -136,6 +149,7 @@ def test_sr_training_warm_starts_and_samples(tmp_path):
         (dict(steps=0), "at least 1"),
         (dict(conditioning_dropout=1.0), "conditioning_dropout"),
         (dict(stage="sr"), "low_res_size"),
+        (dict(max_wall_minutes=0), "max_wall_minutes"),
     ],
 )
 def test_bad_training_configs_are_refused(tmp_path, kwargs, match):
