@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.tumblr.client import TumblrApi, TumblrError
+from bot.tumblr.client import LISTING_PAGE, TumblrApi, TumblrError
 from bot.tumblr.content import Block, blocks_to_text, build_content, media_identifier, plan_post, surviving_delimiter
 from bot.tumblr.limits import backoff, local_limit, retry_at
 from bot.tumblr.models import OPEN_STATUSES, TumblrImageRow, TumblrPostRow
@@ -93,6 +93,7 @@ class TumblrAutoresponder:
         self.api = api
         self.settings = settings
         self.clock = clock
+        self._older_than: int | None = None  # where the next round's older page of drafts starts
 
     # ------------------------------------------------------------------ intake
     def control_tags(self, tags: list[str]) -> Intake | None:
@@ -124,8 +125,19 @@ class TumblrAutoresponder:
         return Intake(kept, state, problem)
 
     async def ingest_drafts(self) -> list[int]:
-        """Take the blog's drafts that carry the intake tag; returns the row ids of new posts."""
+        """Take the blog's drafts that carry the intake tag; returns the row ids of new posts.
+
+        Each round reads the first page (new drafts arrive on top) and one older page, moving one
+        page down per round and back to the top after the last: a draft under a pile of held or
+        personal drafts is still found, in a few rounds, for two requests a round however long
+        the pile (Tumblr allows a few thousand requests a day).
+        """
         drafts = await asyncio.to_thread(self.api.drafts)
+        if len(drafts) >= LISTING_PAGE or self._older_than is not None:
+            before = self._older_than or min(int(draft["id"]) for draft in drafts)
+            older = await asyncio.to_thread(self.api.drafts, before)
+            self._older_than = min(int(draft["id"]) for draft in older) if len(older) >= LISTING_PAGE else None
+            drafts = list({draft["id"]: draft for draft in drafts + older}.values())  # pages shift as drafts go
         # Drafts waiting on a limit stay drafts for days: skip known ones without a write transaction.
         known = await asyncio.to_thread(self._known_keys, [draft_key(draft) for draft in drafts])
         new = []

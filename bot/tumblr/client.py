@@ -19,6 +19,7 @@ way. pytumblr is synchronous (requests): callers run all of this off the event l
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -29,6 +30,8 @@ from config.settings import TumblrSettings, read_secret_file
 
 CREDENTIAL_KEYS = ("consumer_key", "consumer_secret", "oauth_token", "oauth_secret")
 REQUEST_TIMEOUT_S = 60.0
+LISTING_PAGE = 20  # the most posts one listing request returns
+MAX_QUEUE_PAGES = 100  # a queue holds up to 1,000 posts (2,000 with Premium)
 
 Verdict = Literal["wait", "uncertain", "refused"]
 
@@ -114,20 +117,36 @@ class TumblrApi:
         except requests.RequestException as error:
             raise TumblrError(0, [], f"cannot reach Tumblr: {type(error).__name__}") from error
 
-    def drafts(self) -> list[dict[str, Any]]:
-        """The blog's drafts in NPF (one text block per paragraph), newest first."""
-        return list(self._call("drafts", self.blog, npf=True).get("posts", []))
+    def drafts(self, before_id: int | None = None) -> list[dict[str, Any]]:
+        """One page of the blog's drafts in NPF (one text block per paragraph), newest first; with
+        `before_id`, the page of drafts older than that one (pytumblr 0.1.2's `drafts` cannot page)."""
+        params: dict[str, Any] = {"npf": "true"} if before_id is None else {"npf": "true", "before_id": before_id}
+        path = f"/v2/blog/{self.blog}/posts/draft"
+        return list(self._call("send_api_request", "get", path, params, list(params)).get("posts", []))
 
     def queue_size(self) -> int:
         return int(self._call("blog_info", self.blog)["blog"].get("queue", 0))
 
     def find_by_slug(self, slug: str) -> tuple[int, str] | None:
-        """(post id, state) of our post with this slug among recent published, queued and draft posts."""
-        listings = (("published", lambda: self._call("posts", self.blog, limit=50)),
-                    ("queue", lambda: self._call("queue", self.blog, limit=50)),
-                    ("draft", lambda: self._call("drafts", self.blog)))
+        """(post id, state) of our post with this slug among recent published posts, the drafts and the queue.
+
+        New published posts and drafts come first in their listings, so one page of each is enough;
+        the queue lists what publishes next first, so a post just queued is on its last page: the
+        whole queue is paged (up to 1,000 posts, 50 requests; only ever after an unanswered request).
+        """
+        def queue_pages() -> Iterator[dict[str, Any]]:
+            for offset in range(0, MAX_QUEUE_PAGES * LISTING_PAGE, LISTING_PAGE):
+                page = self._call("queue", self.blog, limit=LISTING_PAGE, offset=offset).get("posts", [])
+                yield from page
+                if len(page) < LISTING_PAGE:
+                    return
+
+        listings: tuple[tuple[str, Callable[[], Iterable[dict[str, Any]]]], ...] = (
+            ("published", lambda: self._call("posts", self.blog, limit=LISTING_PAGE).get("posts", [])),
+            ("draft", lambda: self.drafts()),
+            ("queue", queue_pages))
         for state, fetch in listings:
-            for post in fetch().get("posts", []):
+            for post in fetch():
                 if post.get("slug") == slug:
                     return int(post["id"]), state
         return None

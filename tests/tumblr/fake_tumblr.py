@@ -41,6 +41,7 @@ from oauthlib.oauth1.rfc5849 import signature as oauth_signature
 from bot.tumblr.legacy import html_to_blocks
 
 STATES = ("published", "queue", "draft", "private")
+PAGE = 20  # the most posts a listing returns, whatever `limit` asks for
 
 
 @dataclass
@@ -376,11 +377,16 @@ class FakeTumblr:
         state = {"queue": "queue", "draft": "draft", "submission": "submission"}.get(tail, "published")
         post_type = request.match_info.get("type")
         npf = query.get("npf", "").lower() == "true"
-        limit, offset = int(query.get("limit", 20)), int(query.get("offset", 0))
+        limit, offset = min(int(query.get("limit", 20)), PAGE), int(query.get("offset", 0))
         with self.lock:
-            posts = sorted((p for p in self.posts.values() if p.state == state), key=lambda p: -p.id)
+            # newest first, except the queue: it lists what publishes next first, so a post just
+            # queued is on its last page
+            posts = sorted((p for p in self.posts.values() if p.state == state),
+                           key=lambda p: p.id if state == "queue" else -p.id)
             if "id" in query:
                 posts = [p for p in posts if p.id == int(query["id"])]
+            if "before_id" in query:  # how drafts are paged (they take no offset)
+                posts = [p for p in posts if p.id < int(query["before_id"])]
             if "tag" in query:
                 posts = [p for p in posts if query["tag"] in p.tags]
             if post_type:

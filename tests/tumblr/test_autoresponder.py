@@ -92,3 +92,19 @@ async def test_bad_intake_is_refused_with_a_clear_error(responder: TumblrAutores
     with pytest.raises(ValueError, match="post key"):
         await responder.ingest("local:" + "x" * 200, text_to_blocks("hi"), [], "draft")
     assert rows(responder) == []
+
+
+async def test_drafts_below_the_first_page_are_taken_a_page_per_round(
+        fake_tumblr: FakeTumblr, responder: TumblrAutoresponder) -> None:
+    from bot.tumblr.content import text_to_blocks
+
+    oldest = fake_tumblr.add_post(text_to_blocks("bottom of the pile"), state="draft", tags=["glyphbot"])
+    for n in range(41):  # the author's own drafts, newer, never ours: two more pages of them
+        fake_tumblr.add_post(text_to_blocks(f"note {n}"), state="draft", tags=["personal"])
+    newest = fake_tumblr.add_post(text_to_blocks("top"), state="draft", tags=["glyphbot"])
+    await responder.ingest_drafts()  # the first page and the second
+    assert [r.source_post_id for r in rows(responder)] == [newest.id]
+    await responder.ingest_drafts()  # the first page and the third, where the oldest lies
+    assert [r.source_post_id for r in rows(responder)] == [newest.id, oldest.id]
+    drafts_read = [path for method, path in fake_tumblr.requests if path.endswith("/posts/draft")]
+    assert len(drafts_read) == 4  # two pages a round, however long the pile

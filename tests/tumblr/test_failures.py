@@ -227,3 +227,17 @@ async def test_an_unexpected_error_in_one_post_does_not_stall_the_others(
     await responder.run_once()  # looks for it by slug first (the request may have gone out), then sends
     assert [r.status for r in rows(responder)] == ["published", "published"]
     assert len(fake_tumblr.posts) == 2
+
+
+async def test_an_unanswered_post_at_the_end_of_a_long_queue_is_found_not_queued_twice(
+        fake_tumblr: FakeTumblr, responder: TumblrAutoresponder, queue: JobQueue) -> None:
+    for n in range(45):  # the queue lists next-to-publish first: our post lands on its third page
+        fake_tumblr.add_post(text_to_blocks(f"queued {n}"), state="queue")
+    fake_tumblr.fail_next("POST", r"/posts$", 504, apply_first=True)
+    await responder.ingest("local:late", text_to_blocks(ONE_IMAGE), [], "queue")
+    await settle(responder, queue)
+    responder.clock.advance(minutes=2)  # type: ignore[attr-defined]
+    await responder.run_once()
+    [row] = rows(responder)
+    assert row.status == "published" and row.published_state == "queue"
+    assert len(fake_tumblr.posts_in("queue")) == 46
