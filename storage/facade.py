@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from storage.async_api import AsyncJobs
 from storage.db import Database, open_database
@@ -36,6 +37,9 @@ def open_storage(settings=None, *, upgrade: bool = True) -> Storage:  # noqa: AN
         from config.settings import load_settings
 
         settings = load_settings()
+    if settings.database.url is None:
+        _make_folder(settings.storage.data_dir, "storage.data_dir")
+    _make_folder(settings.images_dir, "storage.images_dir" if settings.storage.images_dir else "storage.data_dir")
     db = open_database(settings.database_url, busy_timeout_s=settings.database.busy_timeout_s)
     if upgrade:
         db.upgrade()
@@ -47,3 +51,13 @@ def open_storage(settings=None, *, upgrade: bool = True) -> Storage:  # noqa: AN
         max_candidates=settings.generation.max_candidates,
     )
     return Storage(db=db, images=images, jobs=JobQueue(db, images, limits), moderation=Moderation(db))
+
+
+def _make_folder(path: Path, setting: str) -> None:
+    """Create a folder the settings name, or stop with that setting's name and the reason, not a traceback."""
+    from config.settings import SettingsError
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SettingsError(f"{setting}: cannot create {path}: {error.strerror}") from None

@@ -30,7 +30,10 @@ class ImageStore:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ImageStoreError(f"cannot create image store at {self.root}: {error.strerror}") from error
 
     def put(self, data: bytes) -> str:
         """Store `data` and return its hash. Atomic: a reader never sees a half-written file."""

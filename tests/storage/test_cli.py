@@ -80,3 +80,13 @@ def test_db_upgrade_and_downgrade(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert glyphbot("db", "upgrade")[0] == 0
     assert "up to date" in glyphbot("db", "status")[1]
     assert glyphbot("db", "downgrade", "base") == (0, "at base (empty)\n")
+
+
+@pytest.mark.parametrize(("variable", "setting"), [("GLYPHBOT_STORAGE__DATA_DIR", "storage.data_dir"), ("GLYPHBOT_STORAGE__IMAGES_DIR", "storage.images_dir")])
+def test_an_unusable_data_folder_stops_commands_naming_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, setting: str) -> None:
+    monkeypatch.delenv("GLYPHBOT_DATABASE__URL", raising=False)
+    monkeypatch.setenv("GLYPHBOT_STORAGE__DATA_DIR", str(tmp_path / "data"))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv(variable, str(blocker / "folder"))
+    assert glyphbot("jobs", "list") == (1, f"error: {setting}: cannot create {blocker / 'folder'}: Not a directory\n")

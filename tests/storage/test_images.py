@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+from pathlib import Path
 
 import pytest
 
@@ -39,3 +40,9 @@ def test_write_errors_leave_no_partial_file(store: ImageStore, monkeypatch: pyte
     with pytest.raises(error):
         store.put(b"never stored")
     assert [path for path in store.root.rglob("*") if path.is_file()] == []
+
+
+def test_a_root_that_cannot_be_a_folder_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(ImageStoreError, match="cannot create image store at .*a-file/images: Not a directory"):
+        ImageStore(tmp_path / "a-file" / "images")
