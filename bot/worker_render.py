@@ -17,6 +17,8 @@ from generation.types import ProgressCallback, RenderedImage, RenderRequest, Ren
 log = logging.getLogger(__name__)
 
 OOM_CLASS_NAMES = {"OutOfMemoryError"}
+# What torch says when a GPU allocator gives up without its own class: CUDA in older wrappers, Apple's MPS.
+OOM_MESSAGES = ("CUDA out of memory", "MPS backend out of memory")
 
 
 @runtime_checkable
@@ -33,12 +35,12 @@ class OutOfMemory(Exception):
 
 
 def is_out_of_memory(error: BaseException) -> bool:
-    """True for CUDA OOM however it was wrapped (the pipeline may re-raise it from its own error)."""
+    """True for GPU OOM (CUDA or MPS) however it was wrapped (the pipeline may re-raise it from its own error)."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if type(current).__name__ in OOM_CLASS_NAMES or "CUDA out of memory" in str(current):
+        if type(current).__name__ in OOM_CLASS_NAMES or any(message in str(current) for message in OOM_MESSAGES):
             return True
         current = current.__cause__ or current.__context__
     return False

@@ -104,6 +104,13 @@ def test_oom_detection_by_name_or_message() -> None:
     assert not is_out_of_memory(RuntimeError("shape mismatch"))
 
 
+def test_torch_out_of_memory_errors_are_recognised() -> None:
+    import torch
+
+    assert is_out_of_memory(torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert is_out_of_memory(RuntimeError("MPS backend out of memory (MPS allocated: 17.00 GB, other allocations: 1.2 GB)"))
+
+
 def test_cancelling_a_running_job_stops_it_and_stores_nothing(queue: JobQueue) -> None:
     job = queue.submit(submission("SLOW", num_inference_steps=400))
     after = queue.submit(submission("NEXT", num_inference_steps=2, candidates=1))
