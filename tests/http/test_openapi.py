@@ -3,13 +3,10 @@ and no answer that disagrees with it (schemathesis, against a live server on a S
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Iterator
 
 import pytest
 import schemathesis
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -24,6 +21,8 @@ from ocr.transcripts import format_transcript
 from storage.db import open_database
 from storage.images import ImageStore
 from storage.types import QueueLimits
+
+from .live import LiveServer
 
 # Well-formed transcripts for the schema's custom string format (the fuzzer also sends malformed ones).
 _line = st.text(st.characters(codec="utf-8", categories=("L", "N", "P", "Zs")), min_size=1, max_size=20).filter(
@@ -62,38 +61,6 @@ async def test_served_document_matches_the_routes(client: TestClient, keys: dict
     assert options["candidates"]["maximum"] == 8 and options["scheduler"]["enum"] == ["ddpm", "ddim", "dpmsolver"]
     assert {"201", "200", "400", "401", "403", "409", "413", "415", "422", "429"} <= set(submit["responses"])
     assert submit["responses"]["429"]["headers"]["Retry-After"]
-
-
-class LiveServer:
-    """The app on a real socket in a thread of its own, for a client that is not asyncio (schemathesis)."""
-
-    def __init__(self, app: web.Application) -> None:
-        self.app = app
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.base_url = ""
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.runner = web.AppRunner(self.app)
-        self.loop.run_until_complete(self.runner.setup())
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        self.loop.run_until_complete(site.start())
-        port = site._server.sockets[0].getsockname()[1]  # noqa: SLF001  the port the OS picked
-        self.base_url = f"http://127.0.0.1:{port}"
-        self.ready.set()
-        self.loop.run_forever()
-        self.loop.run_until_complete(self.runner.cleanup())
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        self.ready.wait(10)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
 
 
 @pytest.fixture(scope="module")
