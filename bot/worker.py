@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from bot.worker_render import OutOfMemory, is_out_of_memory, render_jobs
 from generation.types import Progress, ProgressCallback, RenderResult, Renderer
@@ -43,14 +43,8 @@ class WorkerOptions:
 
     @classmethod
     def from_settings(cls, worker_settings) -> WorkerOptions:  # noqa: ANN001  config.settings.WorkerSettings
-        return cls(
-            lease_s=worker_settings.lease_s,
-            heartbeat_s=worker_settings.heartbeat_s,
-            batch_size=worker_settings.batch_size,
-            max_attempts=worker_settings.max_attempts,
-            poll_interval_s=worker_settings.poll_interval_s,
-            db_retry_max_s=worker_settings.db_retry_max_s,
-        )
+        """The [worker] settings of the same names (every option here is one)."""
+        return cls(**{option.name: getattr(worker_settings, option.name) for option in fields(cls)})
 
 
 def new_worker_id() -> str:

@@ -141,3 +141,10 @@ def test_a_renderer_error_fails_only_that_job(queue: JobQueue) -> None:
     assert queue.get(good.id).status == "succeeded"
 
 
+
+
+def test_options_come_from_the_worker_settings() -> None:
+    from config.settings import WorkerSettings
+
+    settings = WorkerSettings(lease_s=50, heartbeat_s=5, max_attempts=2, batch_size=8, poll_interval_s=0.1, db_retry_max_s=9)
+    assert WorkerOptions.from_settings(settings) == WorkerOptions(50, 5, 8, 2, 0.1, 9)
