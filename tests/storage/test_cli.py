@@ -90,3 +90,25 @@ def test_an_unusable_data_folder_stops_commands_naming_the_setting(tmp_path: Pat
     blocker.write_text("")
     monkeypatch.setenv(variable, str(blocker / "folder"))
     assert glyphbot("jobs", "list") == (1, f"error: {setting}: cannot create {blocker / 'folder'}: Not a directory\n")
+
+
+def test_submit_takes_every_generation_parameter_and_an_init_image(configured: str, tmp_path: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    start = tmp_path / "start.png"
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "white").save(buffer, format="PNG")
+    start.write_bytes(buffer.getvalue())
+    code, output = glyphbot(
+        "jobs", "submit", "HELLO", "--negative", "blur", "--guidance", "3.5", "--sr-guidance", "1.5", "--steps", "9",
+        "--sr-steps", "7", "--scheduler", "ddim", "--candidates", "2", "--seed", "11", "--image", str(start), "--strength", "0.4",
+    )
+    assert code == 0, output
+    job = open_storage().jobs.get(1)
+    assert (job.negative_prompt, job.guidance_scale, job.sr_guidance_scale, job.num_inference_steps, job.sr_num_inference_steps,
+            job.scheduler, job.candidates, job.seed, job.strength) == ("blur", 3.5, 1.5, 9, 7, "ddim", 2, 11, 0.4)
+    assert open_storage().images.read(job.init_image_hash) == start.read_bytes()
+    start.write_bytes(b"not a png")
+    assert glyphbot("jobs", "submit", "HELLO", "--image", str(start)) == (1, "error: the init image is not a PNG file\n")

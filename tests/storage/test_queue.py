@@ -86,7 +86,8 @@ def test_concurrent_submissions_with_one_key_make_one_job(queue: JobQueue) -> No
         ("ok", {"candidates": 9}, "candidates 9 is outside 1..8"),
         ("ok", {"guidance_scale": float("nan")}, "guidance scale must be a finite number"),
         ("ok", {"num_inference_steps": 0}, "inference steps 0 is outside"),
-        ("ok", {"scheduler": "../etc"}, "is not a scheduler name"),
+        ("ok", {"scheduler": "../etc"}, "scheduler '../etc' is not one of ddpm, ddim, dpmsolver"),
+        ("ok", {"scheduler": "euler"}, "scheduler 'euler' is not one of ddpm, ddim, dpmsolver"),
         ("ok", {"init_image_png": b"GIF89a"}, "not a PNG"),
     ],
 )
@@ -278,3 +279,13 @@ def test_leases_follow_the_database_clock_on_postgresql(queue: JobQueue, monkeyp
     skewed = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
     monkeypatch.setattr("storage.jobs.utcnow", lambda: skewed)
     assert queue.claim("w2-on-a-fast-clock", lease_s=30) == []
+
+
+def test_the_schedulers_accepted_are_the_pipelines_and_the_settings() -> None:
+    from typing import get_args
+
+    from config.settings import GenerationSettings
+    from generation.schedulers import SAMPLERS
+    from storage.validation import SCHEDULERS
+
+    assert SCHEDULERS == SAMPLERS == get_args(GenerationSettings.model_fields["scheduler"].annotation)
