@@ -124,7 +124,7 @@ class JobView(BaseModel):
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
-    queue_position: int | None = Field(description="Jobs ahead of this one (0 = next); null unless queued.")
+    queue_position: int | None = Field(description="Place in the queue (1 = next to run); null unless queued.")
     eta_seconds: float | None = Field(description="Estimated seconds until the job finishes; null when unknown or done.")
     progress: Progress | None
     error: str | None

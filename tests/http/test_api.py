@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import json
 
@@ -10,6 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from storage.db import Database
 from storage.images import ImageStore
+from storage.models import JobRow
 from storage.moderation import Moderation
 from tests.http.conftest import finish
 
@@ -32,6 +34,17 @@ async def test_submit_then_status_with_queue_position(client: TestClient, keys: 
     reply = await client.get(f"{JOBS}/{second['id']}", headers=keys["alpha_read"])
     assert reply.status == 200
     assert (await reply.json())["queue_position"] == 2
+
+
+async def test_eta_comes_from_finished_jobs(client: TestClient, keys: dict, db: Database, store: ImageStore) -> None:
+    await submit(client, keys["alpha"], prompt="FIRST")
+    job_id = await asyncio.to_thread(finish, db, store)
+    with db.write() as session:  # the finished job took ten seconds to run
+        row = session.get(JobRow, job_id)
+        row.started_at = row.finished_at - dt.timedelta(seconds=10)
+    views = [(await submit(client, keys["alpha"], prompt=text))[1] for text in ("NEXT", "LATER")]
+    assert [view["queue_position"] for view in views] == [1, 2]
+    assert [view["eta_seconds"] for view in views] == [10.0, 20.0]  # one run each, one after the other
 
 
 async def test_idempotency_key_returns_the_first_job_and_refuses_a_different_request(client: TestClient, keys: dict) -> None:

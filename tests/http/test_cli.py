@@ -1,11 +1,19 @@
 """`glyphbot apikey ...` and `glyphbot moderator ...` against the configured database (SQLite and
-PostgreSQL), and `run_http`, the HTTP adapter `glyphbot serve` runs: it answers on its port, frees it
-when cancelled, and a taken port is one clear error."""
+PostgreSQL); `run_http`, the HTTP adapter `glyphbot serve` runs: it answers on its port, frees it when
+cancelled, and a taken port is one clear error; and `glyphbot serve --adapter http` as a process."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import aiohttp
@@ -122,3 +130,38 @@ async def test_run_http_serves_until_cancelled_and_frees_the_port(sqlite_db: Dat
         await server
     with socket.socket() as sock:  # the socket was closed: the port can be bound again
         sock.bind(("127.0.0.1", port))
+
+
+def test_glyphbot_serve_answers_the_api_and_stops_on_ctrl_c(sqlite_db: Database, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    port = _free_port()
+    monkeypatch.setenv("GLYPHBOT_DATABASE__URL", sqlite_db.engine.url.render_as_string(hide_password=False))
+    monkeypatch.setenv("GLYPHBOT_STORAGE__DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("GLYPHBOT_HTTP__PORT", str(port))
+    token = glyphbot("apikey", "create", "poster", "--scopes", "submit,read")[1].splitlines()[1]
+    command = [sys.executable, "-c", "from bot.cli import main; main()", "serve", "--adapter", "http", "--no-worker"]
+    process = subprocess.Popen(command, env=os.environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/jobs", data=json.dumps({"prompt": "SERVED"}).encode(),
+                                         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        for _ in range(200):
+            try:
+                with urllib.request.urlopen(request, timeout=2) as reply:
+                    assert reply.status == 201 and json.load(reply)["status"] == "queued"
+                    break
+            except urllib.error.URLError as error:
+                assert not isinstance(error, urllib.error.HTTPError), error.read()
+                assert process.poll() is None, process.communicate()[0]
+                time.sleep(0.05)
+        else:
+            pytest.fail("glyphbot serve never answered")
+        # While it runs, a second one on the same port stops at once with the reason.
+        second = subprocess.run(command, env=os.environ, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1
+        assert f"cannot listen on 127.0.0.1:{port}: the port is in use" in second.stderr
+        process.send_signal(signal.SIGINT)  # Ctrl-C
+        output, _ = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, output
+    assert "Traceback" not in output and "serve stopped" in output
