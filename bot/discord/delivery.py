@@ -9,18 +9,20 @@ A channel that vanished or refuses the bot fails this delivery with a logged rea
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import discord
 
 from bot.discord.attachments import TooLargeForDiscord, Upload, enlarge_preview, pack_images
 from bot.discord.buttons import pending_view, result_view
 from bot.discord.outbox import PendingDelivery
-from bot.discord.texts import progress_message, result_message, status_line
+from bot.discord.texts import fit, progress_message, quote_prompt, result_message, status_line
 from bot.discord.throttle import EditThrottle
 from storage.errors import DatabaseUnavailable, StorageError
 from storage.types import Job, JobUpdate
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
 DB_RETRY_S = 1.0
+DELIVERY_FAILED = "⚠️ This request's result could not be delivered; the error was logged. `/history` lists your jobs."
+T = TypeVar("T")
 
 
 @dataclass
@@ -86,6 +90,8 @@ class Delivery:
             raise
         except Exception:
             log.exception("delivery of jobs %s failed", self.job_ids)
+            with contextlib.suppress(Exception):  # best effort: the failure itself is logged above
+                await self._send(f"{quote_prompt(self.prompt)}\n{DELIVERY_FAILED}", [], None)
         await asyncio.to_thread(self.bot.outbox.remove, self.pending.key)
 
     async def _run(self) -> None:
@@ -116,19 +122,27 @@ class Delivery:
             for watcher in watchers:
                 watcher.cancel()
 
-    async def _watch(self, job_id: int, updates: asyncio.Queue[JobUpdate | BaseException]) -> None:
-        """Forward a job's updates; a database outage only delays them (watch again after a pause)."""
+    async def _patiently(self, what: str, read: Callable[[], Awaitable[T]]) -> T:
+        """Retry a read through a database outage: the jobs are safe in the queue, so their results are
+        worth waiting for; only a shutdown stops this (and the outbox resumes it after the restart)."""
         while True:
             try:
-                async for update in self.bot.jobs.watch(job_id):
-                    await updates.put(update)
-                return
+                return await read()
             except DatabaseUnavailable as error:
-                log.warning("watching job %s: %s; retrying in %.0f s", job_id, error, DB_RETRY_S)
+                log.warning("%s for jobs %s: %s; retrying in %.1f s", what, self.job_ids, error, DB_RETRY_S)
                 await asyncio.sleep(DB_RETRY_S)
-            except StorageError as error:
-                await updates.put(error)
-                return
+
+    async def _watch(self, job_id: int, updates: asyncio.Queue[JobUpdate | BaseException]) -> None:
+        """Forward a job's updates; a database outage only delays them, other storage errors end the delivery."""
+
+        async def forward() -> None:
+            async for update in self.bot.jobs.watch(job_id):
+                await updates.put(update)
+
+        try:
+            await self._patiently(f"watching job {job_id}", forward)
+        except StorageError as error:
+            await updates.put(error)
 
     async def _show_progress(self, states: dict[int, JobUpdate]) -> None:
         interaction = self.target.interaction
@@ -160,16 +174,22 @@ class Delivery:
         finally:
             self.throttle.mark_sent()
 
-    async def _show_result(self, jobs: list[Job]) -> None:
-        finished = [job for job in jobs if job.status == "succeeded"]
+    async def _chosen_images(self, jobs: list[Job]) -> tuple[list[bytes], list[int]]:
+        """The chosen image of each succeeded job that still has one (moderators may have hidden it)."""
         pngs, shown = [], []
-        for job in finished:
+        for job in jobs:
+            if job.status != "succeeded":
+                continue
             winner = next((image for image in await self.bot.jobs.images_of(job.id) if image.chosen), None)
             if winner is not None:
                 pngs.append(await self.bot.jobs.read_image(winner.sha256))
                 shown.append(job.id)
+        return pngs, shown
+
+    async def _show_result(self, jobs: list[Job]) -> None:
+        pngs, shown = await self._patiently("collecting the result", lambda: self._chosen_images(jobs))
         note = self.note
-        if len(shown) < len(finished):
+        if len(shown) < sum(job.status == "succeeded" for job in jobs):
             note = (note + "\n" if note else "") + "Some images were hidden by moderators."
         view = result_view(shown) if shown else None
         limit = min(self._upload_limit(), self.bot.settings.max_upload_bytes)
@@ -180,19 +200,22 @@ class Delivery:
             except TooLargeForDiscord as error:
                 note = (note + "\n" if note else "") + f"The images are too large to upload: {error}."
                 view = None
+        await self._send(result_message(jobs, note=note), uploads, view)
+
+    async def _send(self, content: str, uploads: list[Upload], view: discord.ui.View | None) -> None:
+        """The final message: an edit of the reply while its token works, else a channel post with a mention."""
         interaction = self.target.interaction
         if interaction is not None and self.target.can_use_token():
             try:
-                await interaction.edit_original_response(
-                    content=result_message(jobs, note=note), attachments=_files(uploads), view=view
-                )
+                await interaction.edit_original_response(content=content, attachments=_files(uploads), view=view)
                 return
             except discord.HTTPException as error:
                 if not self.target.note_webhook_error(error):
                     log.warning("could not deliver jobs %s: %s", self.job_ids, error)
                     return
                 log.info("interaction token of jobs %s no longer works (%s); posting to the channel", self.job_ids, error)
-        await self._post_to_channel(result_message(jobs, mention=f"<@{self.target.user_id}>", note=note), uploads, view)
+        # The mention goes on its own line: a block quote (the prompt) only renders at the start of a line.
+        await self._post_to_channel(fit(f"<@{self.target.user_id}>\n{content}"), uploads, view)
 
     async def _post_to_channel(self, content: str, uploads: list[Upload], view: discord.ui.View | None) -> None:
         channel = self.bot.get_partial_messageable(self.target.channel_id, guild_id=self.target.guild_id)

@@ -21,6 +21,7 @@ from bot.discord.attachments import to_png
 from bot.discord.delivery import Delivery, Target
 from bot.discord.options import ImagineOptions, OptionErrors, parse_imagine
 from bot.discord.outbox import PendingDelivery
+from bot.discord.texts import fit
 from storage.errors import DatabaseUnavailable, InvalidJob, SubmissionRefused
 from storage.types import JobSubmission
 
@@ -33,12 +34,16 @@ QUEUE_DOWN = "The image queue is unavailable right now, so nothing was queued. P
 
 
 async def refuse(interaction: discord.Interaction, text: str) -> None:
-    """Answer with an ephemeral error, whether or not the interaction was already deferred."""
+    """Answer with an ephemeral error, whether or not the interaction was already acknowledged."""
+    text = fit(text)
     if not interaction.response.is_done():
         await interaction.response.send_message(text, ephemeral=True)
         return
-    with contextlib.suppress(discord.HTTPException):
-        await interaction.delete_original_response()
+    if interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
+        # Remove the "thinking" message, so the channel never shows a refused request. (After a
+        # deferred update, "original" is the clicked message itself: that one stays.)
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.delete_original_response()
     await interaction.followup.send(text, ephemeral=True)
 
 

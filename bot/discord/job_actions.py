@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.discord.access import actor, may_manage, owns
-from bot.discord.attachments import TooLargeForDiscord, pack_images
+from bot.discord.attachments import MAX_FILES, TooLargeForDiscord, pack_images
 from bot.discord.imagine import claim_cooldown, refuse, submit_and_deliver
 from bot.discord.options import MAX_SEED, ImagineOptions
-from bot.discord.texts import candidates_message
-from storage.errors import JobNotFound
+from bot.discord.texts import candidates_message, fit
+from storage.errors import DatabaseUnavailable, JobNotFound
 from storage.types import Job
 
 if TYPE_CHECKING:
@@ -30,9 +30,6 @@ def _options_from(job: Job, *, init_image_png: bytes | None, strength: float) ->
 
 async def reroll(bot: "GlyphBot", interaction: discord.Interaction, job: Job) -> None:
     """Same settings (and same start image, if any), new seed; the clicker becomes the requester."""
-    if not await claim_cooldown(bot, interaction):
-        return
-    await interaction.response.defer(thinking=True)
     init = await bot.jobs.read_image(job.init_image_hash) if job.init_image_hash else None
     await submit_and_deliver(bot, interaction, _options_from(job, init_image_png=init, strength=job.strength))
 
@@ -41,20 +38,17 @@ async def variations(bot: "GlyphBot", interaction: discord.Interaction, job: Job
     """img2img from this result's chosen image with the configured strength."""
     winner = next((image for image in await bot.jobs.images_of(job.id) if image.chosen), None)
     if winner is None:
+        bot.cooldowns.forget(interaction.user.id)
         await refuse(interaction, "This job has no image to vary (it failed, was cancelled, or was hidden).")
         return
-    if not await claim_cooldown(bot, interaction):
-        return
-    await interaction.response.defer(thinking=True)
     init = await bot.jobs.read_image(winner.sha256)
     await submit_and_deliver(bot, interaction, _options_from(job, init_image_png=init, strength=bot.settings.variation_strength))
 
 
 async def candidates(bot: "GlyphBot", interaction: discord.Interaction, job: Job) -> None:
     """Every stored candidate with its OCR score, to the clicker only."""
-    await interaction.response.defer(ephemeral=True, thinking=True)
     images = await bot.jobs.images_of(job.id)
-    pngs = [await bot.jobs.read_image(image.sha256) for image in images[:10]]
+    pngs = [await bot.jobs.read_image(image.sha256) for image in images[:MAX_FILES]]
     text = candidates_message(job, images)
     files: list[discord.File] = []
     if pngs:
@@ -63,14 +57,13 @@ async def candidates(bot: "GlyphBot", interaction: discord.Interaction, job: Job
             files = [discord.File(io.BytesIO(u.data), filename=u.filename) for u in uploads]
         except TooLargeForDiscord as error:
             text += f"\n(The candidate images are too large to attach: {error}.)"
-    await interaction.followup.send(text, files=files, ephemeral=True)
+    await interaction.followup.send(fit(text), files=files, ephemeral=True)
 
 
 async def delete(bot: "GlyphBot", interaction: discord.Interaction, job: Job) -> None:
     if not may_manage(interaction, job):
         await refuse(interaction, "Only the person who asked for this image or a moderator can delete it.")
         return
-    await interaction.response.defer()
     if interaction.message is not None:
         await interaction.message.delete()
     if not owns(interaction, job):
@@ -84,7 +77,6 @@ async def cancel(bot: "GlyphBot", interaction: discord.Interaction, job: Job) ->
     if job.done:
         await refuse(interaction, f"Job {job.id} already {job.status}; nothing to cancel.")
         return
-    await interaction.response.defer(ephemeral=True, thinking=True)
     job = await bot.jobs.cancel(job.id, reason=f"cancelled by {interaction.user.name}")
     if not owns(interaction, job):
         await asyncio.to_thread(bot.moderation.record, actor(interaction), "cancel_job", f"job:{job.id}")
@@ -92,12 +84,34 @@ async def cancel(bot: "GlyphBot", interaction: discord.Interaction, job: Job) ->
 
 
 HANDLERS = {"reroll": reroll, "vary": variations, "cands": candidates, "delete": delete, "cancel": cancel}
+# Reroll and variations answer in public like /imagine; candidates and cancel privately; delete changes
+# the clicked message itself, so it only acknowledges the click.
+PUBLIC, PRIVATE, SILENT = "public", "private", "silent"
+ACKNOWLEDGEMENT = {"reroll": PUBLIC, "vary": PUBLIC, "cands": PRIVATE, "cancel": PRIVATE, "delete": SILENT}
 
 
 async def handle(bot: "GlyphBot", interaction: discord.Interaction, action: str, job_id: int) -> None:
+    """Acknowledge the click before the database is asked anything: Discord drops an interaction that
+    is not answered within 3 s, and a busy database can take longer than that."""
+    submits = action in ("reroll", "vary")
+    if submits and not await claim_cooldown(bot, interaction):
+        return
+    kind = ACKNOWLEDGEMENT[action]
+    if kind == SILENT:
+        await interaction.response.defer()
+    else:
+        await interaction.response.defer(ephemeral=kind == PRIVATE, thinking=True)
     try:
         job = await bot.jobs.get(job_id)
     except JobNotFound:
+        job = None
+    except DatabaseUnavailable:
+        if submits:
+            bot.cooldowns.forget(interaction.user.id)
+        raise
+    if job is None:
+        if submits:
+            bot.cooldowns.forget(interaction.user.id)
         await refuse(interaction, f"Job {job_id} no longer exists.")
         return
     await HANDLERS[action](bot, interaction, job)

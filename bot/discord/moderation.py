@@ -15,7 +15,7 @@ from discord import app_commands
 
 from bot.discord.access import actor, is_moderator, moderates
 from bot.discord.buttons import job_ids_in
-from bot.discord.texts import discord_time
+from bot.discord.texts import discord_time, fit
 from storage.errors import JobNotFound
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ async def _in_thread(interaction: discord.Interaction, method: str, *args: Any, 
 
 
 async def _reply(interaction: discord.Interaction, text: str) -> None:
-    await interaction.followup.send(text[:2000], ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
+    await interaction.followup.send(fit(text), ephemeral=True, allowed_mentions=discord.AllowedMentions.none())
 
 
 mod = app_commands.Group(

@@ -54,14 +54,12 @@ def settings_line(job: Job) -> str:
     return " · ".join(parts)
 
 
-def progress_message(prompt: str, lines: list[str], mention: str = "") -> str:
-    head = f"{mention} " if mention else ""
-    return _fit(f"{head}{quote_prompt(prompt)}\n" + "\n".join(lines))
+def progress_message(prompt: str, lines: list[str]) -> str:
+    return fit(f"{quote_prompt(prompt)}\n" + "\n".join(lines))
 
 
-def result_message(jobs: list[Job], mention: str = "", note: str = "") -> str:
+def result_message(jobs: list[Job], note: str = "") -> str:
     """Caption of the final message: prompt, then per image its seed and settings (or why it is missing)."""
-    head = f"{mention} " if mention else ""
     lines = []
     for index, job in enumerate(jobs):
         label = f"#{index + 1} " if len(jobs) > 1 else ""
@@ -71,7 +69,7 @@ def result_message(jobs: list[Job], mention: str = "", note: str = "") -> str:
             lines.append(status_line(JobUpdate(job=job), label.strip()))
     if note:
         lines.append(note)
-    return _fit(f"{head}{quote_prompt(jobs[0].prompt)}\n" + "\n".join(lines))
+    return fit(f"{quote_prompt(jobs[0].prompt)}\n" + "\n".join(lines))
 
 
 def candidates_message(job: Job, images: list[StoredImage]) -> str:
@@ -83,7 +81,7 @@ def candidates_message(job: Job, images: list[StoredImage]) -> str:
         lines.append(f"• {image.stage} seed {image.seed} {image.width}×{image.height}: score {score}, read “{read}”{marker}")
     if len(lines) == 1:
         lines.append("No candidates are stored for this job (it has not finished, or its images were hidden).")
-    return _fit("\n".join(lines))
+    return fit("\n".join(lines))
 
 
 def job_details(job: Job, images: list[StoredImage]) -> str:
@@ -97,7 +95,7 @@ def job_details(job: Job, images: list[StoredImage]) -> str:
         lines.append(f"Error: {job.error}")
     if winner is not None and winner.ocr_score is not None:
         lines.append(f"Chosen image OCR score {winner.ocr_score:.2f} of {len(images)} candidates")
-    return _fit("\n".join(lines))
+    return fit("\n".join(lines))
 
 
 def history_message(jobs: list[Job], whose: str) -> str:
@@ -107,7 +105,7 @@ def history_message(jobs: list[Job], whose: str) -> str:
     for job in jobs:
         first_line = job.prompt.split("\n", 1)[0][:60]
         lines.append(f"• `{job.id}` {job.status} {discord_time(job.created_at)} — {first_line}")
-    return _fit("\n".join(lines))
+    return fit("\n".join(lines))
 
 
 def discord_time(moment: dt.datetime) -> str:
@@ -115,5 +113,6 @@ def discord_time(moment: dt.datetime) -> str:
     return f"<t:{int(moment.timestamp())}:R>"
 
 
-def _fit(text: str) -> str:
+def fit(text: str) -> str:
+    """Cut text to Discord's 2000-character message limit (a longer message is refused outright)."""
     return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 1] + "…"

@@ -4,7 +4,10 @@ loopback Discord server, and the real bot connected to it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +18,7 @@ from bot.discord.client import GlyphBot
 from bot.discord.settings import DiscordSettings
 from bot.worker import Worker, WorkerOptions
 from bot.worker_renderers import TextDrawingRenderer
+from generation.types import Progress, ProgressCallback, RenderRequest, RenderResult
 from storage.async_api import AsyncJobs
 from storage.db import open_database
 from storage.images import ImageStore
@@ -32,10 +36,10 @@ class Storage:
     path: Path
     workers: list[tuple[Worker, threading.Thread]] = field(default_factory=list)
 
-    def start_worker(self, step_delay_s: float = 0.0) -> Worker:
+    def start_worker(self, step_delay_s: float = 0.0, renderer: TextDrawingRenderer | None = None) -> Worker:
         """The real worker loop in a thread, rendering with PIL instead of the model."""
         options = WorkerOptions(lease_s=30, heartbeat_s=5, batch_size=4, poll_interval_s=0.05)
-        worker = Worker(self.queue, TextDrawingRenderer(step_delay_s=step_delay_s), options)
+        worker = Worker(self.queue, renderer or TextDrawingRenderer(step_delay_s=step_delay_s), options)
         thread = threading.Thread(target=worker.run, daemon=True)
         thread.start()
         self.workers.append((worker, thread))
@@ -45,6 +49,59 @@ class Storage:
         for worker, thread in self.workers:
             worker.stop()
             thread.join(timeout=10)
+
+
+    @contextlib.contextmanager
+    def outage(self) -> Iterator[None]:
+        """A real SQLite outage: another connection holds the file in exclusive locking mode, so every read
+        and write of the bot and the worker fails with DatabaseUnavailable after the busy timeout."""
+        deadline = time.monotonic() + 10
+        while True:
+            self.queue.db.dispose()  # pooled connections would keep the WAL shared and block the lock
+            blocker = sqlite3.connect(self.path, timeout=0.05)
+            try:
+                blocker.execute("PRAGMA locking_mode=EXCLUSIVE")
+                blocker.execute("BEGIN EXCLUSIVE")
+                break
+            except sqlite3.OperationalError:
+                blocker.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)  # a pooled connection was mid-query; its thread returns it in milliseconds
+        try:
+            yield
+        finally:
+            blocker.close()
+
+
+class GatedRenderer(TextDrawingRenderer):
+    """Draws like TextDrawingRenderer but holds the first progress report of `stage` until the test
+    opens `gate`, so a test acts on a job at an exact point instead of racing the worker."""
+
+    def __init__(self, stage: str) -> None:
+        super().__init__()
+        self.stage = stage
+        self.reached = threading.Event()
+        self.gate = threading.Event()
+
+    def render(self, request: RenderRequest, progress: ProgressCallback | None = None) -> RenderResult:
+        def held(report: Progress) -> None:
+            if report.stage == self.stage and not self.gate.is_set():
+                self.reached.set()
+                if not self.gate.wait(timeout=30):
+                    raise TimeoutError(f"the test never opened the gate of stage {self.stage}")
+            if progress is not None:
+                progress(report)
+
+        return super().render(request, held)
+
+
+def abandon_job(queue: JobQueue, progress: Progress) -> int:
+    """Leave the next queued job as a worker killed mid-job would: claimed, some progress, a lease
+    that nobody renews. Returns its id."""
+    [job] = queue.claim("killed-worker", lease_s=0.5)
+    queue.report_progress(job.id, "killed-worker", progress)
+    return job.id
 
 
 def open_test_storage(url: str, tmp_path: Path) -> Storage:
@@ -85,8 +142,8 @@ async def start_bot(fake: FakeDiscord, storage: Storage, settings: DiscordSettin
     """Start a bot (optionally with other settings) and wait until it is ready; all are closed at the end."""
     running: list[tuple[GlyphBot, asyncio.Task[None]]] = []
 
-    async def start(bot_settings: DiscordSettings | None = None) -> GlyphBot:
-        bot = GlyphBot(bot_settings or settings, storage.jobs, storage.moderation, guild_ready_timeout=0.05)
+    async def start(bot_settings: DiscordSettings | None = None, jobs: AsyncJobs | None = None) -> GlyphBot:
+        bot = GlyphBot(bot_settings or settings, jobs or storage.jobs, storage.moderation, guild_ready_timeout=0.05)
         task = asyncio.create_task(bot.start("test-token"))
         running.append((bot, task))
         async with asyncio.timeout(10):

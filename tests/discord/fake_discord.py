@@ -562,7 +562,8 @@ class FakeDiscord:
 
     def _webhook_message(self, token: str, which: str, r: RecordedRequest) -> web.Response:
         record = self._interaction(token)
-        message_id = record.original_message_id if which == "@original" else int(which)
+        # A component interaction answered with a deferred update has the clicked message as its original.
+        message_id = (record.original_message_id or record.message_id) if which == "@original" else int(which)
         if message_id is None or message_id not in self.messages:
             raise _Error(404, 10008, "Unknown Message")
         return self._channel_message(message_id, r)

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from tests.discord.fake_discord import FakeDiscord
-
-ORIGINAL = r"/webhooks/\d+/[^/]+/messages/@original"
-
-
-async def deliver_one(fake: FakeDiscord, storage, user, prompt: str = "BUTTONS", **options) -> tuple[int, int]:
-    """Run /imagine until its result is posted; returns (message id, job id)."""
-    interaction = await fake.slash(user, "imagine", {"prompt": prompt, **options})
-    message = await fake.wait_until(
-        lambda: (m := fake.messages.get(interaction.original_message_id or 0)) and m["attachments"] and m["components"] and m
-    )
-    job_id = int(message["components"][0]["components"][0]["custom_id"].rsplit(":", 1)[1])
-    return int(message["id"]), job_id
-
+from tests.discord.flows import custom_ids, deliver_one, original, result_of
 
 async def test_reroll_after_restart_reads_parameters_from_the_database(fake, storage, start_bot):
     first_bot = await start_bot()
     alice, bob = fake.add_user("alice"), fake.add_user("bob")
     storage.start_worker()
-    message_id, job_id = await deliver_one(fake, storage, alice, "KEEP ME", seed=42, guidance=3.5, steps=7, negative="blurry")
+    message_id, job_id = await deliver_one(fake, alice, "KEEP ME", seed=42, guidance=3.5, steps=7, negative="blurry")
     await first_bot.close()
 
     await start_bot()  # a new process: nothing of the first bot's views survives in memory
@@ -32,7 +19,7 @@ async def test_reroll_after_restart_reads_parameters_from_the_database(fake, sto
     new, old = storage.queue.list().jobs
     assert (new.prompt, new.negative_prompt, new.guidance_scale, new.num_inference_steps) == ("KEEP ME", "blurry", 3.5, 7)
     assert new.seed != old.seed and new.requester_id == str(bob.id)
-    result = await fake.wait_until(lambda: (m := fake.messages.get(click.original_message_id or 0)) and m["attachments"] and m)
+    result = await fake.wait_until(lambda: result_of(fake, click))
     assert f"job {new.id}" in result["content"]
 
 
@@ -40,7 +27,7 @@ async def test_variations_start_from_the_chosen_image(fake, storage, start_bot, 
     await start_bot()
     alice = fake.add_user("alice")
     storage.start_worker()
-    message_id, job_id = await deliver_one(fake, storage, alice)
+    message_id, job_id = await deliver_one(fake, alice)
     click = await fake.click(alice, message_id, f"glyph:vary:{job_id}")
     await fake.wait_until(lambda: len(storage.queue.list().jobs) == 2)
     variation = storage.queue.list().jobs[0]
@@ -54,7 +41,7 @@ async def test_candidates_are_shown_to_the_clicker_with_ocr_scores(fake, storage
     await start_bot()
     alice = fake.add_user("alice")
     storage.start_worker()
-    message_id, job_id = await deliver_one(fake, storage, alice)
+    message_id, job_id = await deliver_one(fake, alice)
     click = await fake.click(alice, message_id, f"glyph:cands:{job_id}")
     followup = await fake.wait_until(lambda: [r for r in fake.calls("POST", r"/webhooks/\d+/" + click.token) if r.status == 200])
     body = followup[0]
@@ -67,11 +54,12 @@ async def test_delete_is_refused_to_others_and_allowed_to_moderators_with_audit(
     await start_bot()
     alice, mallory, mod = fake.add_user("alice"), fake.add_user("mallory"), fake.add_user("mod", moderator=True)
     storage.start_worker()
-    message_id, job_id = await deliver_one(fake, storage, alice)
+    message_id, job_id = await deliver_one(fake, alice)
 
     refused = await fake.click(mallory, message_id, f"glyph:delete:{job_id}")
-    await fake.wait_until(lambda: refused.callbacks)
-    assert refused.callbacks[0]["data"]["flags"] & 64 and "Only the person" in refused.callbacks[0]["data"]["content"]
+    answer = await fake.wait_until(lambda: fake.calls("POST", r"/webhooks/\d+/" + refused.token))
+    assert refused.callbacks[0]["type"] == 6  # acknowledged without touching the message
+    assert answer[0].json["flags"] & 64 and "Only the person" in answer[0].json["content"]
     assert not fake.messages[message_id].get("deleted")
 
     allowed = await fake.click(mod, message_id, f"glyph:delete:{job_id}")
@@ -86,7 +74,7 @@ async def test_requester_deletes_own_result(fake, storage, start_bot):
     await start_bot()
     alice = fake.add_user("alice")
     storage.start_worker()
-    message_id, job_id = await deliver_one(fake, storage, alice)
+    message_id, job_id = await deliver_one(fake, alice)
     await fake.click(alice, message_id, f"glyph:delete:{job_id}")
     await fake.wait_until(lambda: fake.messages[message_id].get("deleted"))
     assert storage.moderation.audit_log() == []  # deleting your own result is not a moderator action
@@ -96,9 +84,7 @@ async def test_cancel_while_queued_ends_the_reply_as_cancelled(fake, storage, st
     await start_bot()
     alice = fake.add_user("alice")
     interaction = await fake.slash(alice, "imagine", {"prompt": "NEVER DRAWN"})
-    pending = await fake.wait_until(
-        lambda: (m := fake.messages.get(interaction.original_message_id or 0)) and m["components"] and m
-    )
+    pending = await fake.wait_until(lambda: (m := original(fake, interaction)) and m["components"] and m)
     custom_id = pending["components"][0]["components"][0]["custom_id"]
     assert custom_id.startswith("glyph:cancel:")
     assert "in the queue" in pending["content"]
@@ -120,8 +106,8 @@ async def test_reroll_of_an_img2img_result_keeps_the_start_image(fake, storage, 
     buffer = io.BytesIO()
     Image.new("RGB", (16, 16), "blue").save(buffer, format="PNG")
     interaction = await fake.slash(alice, "imagine", {"prompt": "BLUE", "strength": 0.3}, attachments={"image": ("b.png", "image/png", buffer.getvalue())})
-    message = await fake.wait_until(lambda: (m := fake.messages.get(interaction.original_message_id or 0)) and m["attachments"] and m["components"] and m)
-    job_id = int(message["components"][0]["components"][0]["custom_id"].rsplit(":", 1)[1])
+    message = await fake.wait_until(lambda: result_of(fake, interaction))
+    job_id = int(custom_ids(message)[0].rsplit(":", 1)[1])
     await fake.click(alice, int(message["id"]), f"glyph:reroll:{job_id}")
     await fake.wait_until(lambda: len(storage.queue.list().jobs) == 2)
     new, old = storage.queue.list().jobs

@@ -4,38 +4,44 @@ from __future__ import annotations
 
 import re
 
+from tests.discord.conftest import GatedRenderer
 from tests.discord.fake_discord import FakeDiscord, RecordedRequest
+from tests.discord.flows import ORIGINAL, custom_ids, result_of
 
-ORIGINAL = r"/webhooks/\d+/[^/]+/messages/@original"
 
-
-def custom_ids(message: dict) -> list[str]:
-    return [c["custom_id"] for row in message["components"] for c in row["components"]]
+def successful_edits(fake: FakeDiscord) -> list[RecordedRequest]:
+    return [r for r in fake.calls("PATCH", ORIGINAL) if r.status == 200]
 
 
 def final_edit(fake: FakeDiscord) -> RecordedRequest:
-    edits = fake.calls("PATCH", ORIGINAL)
-    return next(r for r in reversed(edits) if r.status == 200 and r.json and "seed" in (r.json.get("content") or ""))
+    return next(r for r in reversed(successful_edits(fake)) if r.json and "seed" in (r.json.get("content") or ""))
 
 
 async def test_imagine_defers_reports_progress_and_delivers(fake, storage, start_bot, settings):
     await start_bot()
     alice = fake.add_user("alice")
-    storage.start_worker(step_delay_s=0.05)
+    renderer = GatedRenderer("sr")  # holds the job between its stages until the preview was seen
+    storage.start_worker(renderer=renderer)
     interaction = await fake.slash(alice, "imagine", {"prompt": r"HELLO\nWORLD", "seed": 1234, "steps": 8})
 
     await fake.wait_until(lambda: interaction.callbacks)
     assert interaction.callbacks[0]["type"] == 5  # deferred, public
     assert interaction.callbacks[0]["at"] - interaction.created_at < 3.0
 
-    original = await fake.wait_until(lambda: (m := fake.messages.get(interaction.original_message_id)) and m["attachments"] and "seed 1234" in m["content"] and m)
-    edits = [r for r in fake.calls("PATCH", ORIGINAL) if r.status == 200]
+    # The enlarged low-res preview of the base stage goes out in a progress edit, with the cancel button.
+    preview = await fake.wait_until(lambda: next((e for e in successful_edits(fake) if e.files), None))
+    assert [f[0] for f in preview.files] == ["preview-1.png"]
+    assert "drawing: step 8/8" in preview.json["content"]
+    assert custom_ids(preview.json)[0].startswith("glyph:cancel:")
+    renderer.gate.set()
+
+    original = await fake.wait_until(lambda: result_of(fake, interaction))
+    assert "seed 1234" in original["content"]
+    edits = successful_edits(fake)
     # Queue position or progress first, then stage steps; each edit at least the interval after the previous one.
     assert any("queue" in e.json["content"] or "step" in e.json["content"] for e in edits[:-1])
     gaps = [b.at - a.at for a, b in zip(edits, edits[1:])]
     assert all(gap >= settings.progress_edit_interval_s - 0.02 for gap in gaps), gaps
-    # The low-res preview of the base stage went out in a progress edit.
-    assert any(f[0].startswith("preview-") for e in edits[:-1] for f in e.files)
 
     final = final_edit(fake)
     assert [f[0] for f in final.files] == [f"glyph-{_job_id(final)}.png"]
@@ -54,7 +60,8 @@ async def test_count_gives_one_image_and_button_row_per_job(fake, storage, start
     alice = fake.add_user("alice")
     storage.start_worker()
     interaction = await fake.slash(alice, "imagine", {"prompt": "TWO", "count": 2, "seed": 7})
-    message = await fake.wait_until(lambda: (m := fake.messages.get(interaction.original_message_id)) and len(m["attachments"]) == 2 and m)
+    message = await fake.wait_until(lambda: result_of(fake, interaction))
+    assert len(message["attachments"]) == 2
     jobs = (await storage.jobs.list()).jobs
     assert sorted(j.seed for j in jobs) == [7, 8]
     assert len(message["components"]) == 2
@@ -86,7 +93,7 @@ async def test_blocked_term_is_refused_before_a_job_exists(fake, storage, start_
     await start_bot()
     alice = fake.add_user("alice")
     storage.moderation.block_term("forbidden", moderator="test")
-    interaction = await fake.slash(alice, "imagine", {"prompt": "a FORBIDDEN word"})
+    await fake.slash(alice, "imagine", {"prompt": "a FORBIDDEN word"})
     followup = await fake.wait_until(lambda: fake.calls("POST", r"/webhooks/\d+/tok-\d+"))
     assert "blocked term" in followup[0].json["content"] and followup[0].json["flags"] & 64
     # The public "thinking" message was removed, so the channel never shows the refused prompt.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.discord.test_buttons_e2e import deliver_one
+from tests.discord.flows import deliver_one
 
 
 def reply_text(fake, interaction) -> str:
@@ -59,7 +59,7 @@ async def test_hide_from_the_message_menu_hides_images_and_deletes_the_message(f
     await start_bot()
     alice, mod = fake.add_user("alice"), fake.add_user("mod", moderator=True)
     storage.start_worker()
-    message_id, job_id = await deliver_one(fake, storage, alice)
+    message_id, job_id = await deliver_one(fake, alice)
     interaction = await fake.message_command(mod, "Hide glyphbot image", message_id)
     assert "The message was deleted" in await answered(fake, interaction)
     assert fake.messages[message_id].get("deleted")
@@ -72,7 +72,7 @@ async def test_history_and_job_details_respect_ownership(fake, storage, start_bo
     await start_bot()
     alice, bob, mod = fake.add_user("alice"), fake.add_user("bob"), fake.add_user("mod", moderator=True)
     storage.start_worker()
-    _, job_id = await deliver_one(fake, storage, alice, "ALICE TEXT")
+    _, job_id = await deliver_one(fake, alice, "ALICE TEXT")
 
     own = await answered(fake, await fake.slash(alice, "history"))
     assert f"`{job_id}` succeeded" in own and "ALICE TEXT" in own

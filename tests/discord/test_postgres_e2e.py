@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.discord.conftest import Storage, open_test_storage
-from tests.discord.test_buttons_e2e import deliver_one
+from tests.discord.flows import deliver_one, result_of
 
 pytestmark = pytest.mark.postgres
 SERVER = os.environ.get("GLYPHBOT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
@@ -39,11 +39,11 @@ async def test_imagine_reroll_after_restart_and_ban_on_postgres(fake, storage, s
     first = await start_bot()
     alice, mod = fake.add_user("alice"), fake.add_user("mod", moderator=True)
     storage.start_worker()
-    message_id, job_id = await deliver_one(fake, storage, alice, "ON POSTGRES", seed=9)
+    message_id, job_id = await deliver_one(fake, alice, "ON POSTGRES", seed=9)
     await first.close()
     await start_bot()
     click = await fake.click(alice, message_id, f"glyph:reroll:{job_id}")
-    await fake.wait_until(lambda: (m := fake.messages.get(click.original_message_id or 0)) and m["attachments"])
+    await fake.wait_until(lambda: result_of(fake, click))
     assert [j.prompt for j in storage.queue.list().jobs] == ["ON POSTGRES", "ON POSTGRES"]
 
     await fake.slash(mod, "mod", {"user": alice}, subcommand="ban")

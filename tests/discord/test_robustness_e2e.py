@@ -5,14 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import sqlite3
-from pathlib import Path
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from tests.discord.test_buttons_e2e import deliver_one
-
-ORIGINAL = r"/webhooks/\d+/[^/]+/messages/@original"
+from tests.discord.flows import ORIGINAL, deliver_one, result_of
 
 
 def channel_posts(fake):
@@ -29,7 +27,7 @@ async def test_result_after_token_expiry_goes_to_the_channel_with_a_mention(fake
 
     posts = await fake.wait_until(lambda: channel_posts(fake))
     post = posts[0]
-    assert post.json["content"].startswith(f"<@{alice.id}> ")
+    assert post.json["content"].startswith(f"<@{alice.id}>\n> ")
     assert [int(u) for u in post.json["allowed_mentions"]["users"]] == [alice.id]
     assert post.files and post.files[0][2].startswith(b"\x89PNG")
     assert any(c["custom_id"].startswith("glyph:reroll:") for row in post.json["components"] for c in row["components"])
@@ -52,7 +50,7 @@ async def test_429_on_an_edit_is_waited_out_and_the_result_still_arrives(fake, s
     alice = fake.add_user("alice")
     fake.rate_limit("PATCH", ORIGINAL, times=2, retry_after=0.25)
     storage.start_worker()
-    message_id, _ = await deliver_one(fake, storage, alice, "LIMITED")
+    message_id, _ = await deliver_one(fake, alice, "LIMITED")
     statuses = [r.status for r in fake.calls("PATCH", ORIGINAL)]
     assert statuses[:2] == [429, 429] and statuses[2] == 200
     first, retry = fake.calls("PATCH", ORIGINAL)[1:3]
@@ -67,7 +65,7 @@ async def test_gateway_drop_resumes_and_in_flight_jobs_still_deliver(fake, stora
     await fake.wait_until(lambda: storage.queue.list().jobs)
     await fake.drop_gateway()
     storage.start_worker()
-    await fake.wait_until(lambda: (m := fake.messages.get(interaction.original_message_id or 0)) and m["attachments"])
+    await fake.wait_until(lambda: result_of(fake, interaction))
     await fake.wait_until(lambda: fake.resume_count == 1)
     assert fake.identify_count == 1  # resumed, not re-identified
     # Interactions keep arriving over the resumed session.
@@ -125,7 +123,7 @@ async def test_results_of_requests_made_before_a_restart_still_arrive(fake, stor
     await start_bot()
     storage.start_worker()
     post = (await fake.wait_until(lambda: channel_posts(fake)))[0]
-    assert post.json["content"].startswith(f"<@{alice.id}> ") and "SURVIVES A RESTART" in post.json["content"]
+    assert post.json["content"].startswith(f"<@{alice.id}>\n> ") and "SURVIVES A RESTART" in post.json["content"]
     assert post.files
     await fake.wait_until(lambda: not list((Path(first.settings.state_dir) / "outbox").glob("*.json")))
 
