@@ -233,6 +233,7 @@ class Trainer:
             "text_distribution": dataclasses.asdict(self.config.text),
             "init_from": self.config.init_from,
             "warm_start_base": self.config.warm_start_base,
+            "low_res_size": self.config.low_res_size,
         }
         (target / "training.json").write_text(json.dumps(info, indent=2) + "\n")
         return target

@@ -112,11 +112,22 @@ def imagine(
     }, indent=2))
 
 
+def _default_low_res_size(model_config: dict, warm_start_base: Optional[Path], init_from: Optional[Path]) -> int:
+    """The SR input size must match the base the SR model will follow: ask the models themselves first."""
+    if warm_start_base is not None and (warm_start_base / "config.json").is_file():
+        return json.loads((warm_start_base / "config.json").read_text())["sample_size"]
+    if init_from is not None and (init_from / "training.json").is_file():
+        previous = json.loads((init_from / "training.json").read_text()).get("low_res_size")
+        if previous:
+            return previous
+    return model_config["sample_size"] // 4  # the shipped cascade is 64 -> 256
+
+
 @app.command()
 def train(
     stage: Stage = typer.Argument(..., help="base (text -> low-res image) or sr (low-res -> 256 px)."),
     output_dir: Path = typer.Option(..., "--output", help="Run folder: checkpoints, samples, and model/ at the end."),
-    config: Path = typer.Option(None, "--config", help="Model config JSON (default: configs/base-64.json or sr-256.json)."),
+    config: Path = typer.Option(None, "--config", help="Model config JSON (default: configs/base-64.json or sr-256-from-64.json)."),
     steps: int = typer.Option(1000, help="Total optimiser steps (a resumed run continues to this count)."),
     batch_size: int = typer.Option(32),
     learning_rate: float = typer.Option(1e-4),
@@ -137,7 +148,7 @@ def train(
     folder_dataset: Optional[Path] = typer.Option(None, help="Train on image+.txt pairs instead of synthetic text."),
     init_from: Optional[Path] = typer.Option(None, help="Continue from these weights (e.g. the shipped checkpoint)."),
     warm_start_base: Optional[Path] = typer.Option(None, help="SR only: copy this base model into the SR middle."),
-    low_res_size: Optional[int] = typer.Option(None, help="SR only: the base resolution (default: half the SR size)."),
+    low_res_size: Optional[int] = typer.Option(None, help="SR only: the base resolution (default: the warm-start base's, the continued run's, else a quarter of the SR size)."),
     seed: int = typer.Option(0),
 ) -> None:
     """Train (or continue training) a base or super-resolution model."""
@@ -145,12 +156,12 @@ def train(
     from generation.train import Trainer, TrainingConfig
     from ocr.heldout import load_heldout
 
-    config = config or CONFIG_DIR / ("base-64.json" if stage is Stage.base else "sr-256.json")
+    config = config or CONFIG_DIR / ("base-64.json" if stage is Stage.base else "sr-256-from-64.json")
     if not config.is_file():
         _fail(f"model config {config} not found")
     model_config = json.loads(config.read_text())
     if stage is Stage.sr and low_res_size is None:
-        low_res_size = model_config["sample_size"] // 2
+        low_res_size = _default_low_res_size(model_config, warm_start_base, init_from)
     try:
         training_config = TrainingConfig(
             stage=stage.value, model=model_config, output_dir=str(output_dir), steps=steps, batch_size=batch_size,
@@ -235,10 +246,10 @@ def bench_sample(
     except CheckpointMissingError:
         # Speed does not depend on the weights' values: time freshly initialised models of the shipped configs.
         fresh = {name: GlyphUNet2DModel(**json.loads((CONFIG_DIR / f"{config}.json").read_text()))
-                 for name, config in (("base", "base-128"), ("sr", "sr-256"))}
+                 for name, config in (("base", "base-64"), ("sr", "sr-256-from-64"))}
         # .half() rather than .to(dtype): diffusers logs a spurious fp32-modules warning on every .to(dtype).
         models = {name: model.half() if dtype == torch.float16 else model for name, model in fresh.items()}
-        origin = "untrained models of configs base-128.json and sr-256.json (no trained checkpoint is shipped)"
+        origin = "untrained models of configs base-64.json and sr-256-from-64.json (no trained checkpoint is shipped)"
     models = {name: model.to(torch_device).eval() for name, model in models.items() if name in stages.split(",")}
     if "base" not in models:
         _fail("--stages must include base")
@@ -271,3 +282,28 @@ def bench_sample(
             row += [f"{ms:,.0f}", f"{1000 / ms:.3f}"]
         table.add_row(*row, f"{costs[1] / costs[0]:.1f}x")
     console.print(table)
+
+
+@bench_app.command("data")
+def bench_data(
+    sizes: str = typer.Option("64,128,256", help="Comma-separated image sizes."),
+    workers: int = typer.Option(2, min=1, help="DataLoader worker processes (the training run's --num-workers)."),
+    samples: int = typer.Option(512, min=32, help="Samples timed per setting."),
+) -> None:
+    """Synthetic samples/s: one process (baseline) vs a DataLoader with --workers processes, per size."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from generation.data.text_sampler import TextSamplerConfig
+    from generation.data.throughput import measure_data_rate
+
+    table = Table(title="Synthetic training data, samples/s (1-3 lines, up to 40 characters)")
+    for column in ("size", "1 process (baseline)", f"{workers} workers", "speed-up"):
+        table.add_column(column, justify="right")
+    text = TextSamplerConfig()
+    for size in (int(value) for value in sizes.split(",")):
+        single = measure_data_rate(size, 0, samples, text)
+        parallel = measure_data_rate(size, workers, samples, text)
+        table.add_row(f"{size}px", f"{single.samples_per_s:,.0f}", f"{parallel.samples_per_s:,.0f}",
+                      f"{parallel.samples_per_s / single.samples_per_s:.1f}x")
+    Console().print(table)

@@ -1,6 +1,7 @@
 """`glyphbot imagine`, `train` and `bench sample` end to end on tiny checkpoints trained in the test."""
 
 import json
+import re
 import shutil
 
 import pytest
@@ -114,3 +115,10 @@ def test_preview_data_refuses_an_impossible_curriculum(tmp_path):
     result = runner.invoke(app, ["preview-data", "--out", str(tmp_path / "g.png"), "--min-lines", "3", "--max-lines", "2"])
     assert result.exit_code == 2 and "min_lines" in result.output
     assert not (tmp_path / "g.png").exists()
+
+
+def test_bench_data_prints_the_single_process_baseline_beside_the_workers():
+    result = runner.invoke(app, ["bench", "data", "--sizes", "16", "--workers", "1", "--samples", "32"])
+    assert result.exit_code == 0, result.output
+    assert "1 process (baseline)" in result.output and "16px" in result.output
+    assert re.search(r"\d+\.\dx", result.output), result.output
