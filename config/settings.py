@@ -10,11 +10,13 @@ Any invalid value stops the program at start with the setting's dotted name and 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+import pydantic_settings
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -227,6 +229,8 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as error:
         raise SettingsError(_describe(error)) from None
+    except pydantic_settings.SettingsError as error:
+        raise SettingsError(_describe_environment_error(error)) from None
 
 
 def read_secret_file(path: Path, setting: str) -> str:
@@ -289,6 +293,25 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         else:
             result[key] = value
     return result
+
+
+def _describe_environment_error(error: pydantic_settings.SettingsError) -> str:
+    """pydantic-settings names only the section whose variable did not parse; add the variables to look at."""
+    match = re.search(r'field "(\w+)"', str(error))
+    if match is None:
+        return f"invalid settings: {error}"
+    section = match.group(1)
+    prefix = f"GLYPHBOT_{section.upper()}"
+    model = Settings.model_fields[section].annotation if section in Settings.model_fields else None
+    structured = {
+        f"{prefix}__{key.upper()}" for key, field in getattr(model, "model_fields", {}).items()
+        if get_origin(field.annotation) in (list, dict, tuple)
+    }
+    names = sorted(name for name in os.environ if name == prefix or name in structured)
+    return (
+        f"invalid settings: {section} ({', '.join(names)}): not valid JSON; lists and tables given in the "
+        'environment are written as JSON, e.g. GLYPHBOT_DISCORD__GUILD_IDS="[1, 2]"'
+    )
 
 
 def _describe(error: ValidationError) -> str:

@@ -67,6 +67,8 @@ def test_user_file_then_environment_override(tmp_path: Path, monkeypatch: pytest
         ("[discord]\ntoken = 'abc.def'\n", {}, "discord.token: secrets may not be written in"),
         ("[database]\nurl = 'postgresql+psycopg://u:hunter2@h/db'\n", {}, "contains a password"),
         ("[worker\n", {}, "not valid TOML"),
+        ("", {"GLYPHBOT_DISCORD__GUILD_IDS": "1,2"}, "discord (GLYPHBOT_DISCORD__GUILD_IDS): not valid JSON; lists and tables"),
+        ("", {"GLYPHBOT_WORKER": "fast"}, "worker (GLYPHBOT_WORKER): not valid JSON"),
     ],
 )
 def test_bad_settings_fail_naming_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toml: str, env: dict, message: str) -> None:
