@@ -2,7 +2,8 @@
 
 PNG first (lossless: the point of the picture is crisp text); if the files together exceed the
 limit, WebP at falling quality; if even that does not fit, an error naming the sizes rather than a
-failed upload. CPU work: call it through `asyncio.to_thread` from the event loop.
+failed upload. Also the checks of users' own images for img2img. CPU work: call these through
+`asyncio.to_thread` from the event loop.
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ MAX_FILES = 10
 WEBP_QUALITIES = (95, 85, 70, 50)
 # Multipart framing and the JSON part also count against Discord's limit.
 OVERHEAD_BYTES = 64 * 1024
+# Start images for img2img: the cascade draws at most 256 px, so keeping more only costs disk and time;
+# decoding is refused above MAX_INIT_PIXELS (about 120 MB of RGB) whatever the file size.
+MAX_INIT_SIDE = 1024
+MAX_INIT_PIXELS = 40_000_000
+UNREADABLE = "the attachment is not an image I can read (PNG, JPEG, WebP or GIF)"
 
 
 @dataclass(frozen=True)
@@ -67,17 +73,39 @@ def to_webp(png: bytes, quality: int) -> bytes:
 
 
 def to_png(data: bytes, *, max_bytes: int) -> bytes:
-    """Normalise a user's upload (any format PIL reads) to PNG for img2img; raise ValueError if unreadable."""
+    """Normalise a user's upload (any format PIL reads) to an RGB PNG of at most MAX_INIT_SIDE pixels a side,
+    for img2img; raise ValueError saying what is wrong with it.
+
+    The pixel count is checked from the header before anything is decoded: a few kilobytes of PNG can
+    claim 30000x30000 pixels and would take gigabytes to decode.
+    """
     if len(data) > max_bytes:
-        raise ValueError(f"the image is {len(data) / 1048576:.1f} MiB; the limit is {max_bytes / 1048576:.0f} MiB")
+        raise ValueError(f"the image is {mib(len(data))}; the limit is {mib(max_bytes)}")
+    limit = f"the limit is {MAX_INIT_PIXELS // 1_000_000} megapixels"
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as error:  # PIL's own, far higher, limit: no size to quote
+        raise ValueError(f"the image has over {2 * (Image.MAX_IMAGE_PIXELS or 0) // 1_000_000} megapixels; {limit}") from error
+    except (OSError, ValueError) as error:
+        raise ValueError(UNREADABLE) from error
+    with image:
+        image.draft("RGB", (MAX_INIT_SIDE, MAX_INIT_SIDE))  # JPEGs decode straight at a reduced scale
+        if image.width * image.height > MAX_INIT_PIXELS:
+            raise ValueError(f"the image is {image.width}×{image.height} pixels; {limit}")
+        try:
             image.load()
-            out = io.BytesIO()
-            image.convert("RGB").save(out, format="PNG")
-            return out.getvalue()
-    except (OSError, Image.DecompressionBombError, ValueError) as error:
-        raise ValueError("the attachment is not an image I can read (PNG, JPEG, WebP or GIF)") from error
+            rgb = image.convert("RGB")
+        except (OSError, Image.DecompressionBombError, ValueError) as error:
+            raise ValueError(UNREADABLE) from error
+    rgb.thumbnail((MAX_INIT_SIDE, MAX_INIT_SIDE), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    rgb.save(out, format="PNG")
+    return out.getvalue()
+
+
+def mib(size_bytes: int) -> str:
+    """A byte count as users read it: 8 MiB, 0.5 MiB."""
+    return f"{round(size_bytes / 1048576, 1):g} MiB"
 
 
 def _name(stem: str, index: int, count: int, ext: str) -> str:

@@ -17,7 +17,7 @@ import discord
 from discord import app_commands
 
 from bot.discord.access import place_of
-from bot.discord.attachments import to_png
+from bot.discord.attachments import mib, to_png
 from bot.discord.delivery import Delivery, Target
 from bot.discord.options import ImagineOptions, OptionErrors, parse_imagine
 from bot.discord.outbox import PendingDelivery
@@ -145,7 +145,7 @@ async def imagine_command(
             count=count, strength=strength, has_image=image is not None,
         )
         if image is not None and image.size > bot.settings.max_init_image_bytes:
-            raise OptionErrors([f"image: is {image.size / 1048576:.1f} MiB; the limit is {bot.settings.max_init_image_bytes / 1048576:.0f} MiB."])
+            raise OptionErrors([f"image: is {mib(image.size)}; the limit is {mib(bot.settings.max_init_image_bytes)}."])
     except OptionErrors as errors:
         await refuse(interaction, "❌ Some options need fixing:\n" + "\n".join(f"• {p}" for p in errors.problems))
         return

@@ -1,8 +1,13 @@
-"""Steps and reads that many Discord tests share: what the bot's reply looks like, and one full request."""
+"""Steps and reads that many Discord tests share: what the bot's reply looks like, one full request, odd input."""
 
 from __future__ import annotations
 
+import io
+import struct
+import zlib
 from typing import Any
+
+from PIL import Image
 
 from tests.discord.fake_discord import FakeDiscord, FakeInteraction, FakeUser, RecordedRequest
 
@@ -40,3 +45,13 @@ async def deliver_one(fake: FakeDiscord, user: FakeUser, prompt: str = "BUTTONS"
     message = await fake.wait_until(lambda: result_of(fake, interaction))
     job_id = int(custom_ids(message)[0].rsplit(":", 1)[1])
     return int(message["id"]), job_id
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A few bytes of PNG whose header claims `width`x`height`: a decompression bomb before decoding."""
+    buffer = io.BytesIO()
+    Image.new("1", (1, 1)).save(buffer, format="PNG")
+    data = bytearray(buffer.getvalue())
+    struct.pack_into(">II", data, 16, width, height)  # IHDR data starts after signature, length, type
+    struct.pack_into(">I", data, 29, zlib.crc32(bytes(data[12:29])))
+    return bytes(data)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from tests.discord.conftest import GatedRenderer
 from tests.discord.fake_discord import FakeDiscord, RecordedRequest
-from tests.discord.flows import ORIGINAL, custom_ids, result_of
+from tests.discord.flows import ORIGINAL, custom_ids, png_claiming, result_of
 
 
 def successful_edits(fake: FakeDiscord) -> list[RecordedRequest]:
@@ -147,6 +148,26 @@ async def test_corrupt_image_attachment_is_refused(fake, storage, start_bot):
     await fake.slash(alice, "imagine", {"prompt": "X"}, attachments={"image": ("broken.png", "image/png", b"\x89PNG not really")})
     followup = await fake.wait_until(lambda: fake.calls("POST", r"/webhooks/\d+/tok-\d+"))
     assert "image: the attachment is not an image" in followup[0].json["content"]
+    assert storage.queue.list().jobs == []
+
+
+async def test_an_attachment_over_the_size_limit_is_refused_before_anything_is_read(fake, storage, start_bot, settings):
+    await start_bot(replace(settings, max_init_image_mib=0.5))
+    alice = fake.add_user("alice")
+    interaction = await fake.slash(alice, "imagine", {"prompt": "BIG"}, attachments={"image": ("big.png", "image/png", bytes(600 * 1024))})
+    await fake.wait_until(lambda: interaction.callbacks)
+    reply = interaction.callbacks[0]
+    assert reply["type"] == 4 and reply["data"]["flags"] & 64
+    assert "image: is 0.6 MiB; the limit is 0.5 MiB" in reply["data"]["content"]
+    assert storage.queue.list().jobs == []
+
+
+async def test_an_attachment_claiming_huge_dimensions_is_refused(fake, storage, start_bot):
+    await start_bot()
+    alice = fake.add_user("alice")
+    await fake.slash(alice, "imagine", {"prompt": "BOMB"}, attachments={"image": ("bomb.png", "image/png", png_claiming(30000, 30000))})
+    followup = await fake.wait_until(lambda: fake.calls("POST", r"/webhooks/\d+/tok-\d+"))
+    assert "image: the image has over 178 megapixels; the limit is 40" in followup[0].json["content"]
     assert storage.queue.list().jobs == []
 
 

@@ -16,6 +16,7 @@ from bot.discord.settings import DiscordSettings
 from bot.discord.sync import payload_hash
 from bot.discord.texts import MAX_MESSAGE_CHARS, format_eta, quote_prompt, result_message
 from bot.discord.throttle import EditThrottle
+from tests.discord.flows import png_claiming
 
 SETTINGS = DiscordSettings()
 
@@ -111,6 +112,23 @@ def test_user_images_are_normalised_to_png_and_garbage_is_refused():
         to_png(b"GIF89a broken", max_bytes=10**6)
     with pytest.raises(ValueError, match="the limit is 1 MiB"):
         to_png(b"x" * (2 * 1048576), max_bytes=1048576)
+    with pytest.raises(ValueError, match="is 0.6 MiB; the limit is 0.5 MiB"):
+        to_png(b"x" * (600 * 1024), max_bytes=512 * 1024)
+
+
+def test_user_images_with_huge_dimensions_are_refused_before_decoding():
+    with pytest.raises(ValueError, match="is 8000×6000 pixels; the limit is 40 megapixels"):
+        to_png(png_claiming(8000, 6000), max_bytes=10**6)
+    with pytest.raises(ValueError, match="has over 178 megapixels; the limit is 40 megapixels"):
+        to_png(png_claiming(30000, 30000), max_bytes=10**6)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_large_user_images_are_shrunk_to_the_working_size(fmt):
+    buffer = io.BytesIO()
+    Image.new("RGB", (4096, 128), "white").save(buffer, format=fmt)
+    with Image.open(io.BytesIO(to_png(buffer.getvalue(), max_bytes=10**7))) as image:
+        assert image.size == (1024, 32) and image.mode == "RGB"
 
 
 # --- pacing ----------------------------------------------------------------------------------
