@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
 # Sets up glyphbot on a fresh Debian machine: system packages when missing, then a virtualenv in .venv.
+#   bash setup.sh           what `glyphbot` needs to run
+#   bash setup.sh --tests   that, plus what only the tests need (pytest and friends, Debian's chromium)
 # Idempotent: a second run only checks. torch is installed first, pinned, so pip never pulls a CUDA build.
 set -euo pipefail
 cd "$(dirname "$0")"
+
+tests=false
+case "${1:-}" in
+  "") ;;
+  --tests) tests=true ;;
+  *) echo "usage: bash setup.sh [--tests]" >&2; exit 2 ;;
+esac
 
 need_apt=()
 command -v tesseract >/dev/null 2>&1 || need_apt+=(tesseract-ocr tesseract-ocr-eng)
@@ -11,6 +20,8 @@ for pkg in fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-freefont-
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+# The moderator web app's browser test drives the system Chromium (Playwright downloads no browser).
+$tests && { [ -x /usr/bin/chromium ] || need_apt+=(chromium); }
 if ((${#need_apt[@]})); then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
@@ -22,11 +33,16 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
+target=.
 stamp=.venv/.glyphbot-installed
+if $tests; then
+  target=".[test]"
+  stamp=.venv/.glyphbot-installed-tests
+fi
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q torch==2.13.0
-  .venv/bin/python -m pip install -q -e '.[test]'
+  .venv/bin/python -m pip install -q -e "$target"
   touch "$stamp"
 fi
 echo "setup: ready (.venv/bin/glyphbot)"

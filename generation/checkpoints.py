@@ -42,7 +42,7 @@ def locate_checkpoints(checkpoint_dir: str | Path | None = None) -> ShippedCheck
     if not _is_trained(base):
         raise CheckpointMissingError(
             f"no trained base checkpoint in {base}: this build of glyphbot ships no trained weights yet "
-            "(they need a GPU run: `glyphbot train base ...`, see README). Point --checkpoint-dir or "
+            "(they need a GPU run: see generation/TRAINING.md). Point --checkpoint-dir or "
             "GLYPHBOT_GENERATION__CHECKPOINT_DIR at a folder with base/ (and sr/) from `glyphbot train`."
         )
     sr = root / "sr"
