@@ -8,7 +8,7 @@ import re
 
 from aiohttp.test_utils import TestClient
 
-from bot.http.accounts import add_moderator
+from bot.http.accounts import add_moderator, disable_moderator, set_moderator_password
 from storage.db import Database
 from storage.images import ImageStore
 from storage.jobs import JobQueue
@@ -131,8 +131,7 @@ async def test_dashboard_figures(client: TestClient, moderator: str, db: Databas
     assert panel.status == 200 and "<html" not in await panel.text()
 
 
-async def test_sessions_end_at_logout_and_when_disabled(client: TestClient, db: Database) -> None:
-    from bot.http.accounts import disable_moderator
+async def test_sessions_end_at_logout_when_disabled_and_with_a_new_password(client: TestClient, db: Database) -> None:
 
     add_moderator(db, "max", PASSWORD)
     csrf = await log_in(client, "max", PASSWORD)
@@ -142,4 +141,9 @@ async def test_sessions_end_at_logout_and_when_disabled(client: TestClient, db: 
     assert (await client.get("/mod/audit")).status == 401
     await log_in(client, "max", PASSWORD)
     disable_moderator(db, "max")
+    assert (await client.get("/mod/audit")).status == 401
+    assert set_moderator_password(db, "max", "a brand new password")  # and enabled again
+    await log_in(client, "max", "a brand new password")
+    assert (await client.get("/mod/audit")).status == 200
+    set_moderator_password(db, "max", PASSWORD)
     assert (await client.get("/mod/audit")).status == 401
