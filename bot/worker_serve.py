@@ -12,6 +12,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bot.worker import Worker
@@ -68,8 +69,11 @@ async def serve(
     for number in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(number, stop.set)
     parts = {asyncio.create_task(ADAPTERS[name](settings, storage)): f"the {name} adapter" for name in adapters}
+    # The worker gets a thread of its own: in the default pool it would hold one of the few threads
+    # that adapters' database calls (AsyncJobs) run in, for as long as the process lives.
+    worker_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="worker")
     if worker is not None:
-        parts[asyncio.create_task(asyncio.to_thread(worker.run))] = "the worker"
+        parts[asyncio.ensure_future(loop.run_in_executor(worker_thread, worker.run))] = "the worker"
     stopper = asyncio.create_task(stop.wait())
     try:
         done, _ = await asyncio.wait([*parts, stopper], return_when=asyncio.FIRST_COMPLETED)
@@ -88,4 +92,5 @@ async def serve(
             if parts[task] != "the worker":
                 task.cancel()
         await asyncio.gather(*parts, stopper, return_exceptions=True)
+        worker_thread.shutdown()
         log.info("serve stopped")

@@ -14,7 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.worker_serve import configured_adapters
+from bot.worker import Worker, WorkerOptions
+from bot.worker_renderers import TextDrawingRenderer
+from bot.worker_serve import ServeError, configured_adapters, serve
 from config.settings import load_settings
 from storage.db import open_database
 from storage.images import ImageStore
@@ -101,3 +103,27 @@ def test_configured_adapters_are_those_with_what_they_need(serve_env: dict[str, 
     monkeypatch.setenv("GLYPHBOT_DISCORD__TOKEN", "t")
     monkeypatch.setenv("GLYPHBOT_TUMBLR__BLOG", "glyphs")
     assert configured_adapters(load_settings()) == ["discord", "tumblr", "http"]
+
+
+async def test_a_worker_that_dies_stops_serve_with_its_reason(queue: JobQueue) -> None:
+    class BrokenQueue(JobQueue):
+        def claim(self, worker_id: str, **kwargs) -> list:  # noqa: ANN003
+            raise RuntimeError("the renderer's driver crashed")
+
+    worker = Worker(BrokenQueue(queue.db, queue.images), TextDrawingRenderer(), WorkerOptions(poll_interval_s=0.01))
+    with pytest.raises(ServeError, match="^the worker stopped: the renderer's driver crashed$"):
+        await serve(None, None, [], worker)
+
+
+async def test_setting_stop_ends_serve_and_its_worker(queue: JobQueue) -> None:
+    import asyncio
+
+    worker = Worker(queue, TextDrawingRenderer(), WorkerOptions(poll_interval_s=0.01))
+    stop = asyncio.Event()
+    serving = asyncio.create_task(serve(None, None, [], worker, stop))
+    job = queue.submit(submission("DONE BEFORE STOP", candidates=1, num_inference_steps=1, sr_num_inference_steps=1))
+    while not queue.get(job.id).done:
+        await asyncio.sleep(0.02)
+    stop.set()
+    await asyncio.wait_for(serving, timeout=10)
+    assert worker.stop_event.is_set() and queue.get(job.id).status == "succeeded"
