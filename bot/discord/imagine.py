@@ -19,7 +19,7 @@ from discord import app_commands
 from bot.discord.access import place_of
 from bot.discord.attachments import mib, to_png
 from bot.discord.delivery import Delivery, Target
-from bot.discord.options import ImagineOptions, OptionErrors, parse_imagine
+from bot.discord.options import ImagineOptions, OptionErrors, check_form_options, parse_imagine
 from bot.discord.outbox import PendingDelivery
 from bot.discord.texts import fit
 from storage.errors import DatabaseUnavailable, InvalidJob, SubmissionRefused
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 DM_REFUSAL = "glyphbot draws in servers only: use /imagine in a server channel where the bot is present."
+TEXT_INPUT_MAX = 4000  # Discord refuses a whole form whose text input allows more
 QUEUE_DOWN = "The image queue is unavailable right now, so nothing was queued. Please try again in a minute."
 
 
@@ -45,6 +46,10 @@ async def refuse(interaction: discord.Interaction, text: str) -> None:
         with contextlib.suppress(discord.HTTPException):
             await interaction.delete_original_response()
     await interaction.followup.send(text, ephemeral=True)
+
+
+async def refuse_options(interaction: discord.Interaction, errors: OptionErrors) -> None:
+    await refuse(interaction, "❌ Some options need fixing:\n" + "\n".join(f"• {p}" for p in errors.problems))
 
 
 async def claim_cooldown(bot: "GlyphBot", interaction: discord.Interaction) -> bool:
@@ -104,8 +109,7 @@ class PromptModal(discord.ui.Modal, title="Imagine"):
 
     def __init__(self, max_chars: int, **options: object) -> None:
         super().__init__(timeout=900)
-        self.prompt.max_length = max_chars
-        self.negative.max_length = max_chars
+        self.prompt.max_length = self.negative.max_length = min(max_chars, TEXT_INPUT_MAX)
         self.options = options
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
@@ -147,7 +151,7 @@ async def imagine_command(
         if image is not None and image.size > bot.settings.max_init_image_bytes:
             raise OptionErrors([f"image: is {mib(image.size)}; the limit is {mib(bot.settings.max_init_image_bytes)}."])
     except OptionErrors as errors:
-        await refuse(interaction, "❌ Some options need fixing:\n" + "\n".join(f"• {p}" for p in errors.problems))
+        await refuse_options(interaction, errors)
         return
     if not await claim_cooldown(bot, interaction):
         return
@@ -177,6 +181,11 @@ async def imagine_lines_command(
     bot: GlyphBot = interaction.client  # type: ignore[assignment]
     if interaction.guild_id is None:
         await refuse(interaction, DM_REFUSAL)
+        return
+    try:
+        check_form_options(bot.settings, guidance=guidance, steps=steps, seed=seed, count=count)
+    except OptionErrors as errors:
+        await refuse_options(interaction, errors)
         return
     await interaction.response.send_modal(
         PromptModal(bot.settings.max_prompt_chars, guidance=guidance, steps=steps, seed=seed, count=count)

@@ -103,6 +103,14 @@ def parse_imagine(
     return ImagineOptions(prompt, negative, float(guidance), int(steps), chosen_seed, int(count), float(strength))
 
 
+def check_form_options(
+    settings: DiscordSettings, *, guidance: float | None, steps: int | None, seed: int | None, count: int | None
+) -> None:
+    """Check /imagine-lines' numbers before its form opens, so nobody types a long text only to learn
+    afterwards that a number was out of range. Raises OptionErrors like parse_imagine."""
+    parse_imagine(settings, prompt="form", guidance=guidance, steps=steps, seed=seed, count=count)
+
+
 def _text(problems: list[str], name: str, value: str, limit: int, *, required: bool) -> None:
     if required and not value:
         problems.append(f"{name}: is empty; write the text the image should show.")

@@ -171,6 +171,17 @@ async def test_an_attachment_claiming_huge_dimensions_is_refused(fake, storage, 
     assert storage.queue.list().jobs == []
 
 
+async def test_the_form_is_not_opened_when_its_numbers_are_wrong(fake, storage, start_bot):
+    """Nobody should type a long text only to learn afterwards that the guidance was out of range."""
+    await start_bot()
+    alice = fake.add_user("alice")
+    opener = await fake.slash(alice, "imagine-lines", {"guidance": 99.0, "count": 0})
+    await fake.wait_until(lambda: opener.callbacks)
+    reply = opener.callbacks[0]
+    assert reply["type"] == 4 and reply["data"]["flags"] & 64
+    assert "guidance: 99 is out of range" in reply["data"]["content"] and "count: 0 is out of range" in reply["data"]["content"]
+
+
 async def test_modal_takes_a_multi_line_prompt(fake, storage, start_bot):
     await start_bot()
     alice = fake.add_user("alice")

@@ -11,7 +11,7 @@ from PIL import Image
 
 from bot.discord.attachments import TooLargeForDiscord, enlarge_preview, pack_images, to_png
 from bot.discord.cooldown import Cooldowns
-from bot.discord.options import MAX_SEED, OptionErrors, parse_imagine, unescape_newlines
+from bot.discord.options import MAX_SEED, OptionErrors, check_form_options, parse_imagine, unescape_newlines
 from bot.discord.settings import DiscordSettings
 from bot.discord.sync import payload_hash
 from bot.discord.texts import MAX_MESSAGE_CHARS, format_eta, quote_prompt, result_message
@@ -58,6 +58,20 @@ def test_every_bad_value_is_reported_at_once():
     problems = caught.value.problems
     assert [p.split(":")[0] for p in problems] == ["prompt", "negative", "guidance", "steps", "count", "seed"]
     assert "has 381 characters; the limit is 380" in problems[0]
+
+
+def test_form_options_are_checked_without_a_prompt():
+    check_form_options(SETTINGS, guidance=3.0, steps=20, seed=1, count=2)
+    with pytest.raises(OptionErrors) as caught:
+        check_form_options(SETTINGS, guidance=None, steps=1000, seed=None, count=None)
+    assert caught.value.problems == ["steps: 1000 is out of range; use 5 to 150."]
+
+
+async def test_the_form_never_asks_discord_for_more_than_4000_characters():
+    from bot.discord.imagine import PromptModal
+
+    assert PromptModal(10_000).prompt.max_length == 4000  # Discord refuses the whole form above that
+    assert PromptModal(380).prompt.max_length == 380
 
 
 def test_nan_guidance_and_strength_without_image_are_refused():
