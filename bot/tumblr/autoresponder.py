@@ -34,7 +34,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.tumblr.client import LISTING_PAGE, TumblrApi, TumblrError
-from bot.tumblr.content import Block, blocks_to_text, build_content, media_identifier, plan_post, surviving_delimiter
+from bot.tumblr.content import Block, build_content, check_blocks, media_identifier, plan_post, surviving_delimiter
 from bot.tumblr.limits import backoff, local_limit, retry_at
 from bot.tumblr.models import OPEN_STATUSES, TumblrImageRow, TumblrPostRow
 from config.settings import TumblrSettings
@@ -73,8 +73,10 @@ def draft_key(draft: dict[str, Any]) -> str:
     An edited draft gets a new key, so a draft a moderator fixed after it was held is taken again,
     and the adapter can tell that a draft changed under it (it then leaves the draft alone).
     """
+    content = draft.get("content") if isinstance(draft.get("content"), list) else []
+    texts = [block.get("text") for block in content if isinstance(block, dict) and block.get("type") == "text"]
     tags = sorted(str(tag) for tag in draft.get("tags") or [])
-    digest = hashlib.sha256(json.dumps([blocks_to_text(list(draft.get("content") or [])), tags]).encode()).hexdigest()
+    digest = hashlib.sha256(json.dumps([texts, tags], default=str).encode()).hexdigest()
     return f"draft:{draft['id']}:{digest[:16]}"
 
 
@@ -145,8 +147,13 @@ class TumblrAutoresponder:
             control = self.control_tags(list(draft.get("tags", [])))
             if control is None or draft_key(draft) in known:
                 continue
-            row_id = await self.ingest(draft_key(draft), list(draft.get("content", [])), control.tags,
-                                       control.state, source_post_id=int(draft["id"]), hold=control.problem)
+            key, source = draft_key(draft), int(draft["id"])
+            try:
+                row_id = await self.ingest(key, draft.get("content"), control.tags, control.state,  # type: ignore[arg-type]
+                                           source_post_id=source, hold=control.problem)
+            except ValueError as error:  # blocks Tumblr should never send: hold it, take the others
+                row_id = await self.ingest(key, [], control.tags, control.state, source_post_id=source,
+                                           hold=f"the draft cannot be read: {error}")
             if row_id is not None:
                 new.append(row_id)
         return new
@@ -418,12 +425,14 @@ def record_post(db: Database, settings: TumblrSettings, blog: str, post_key: str
     key twice is a duplicate and returns None. The blocks are planned now: a malformed transcript or
     a text-less block under `textless = "hold"` makes the post held from the start, and so does
     `hold` (the caller's reason). Raises ValueError for an unknown target state, and for a tag
-    Tumblr would split (a comma: tags travel comma-separated) or drop (empty).
+    Tumblr would split (a comma: tags travel comma-separated) or drop (empty), and for content that
+    is not a list of NPF blocks.
     """
     if target_state not in STATES:
         raise ValueError(f"target state must be one of {', '.join(STATES)}, not {target_state!r}")
     if not post_key or len(post_key) > MAX_POST_KEY:
         raise ValueError(f"a post key must have 1 to {MAX_POST_KEY} characters, not {len(post_key)}")
+    check_blocks(content)
     for tag in tags:
         if "," in tag:
             raise ValueError(f"tag {tag!r} contains a comma, which would split it into two tags on Tumblr")

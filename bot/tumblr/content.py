@@ -59,6 +59,24 @@ class PostPlan:
     images: list[PlannedImage]
 
 
+def check_blocks(content: object) -> list[Block]:
+    """`content` when it is a list of NPF blocks; otherwise ValueError saying what is wrong and where.
+
+    Posts from the HTTP API or other callers arrive as JSON of any shape; checking here turns a bad
+    one into a clear refusal at intake instead of a crash later in the pipeline.
+    """
+    if not isinstance(content, list):
+        raise ValueError(f"content must be a list of NPF blocks, not {type(content).__name__}")
+    for position, block in enumerate(content):
+        if not isinstance(block, dict):
+            raise ValueError(f"block {position} is not an object but {type(block).__name__}")
+        if not isinstance(block.get("type"), str):
+            raise ValueError(f"block {position} has no type")
+        if block["type"] == "text" and not isinstance(block.get("text"), str):
+            raise ValueError(f"block {position}: text must be a string")
+    return content
+
+
 def text_to_blocks(text: str) -> list[Block]:
     """Plain text (folder/CLI/HTTP input) as NPF text blocks, one per line, as Tumblr's editor makes them.
 

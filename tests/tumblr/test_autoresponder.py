@@ -91,6 +91,10 @@ async def test_bad_intake_is_refused_with_a_clear_error(responder: TumblrAutores
         await responder.ingest("local:x", text_to_blocks("hi"), [], "later")
     with pytest.raises(ValueError, match="post key"):
         await responder.ingest("local:" + "x" * 200, text_to_blocks("hi"), [], "draft")
+    for content, why in (("just text", "list of NPF blocks"), ([{"type": "text", "text": "a"}, "b"], "block 1 is not"),
+                         ([{"text": "a"}], "block 0 has no type"), ([{"type": "text", "text": None}], "block 0: text")):
+        with pytest.raises(ValueError, match=why):
+            await responder.ingest("local:y", content, [], "draft")  # type: ignore[arg-type]
     assert rows(responder) == []
 
 

@@ -112,3 +112,13 @@ async def test_tags_tumblr_would_split_or_drop_are_refused_at_intake(responder: 
         with pytest.raises(ValueError, match=why):
             await responder.ingest("local:tags", text_to_blocks("hi"), bad, "published")
     assert rows(responder) == []
+
+
+async def test_a_draft_whose_blocks_cannot_be_read_is_held_and_the_others_are_taken(
+        fake_tumblr: FakeTumblr, responder: TumblrAutoresponder) -> None:
+    odd = fake_tumblr.add_post([{"type": "text", "text": None}], state="draft", tags=["glyphbot"])
+    fine = fake_tumblr.add_post(text_to_blocks("fine"), state="draft", tags=["glyphbot"])
+    assert len(await responder.ingest_drafts()) == 2
+    by_source = {row.source_post_id: row for row in rows(responder)}
+    assert by_source[odd.id].held_reason == "the draft cannot be read: block 0: text must be a string"
+    assert by_source[fine.id].held_reason is None
