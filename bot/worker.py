@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 
-from bot.worker_render import OutOfMemory, is_out_of_memory, render_jobs
+from bot.worker_render import BatchRenderer, OutOfMemory, is_out_of_memory, render_jobs
 from generation.types import Progress, ProgressCallback, RenderResult, Renderer
 from storage.errors import DatabaseUnavailable, ImageStoreError, LeaseLost
 from storage.jobs import JobQueue
@@ -90,7 +90,10 @@ class Worker:
 
     def run_once(self, max_jobs: int | None = None) -> int:
         """Claim one batch of compatible jobs and see each through to a final state; returns their number."""
-        batch = self.options.batch_size if max_jobs is None else max(1, min(self.options.batch_size, max_jobs))
+        # A renderer without render_batch would draw a claimed batch one job after another while the
+        # rest of it waits, held away from idle workers: it gets one job at a time.
+        batch = self.options.batch_size if isinstance(self.renderer, BatchRenderer) else 1
+        batch = batch if max_jobs is None else max(1, min(batch, max_jobs))
         jobs = self.queue.claim(
             self.worker_id, lease_s=self.options.lease_s, max_batch=batch, max_attempts=self.options.max_attempts
         )

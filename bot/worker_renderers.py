@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import io
 import time
+from collections.abc import Sequence
 from functools import cache
 
 from generation.types import Progress, ProgressCallback, RenderedImage, RenderRequest, RenderResult, Renderer
@@ -84,13 +85,19 @@ class TextDrawingRenderer:
 
 
 class ConstantRenderer:
-    """Returns one fixed tiny PNG per candidate at no cost: for measuring the queue, not the model."""
+    """Returns one fixed tiny PNG per candidate at no cost: for measuring the queue, not the model.
+
+    It takes batches (at no cost either), so `glyphbot bench queue` measures what batching saves the queue.
+    """
 
     def render(self, request: RenderRequest, progress: ProgressCallback | None = None) -> RenderResult:
         png = _tiny_png()
         images = [RenderedImage("base", i, png, 1, 1) for i in range(request.candidates)]
         images.append(RenderedImage("sr", 0, png, 1, 1, request.prompt, 1.0, True))
         return RenderResult(images=images)
+
+    def render_batch(self, requests: Sequence[RenderRequest], progress: Sequence[ProgressCallback | None]) -> list[RenderResult]:
+        return [self.render(request) for request in requests]
 
 
 @cache

@@ -148,3 +148,10 @@ def test_options_come_from_the_worker_settings() -> None:
 
     settings = WorkerSettings(lease_s=50, heartbeat_s=5, max_attempts=2, batch_size=8, poll_interval_s=0.1, db_retry_max_s=9)
     assert WorkerOptions.from_settings(settings) == WorkerOptions(50, 5, 8, 2, 0.1, 9)
+
+
+def test_a_renderer_that_cannot_batch_claims_one_job_at_a_time(queue: JobQueue) -> None:
+    """Claiming four jobs to render one after another would only keep them from idle workers."""
+    jobs = [queue.submit(submission(f"J{i}", candidates=1)) for i in range(3)]
+    assert Worker(queue, TextDrawingRenderer(), FAST).run_once() == 1
+    assert [queue.get(job.id).status for job in jobs] == ["succeeded", "queued", "queued"]
