@@ -60,7 +60,7 @@ def submit(
 @tumblr_app.command("status")
 def status(
     every: Annotated[bool, typer.Option("--all", help="Also list published posts.")] = False,
-    limit: Annotated[int, typer.Option(help="Most posts to list, newest first.")] = 50,
+    limit: Annotated[int, typer.Option(min=1, help="Most posts to list, newest first.")] = 50,
 ) -> None:
     """Posts that wait (and until when, and why) or were held for a moderator."""
     from rich.console import Console
@@ -115,7 +115,7 @@ def run() -> None:
 
 @tumblr_app.command("read")
 def read(
-    limit: Annotated[int, typer.Option(help="How many posts.")] = 10,
+    limit: Annotated[int, typer.Option(min=1, help="How many posts.")] = 10,
     source: Annotated[str, typer.Option(help="dashboard, or submissions (where asks arrive).")] = "dashboard",
 ) -> None:
     """Print the newest posts as the bot sees them: every image as its OCR transcript."""

@@ -26,6 +26,11 @@ def test_submit_records_once_and_status_shows_why(tmp_path, monkeypatch) -> None
     assert missing.exit_code == 1 and "cannot read" in missing.output
     wrong = runner.invoke(app, ["tumblr", "submit", str(good), "--state", "later"])
     assert wrong.exit_code == 1 and "target state" in wrong.output
+    comma = runner.invoke(app, ["tumblr", "submit", str(good), "--tag", "red, green"])
+    assert comma.exit_code == 1 and "comma" in comma.output
+    for command in (["tumblr", "status", "--limit", "0"], ["tumblr", "read", "--limit", "0"]):
+        refused = runner.invoke(app, command)
+        assert refused.exit_code == 2 and "--limit" in refused.output
 
 
 def test_read_prints_the_dashboard_with_transcripts(tmp_path, monkeypatch, fake_tumblr, tumblr_client) -> None:  # noqa: ANN001
