@@ -30,13 +30,17 @@ def status_line(update: JobUpdate, label: str = "") -> str:
     prefix = f"{label} " if label else ""
     if job.status == "queued":
         position = f"#{update.position} in the queue" if update.position else "in the queue"
-        return f"{prefix}⏳ {position}{format_eta(update.eta)}"
+        # A job goes back to the queue when its worker died; say so, or the progress seems to go backwards.
+        again = f" again (attempt {job.attempts} was interrupted)" if job.attempts else ""
+        return f"{prefix}⏳ {position}{again}{format_eta(update.eta)}"
     if job.status == "running":
+        attempt = f" on attempt {job.attempts}" if job.attempts > 1 else ""
         if job.progress_stage and job.progress_total:
             stage = STAGE_NAMES.get(job.progress_stage, job.progress_stage)
             percent = round(100 * (job.progress_step or 0) / job.progress_total)
-            return f"{prefix}🖌️ {stage}: step {job.progress_step}/{job.progress_total} ({percent}%){format_eta(update.eta)}"
-        return f"{prefix}🖌️ started{format_eta(update.eta)}"
+            steps = f"step {job.progress_step}/{job.progress_total} ({percent}%)"
+            return f"{prefix}🖌️ {stage}: {steps}{attempt}{format_eta(update.eta)}"
+        return f"{prefix}🖌️ started{attempt}{format_eta(update.eta)}"
     if job.status == "succeeded":
         return f"{prefix}✅ done"
     if job.status == "cancelled":

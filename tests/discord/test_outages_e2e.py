@@ -10,7 +10,7 @@ from generation.types import Progress
 from storage.async_api import AsyncJobs
 from storage.errors import DatabaseUnavailable, ImageNotFound
 from storage.types import StoredImage
-from tests.discord.conftest import abandon_job
+from tests.discord.conftest import GatedRenderer, abandon_job
 from tests.discord.flows import deliver_one, followups, original, result_of
 
 DEFERRALS = {"reroll": 5, "vary": 5, "cands": 5, "cancel": 5, "delete": 6}
@@ -112,7 +112,11 @@ async def test_a_job_whose_worker_died_goes_back_to_the_queue_and_is_delivered(f
     await fake.wait_until(lambda: storage.queue.list().jobs)
     job_id = abandon_job(storage.queue, Progress("base", 2, 6))
     await fake.wait_until(lambda: (m := original(fake, request)) and "step 2/6" in m["content"])
-    storage.start_worker()  # it takes the job over once the dead worker's lease has run out
+    renderer = GatedRenderer("sr")
+    storage.start_worker(renderer=renderer)  # it takes the job over once the dead worker's lease ran out
+    # The reply says why the progress started over.
+    await fake.wait_until(lambda: "step 6/6 (100%) on attempt 2" in original(fake, request)["content"])
+    renderer.gate.set()
     message = await fake.wait_until(lambda: result_of(fake, request))
     assert f"job {job_id}" in message["content"]
     assert (await storage.jobs.get(job_id)).attempts == 2

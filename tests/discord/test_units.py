@@ -250,10 +250,14 @@ def test_status_lines_show_queue_position_eta_and_stage(storage_job):
 
     from bot.discord.texts import status_line
 
-    queued = JobUpdate(job=storage_job(status="queued"), position=3, eta=dt.timedelta(seconds=40))
+    queued = JobUpdate(job=storage_job(status="queued", attempts=0), position=3, eta=dt.timedelta(seconds=40))
     assert status_line(queued, "#2") == "#2 ⏳ #3 in the queue, ready in ~40 s"
+    requeued = JobUpdate(job=storage_job(status="queued", attempts=1), position=1)
+    assert status_line(requeued) == "⏳ #1 in the queue again (attempt 1 was interrupted)"
     running = JobUpdate(job=storage_job(status="running", progress_stage="sr", progress_step=5, progress_total=20))
     assert status_line(running) == "🖌️ sharpening: step 5/20 (25%)"
+    retried = JobUpdate(job=storage_job(status="running", attempts=2, progress_stage="base", progress_step=1, progress_total=4))
+    assert status_line(retried) == "🖌️ drawing: step 1/4 (25%) on attempt 2"
     assert status_line(JobUpdate(job=storage_job(status="failed", error="CUDA out of memory"))) == "⚠️ failed: CUDA out of memory"
 
 
