@@ -46,7 +46,11 @@ async def run_tumblr_autoresponder(settings: TumblrSettings, jobs: AsyncJobs, *,
         try:
             if now >= next_intake:
                 next_intake = now + dt.timedelta(seconds=settings.poll_interval_s)
-                new = await responder.ingest_drafts()
+                try:
+                    new = await responder.ingest_drafts()
+                except TumblrError as error:  # posts already taken still move on
+                    log.warning("cannot read the Tumblr drafts, trying again next round: %s", error)
+                    new = []
                 if new:
                     log.info("took %d new Tumblr drafts", len(new))
             await responder.run_once()

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 import pytumblr
 from pydantic import SecretStr
 
 from bot.tumblr import run_tumblr_autoresponder
+from bot.tumblr.autoresponder import record_post
 from bot.tumblr.client import TumblrCredentialsMissing, client_from_settings
+from bot.tumblr.content import text_to_blocks
 from bot.worker import Worker, WorkerOptions
 from config.settings import TumblrSettings
 from storage.async_api import AsyncJobs
@@ -21,28 +24,44 @@ from tests.tumblr.fake_tumblr import FakeTumblr
 from tests.tumblr.test_autoresponder import BLOG, POST
 
 
-async def test_serve_loop_publishes_drafts_and_survives_an_outage(
-        fake_tumblr: FakeTumblr, tumblr_client: pytumblr.TumblrRestClient, tumblr_settings: TumblrSettings,
-        queue: JobQueue) -> None:
+async def serve_until(done: Callable[[], bool], settings: TumblrSettings, queue: JobQueue,
+                      client: pytumblr.TumblrRestClient) -> None:
+    """Run the serve loop (intake every 0.2 s) and a real worker thread until `done()`, at most 20 s."""
     worker = Worker(queue, DrawingRenderer(), WorkerOptions(poll_interval_s=0.05))
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
-    fake_tumblr.fail_next("GET", r"/posts/draft$", 503)  # the first look at the drafts fails
-    draft = tumblr_client.create_text(BLOG, state="draft", tags=["glyphbot"], body=POST)
     stop = asyncio.Event()
-    settings = tumblr_settings.model_copy(update={"poll_interval_s": 0.2})
     task = asyncio.create_task(run_tumblr_autoresponder(
-        settings, AsyncJobs(queue, poll_initial_s=0.01, poll_max_s=0.05), client=tumblr_client, stop=stop))
+        settings.model_copy(update={"poll_interval_s": 0.2}), AsyncJobs(queue, poll_initial_s=0.01, poll_max_s=0.05),
+        client=client, stop=stop))
     deadline = time.monotonic() + 20
-    while fake_tumblr.posts[draft["id"]].state != "published" and time.monotonic() < deadline:
+    while not done() and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
     stop.set()
     await asyncio.wait_for(task, 5)
     worker.stop()
     thread.join(5)
+
+
+async def test_serve_loop_publishes_drafts_and_survives_an_outage(
+        fake_tumblr: FakeTumblr, tumblr_client: pytumblr.TumblrRestClient, tumblr_settings: TumblrSettings,
+        queue: JobQueue) -> None:
+    fake_tumblr.fail_next("GET", r"/posts/draft$", 503)  # the first look at the drafts fails
+    draft = tumblr_client.create_text(BLOG, state="draft", tags=["glyphbot"], body=POST)
+    await serve_until(lambda: fake_tumblr.posts[draft["id"]].state == "published", tumblr_settings, queue,
+                      tumblr_client)
     assert fake_tumblr.faults == []  # the outage did happen, and the loop carried on
     assert fake_tumblr.posts[draft["id"]].state == "published"
     assert sum(b["type"] == "image" for b in fake_tumblr.posts[draft["id"]].content) == 2
+
+
+async def test_posts_already_taken_are_published_while_the_drafts_cannot_be_read(
+        fake_tumblr: FakeTumblr, tumblr_settings: TumblrSettings, tumblr_client: pytumblr.TumblrRestClient,
+        queue: JobQueue) -> None:
+    fake_tumblr.fail_next("GET", r"/posts/draft$", 503, times=10_000)  # the draft listing is down throughout
+    record_post(queue.db, tumblr_settings, BLOG, "local:while-down", text_to_blocks(POST), [], "published")
+    await serve_until(lambda: bool(fake_tumblr.posts_in("published")), tumblr_settings, queue, tumblr_client)
+    assert len(fake_tumblr.posts_in("published")) == 1
 
 
 def test_credentials_come_from_secrets_and_are_never_echoed(tmp_path, monkeypatch) -> None:  # noqa: ANN001
