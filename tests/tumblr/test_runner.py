@@ -34,13 +34,15 @@ async def serve_until(done: Callable[[], bool], settings: TumblrSettings, queue:
     task = asyncio.create_task(run_tumblr_autoresponder(
         settings.model_copy(update={"poll_interval_s": 0.2}), AsyncJobs(queue, poll_initial_s=0.01, poll_max_s=0.05),
         client=client, stop=stop))
-    deadline = time.monotonic() + 20
-    while not done() and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-    stop.set()
-    await asyncio.wait_for(task, 5)
-    worker.stop()
-    thread.join(5)
+    try:
+        deadline = time.monotonic() + 20
+        while not done() and time.monotonic() < deadline and not task.done():
+            await asyncio.sleep(0.1)
+        stop.set()
+        await asyncio.wait_for(task, 5)  # raises what ended the loop early, if anything did
+    finally:
+        worker.stop()
+        thread.join(5)
 
 
 async def test_serve_loop_publishes_drafts_and_survives_an_outage(
