@@ -34,10 +34,10 @@ def _clear_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def _open(upgrade: bool = True):  # noqa: ANN202  storage.facade.Storage, imported lazily
+def _open(settings=None, *, upgrade: bool = True):  # noqa: ANN001,ANN202  Settings -> storage.facade.Storage, lazily
     from storage.facade import open_storage
 
-    return open_storage(upgrade=upgrade)
+    return open_storage(settings, upgrade=upgrade)
 
 
 @jobs_app.command("submit")
@@ -68,7 +68,7 @@ def submit(
     with _clear_errors():
         settings = load_settings()
         generation = settings.generation
-        storage = _open()
+        storage = _open(settings)
         request = RenderRequest(
             prompt=text.replace("\\n", "\n"),
             negative_prompt=negative,
@@ -198,6 +198,17 @@ def _build_worker(settings, storage, renderer: str | None = None, batch_size: in
     return Worker(storage.jobs, render, options)
 
 
+CheckpointDirOption = Annotated[
+    Optional[Path], typer.Option(help="Folder with base/ (and sr/) from `glyphbot train` (default: generation.checkpoint_dir).")
+]
+
+
+def _settings_with_checkpoint(checkpoint_dir: Path | None):  # noqa: ANN202  config.settings.Settings
+    from config.settings import load_settings
+
+    return load_settings(**({} if checkpoint_dir is None else {"generation": {"checkpoint_dir": checkpoint_dir}}))
+
+
 def _log_to_console() -> None:
     import logging
 
@@ -209,16 +220,15 @@ def worker(
     renderer: Annotated[Optional[str], typer.Option(help="module:Class (default: worker.renderer setting).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Jobs per GPU batch (default from settings).")] = None,
     exit_when_idle: Annotated[bool, typer.Option("--exit-when-idle", help="Stop once the queue is empty.")] = False,
+    checkpoint_dir: CheckpointDirOption = None,
 ) -> None:
     """Run a worker against the configured database until interrupted."""
     import signal
 
-    from config.settings import load_settings
-
     _log_to_console()
     with _clear_errors():
-        settings = load_settings()
-        runner = _build_worker(settings, _open(), renderer, batch_size)
+        settings = _settings_with_checkpoint(checkpoint_dir)
+        runner = _build_worker(settings, _open(settings), renderer, batch_size)
         signal.signal(signal.SIGTERM, lambda *_: runner.stop())
         try:
             runner.run(exit_when_idle=exit_when_idle)
@@ -232,21 +242,21 @@ def serve(
         Optional[list[str]], typer.Option(help="discord, tumblr or http (repeatable; default: every configured one).")
     ] = None,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Adapters only; workers run elsewhere.")] = False,
+    checkpoint_dir: CheckpointDirOption = None,
 ) -> None:
     """Run the adapters plus an in-process worker against the configured database until SIGINT/SIGTERM."""
     import asyncio
     import logging
 
     from bot.worker_serve import ADAPTERS, ServeError, configured_adapters, serve as serve_all
-    from config.settings import load_settings
 
     unknown = [name for name in adapter or [] if name not in ADAPTERS]
     if unknown:
         raise typer.BadParameter(f"unknown adapter {unknown[0]!r}; choose from {', '.join(ADAPTERS)}", param_hint="--adapter")
     _log_to_console()
     with _clear_errors():
-        settings = load_settings()
-        storage = _open()
+        settings = _settings_with_checkpoint(checkpoint_dir)
+        storage = _open(settings)
         runner = None if no_worker else _build_worker(settings, storage)
         names = list(dict.fromkeys(adapter or configured_adapters(settings)))
         logging.getLogger(__name__).info("serving %s %s", ", ".join(names), "without a worker" if no_worker else "with an in-process worker")

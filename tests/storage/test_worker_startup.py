@@ -66,12 +66,9 @@ def test_worker_on_a_missing_device_stops_at_start(embedded: Path, tiny_checkpoi
     assert "cannot start renderer 'bot.render:CascadeRenderer'" in output and "no CUDA GPU" in output
 
 
-def test_submit_then_worker_on_the_embedded_defaults_with_a_trained_checkpoint(
-    embedded: Path, tiny_checkpoint_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("GLYPHBOT_GENERATION__CHECKPOINT_DIR", str(tiny_checkpoint_dir))
+def test_submit_then_worker_on_the_embedded_defaults_with_a_trained_checkpoint(embedded: Path, tiny_checkpoint_dir: Path) -> None:
     assert glyphbot("jobs", "submit", "HI", "--steps", "2", "--candidates", "2", "--seed", "5") == (0, "job 1 queued, position 1\n")
-    code, output = glyphbot("worker", "--exit-when-idle")
+    code, output = glyphbot("worker", "--exit-when-idle", "--checkpoint-dir", str(tiny_checkpoint_dir))
     assert code == 0, output
     code, output = glyphbot("jobs", "show", "1")
     assert code == 0 and "status: 'succeeded'" in output, output
