@@ -12,7 +12,8 @@ Knobs that reproduce Discord's sharp edges:
   token past its 15 minutes;
 - `deny_channel(id)` / `delete_channel(id)`: 403 Missing Permissions / 404 Unknown Channel;
 - `drop_gateway()`: closes the websocket so the client resumes; events dispatched meanwhile are
-  replayed on RESUME, as Discord does.
+  replayed on RESUME, as Discord does; `invalidate_sessions()` makes that RESUME fail, so the
+  client identifies anew.
 
 discord.py 2.7 builds every REST URL from `discord.http.Route.BASE` (the webhook module reuses the
 same Route) and connects the gateway to `DiscordWebSocket.DEFAULT_GATEWAY` without asking
@@ -140,6 +141,7 @@ class FakeDiscord:
         self.global_commands: list[dict[str, Any]] = []
         self.command_overwrites = 0
         self.guild_commands: dict[int, list[dict[str, Any]]] = {}
+        self.upload_limit = UPLOAD_LIMIT  # stated in each interaction and enforced on uploads, as Discord does
         self.denied_channels: set[int] = set()
         self.deleted_channels: set[int] = set()
         self._rate_limits: list[_RateLimitRule] = []
@@ -219,6 +221,12 @@ class FakeDiscord:
         for ws in list(self._sockets):
             await ws.close(code=4000, message=b"test drop")
 
+    async def invalidate_sessions(self) -> None:
+        """Forget every session, then drop the sockets: the client's RESUME gets INVALID_SESSION and
+        it must IDENTIFY again, as after a long outage on Discord's side."""
+        self._sessions.clear()
+        await self.drop_gateway()
+
     # ----------------------------------------------------------------- waiting and assertions
 
     def calls(self, method: str, pattern: str) -> list[RecordedRequest]:
@@ -258,7 +266,7 @@ class FakeDiscord:
             "version": 1,
             "locale": "en-US",
             "entitlements": [],
-            "attachment_size_limit": UPLOAD_LIMIT,
+            "attachment_size_limit": self.upload_limit,
             "authorizing_integration_owners": {"0": str(self.guild_id)},
             "app_permissions": str((1 << 53) - 1),
         }
@@ -592,7 +600,7 @@ class FakeDiscord:
     def _check_files(self, files: list[tuple[str, str, bytes]]) -> None:
         if len(files) > 10:
             raise _Error(400, 50035, "Invalid Form Body: too many attachments")
-        if sum(len(f[2]) for f in files) > UPLOAD_LIMIT:
+        if sum(len(f[2]) for f in files) > self.upload_limit:
             raise _Error(413, 40005, "Request entity too large")
 
     def _attachments(self, files: list[tuple[str, str, bytes]]) -> list[dict[str, Any]]:

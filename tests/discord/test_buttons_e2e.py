@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.discord.flows import custom_ids, deliver_one, original, result_of
+from tests.discord.conftest import GatedRenderer
+from tests.discord.flows import custom_ids, deliver_one, followups, original, result_of
 
 async def test_reroll_after_restart_reads_parameters_from_the_database(fake, storage, start_bot):
     first_bot = await start_bot()
@@ -93,6 +94,24 @@ async def test_cancel_while_queued_ends_the_reply_as_cancelled(fake, storage, st
     job = storage.queue.list().jobs[0]
     assert job.status == "cancelled"
     assert click.callbacks[0]["data"]["flags"] & 64
+
+
+async def test_cancel_while_running_stops_the_worker_and_clears_the_preview(fake, storage, start_bot):
+    await start_bot()
+    alice = fake.add_user("alice")
+    renderer = GatedRenderer("sr")
+    storage.start_worker(renderer=renderer)
+    interaction = await fake.slash(alice, "imagine", {"prompt": "HALFWAY"})
+    running = await fake.wait_until(lambda: (m := original(fake, interaction)) and m["attachments"] and m)  # the preview
+    job_id = int(custom_ids(running)[0].rsplit(":", 1)[1])
+    click = await fake.click(alice, int(running["id"]), f"glyph:cancel:{job_id}")
+    answer = await fake.wait_until(lambda: followups(fake, click))
+    assert f"Job {job_id} is cancelled" in answer[0].json["content"]
+    renderer.gate.set()  # the worker's next progress report learns the job is no longer its own
+    final = await fake.wait_until(lambda: (m := original(fake, interaction)) and "cancelled" in m["content"] and m)
+    assert final["attachments"] == [] and final["components"] == []
+    assert (await storage.jobs.get(job_id)).status == "cancelled"
+    assert storage.queue.images_of(job_id) == []
 
 
 async def test_reroll_of_an_img2img_result_keeps_the_start_image(fake, storage, start_bot):

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from tests.discord.conftest import GatedRenderer
 from tests.discord.fake_discord import FakeDiscord, RecordedRequest
-from tests.discord.flows import ORIGINAL, custom_ids, png_claiming, result_of
+from tests.discord.flows import ORIGINAL, custom_ids, original, png_claiming, result_of
 
 
 def successful_edits(fake: FakeDiscord) -> list[RecordedRequest]:
@@ -67,6 +67,17 @@ async def test_count_gives_one_image_and_button_row_per_job(fake, storage, start
     assert sorted(j.seed for j in jobs) == [7, 8]
     assert len(message["components"]) == 2
     assert "#1" in message["content"] and "#2" in message["content"]
+
+
+async def test_images_over_discords_upload_limit_are_not_sent_and_the_reply_says_why(fake, storage, start_bot):
+    fake.upload_limit = 32 * 1024  # Discord states the limit in every interaction
+    await start_bot()
+    alice = fake.add_user("alice")
+    storage.start_worker()
+    interaction = await fake.slash(alice, "imagine", {"prompt": "TOO BIG TO POST"})
+    message = await fake.wait_until(lambda: (m := original(fake, interaction)) and "too large to upload" in m["content"] and m)
+    assert message["attachments"] == [] and "upload limit is 32768" in message["content"]
+    assert [r for r in fake.requests if r.status == 413] == []  # nothing was sent that Discord would refuse
 
 
 async def test_bad_options_are_listed_each_in_one_ephemeral_reply(fake, storage, start_bot):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.discord.client import GlyphBot
 from tests.discord.flows import ORIGINAL, deliver_one, result_of
 
 
@@ -72,6 +73,25 @@ async def test_gateway_drop_resumes_and_in_flight_jobs_still_deliver(fake, stora
     again = await fake.slash(alice, "imagine", {"prompt": "AFTER"})
     await fake.wait_until(lambda: again.callbacks)
     assert bot.is_ready()
+
+
+async def test_an_invalidated_session_identifies_again_and_in_flight_jobs_still_deliver(fake, storage, start_bot, monkeypatch):
+    async def identify_at_once(self, shard_id, *, initial=False):  # noqa: ANN001, ANN202
+        """discord.py waits 5 s before a repeated IDENTIFY (Discord's pacing); nothing here depends on that wait."""
+
+    monkeypatch.setattr(GlyphBot, "before_identify_hook", identify_at_once)
+    await start_bot()
+    alice = fake.add_user("alice")
+    interaction = await fake.slash(alice, "imagine", {"prompt": "NEW SESSION"})
+    await fake.wait_until(lambda: storage.queue.list().jobs and interaction.original_message_id)
+    await fake.invalidate_sessions()
+    await fake.wait_until(lambda: fake.identify_count == 2)
+    assert fake.resume_count == 0  # the RESUME was refused, so the client identified anew
+    storage.start_worker()
+    await fake.wait_until(lambda: result_of(fake, interaction))
+    again = await fake.slash(alice, "imagine", {"prompt": "AFTER"})
+    await fake.wait_until(lambda: again.callbacks)
+    assert again.callbacks[0]["type"] == 5
 
 
 @pytest.mark.parametrize("break_channel, status", [("deny_channel", 403), ("delete_channel", 404)])
