@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -22,6 +23,9 @@ if TYPE_CHECKING:
     from bot.discord.client import GlyphBot
 
 AUDIT_PAGE = 15
+MESSAGE_LINK = re.compile(
+    r"(?:https://(?:(?:ptb|canary)\.)?discord(?:app)?\.com/channels/(?P<guild>\d+)/(?P<channel>\d+)/)?(?P<message>\d{1,20})"
+)
 
 
 def _moderator_only(interaction: discord.Interaction) -> bool:
@@ -94,11 +98,25 @@ async def terms(interaction: discord.Interaction) -> None:
     await _reply(interaction, "\n".join(lines))
 
 
-@mod.command(name="hide", description="Hide a job's images everywhere (by content) and delete its message if given")
+@mod.command(name="hide", description="Hide a job's images everywhere; with a link to its message, delete that too")
+@app_commands.describe(
+    job_id="The job number shown under the result",
+    message="Link to the result message (right-click > Copy Message Link) to delete it as well",
+)
 @app_commands.check(_moderator_only)
-async def hide(interaction: discord.Interaction, job_id: app_commands.Range[int, 1], reason: str = "") -> None:
+async def hide(interaction: discord.Interaction, job_id: app_commands.Range[int, 1], message: str | None = None, reason: str = "") -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
-    await _reply(interaction, await _hide_jobs(interaction, [job_id], reason))
+    try:
+        result = await _fetch_result(interaction, message) if message else None
+        if result is not None and job_id not in job_ids_in(result):
+            raise Refusal(f"That message does not show job {job_id}; nothing was changed.")
+        summary = await _hide_jobs(interaction, [job_id], reason)
+    except Refusal as refusal:
+        await _reply(interaction, f"❌ {refusal}")
+        return
+    if result is not None:
+        summary += await _delete_result(interaction, result, [job_id])
+    await _reply(interaction, summary)
 
 
 @mod.command(name="audit", description="The latest moderator actions")
@@ -118,26 +136,60 @@ async def hide_message(interaction: discord.Interaction, message: discord.Messag
     """Right-click a result: hide its images and delete the message."""
     await interaction.response.defer(ephemeral=True, thinking=True)
     job_ids = job_ids_in(message)
-    if not job_ids or message.author.id != interaction.client.user.id:  # type: ignore[union-attr]
-        await _reply(interaction, "That message is not a glyphbot result.")
+    try:
+        if not job_ids or message.author.id != interaction.client.user.id:  # type: ignore[union-attr]
+            raise Refusal("That message is not a glyphbot result.")
+        summary = await _hide_jobs(interaction, job_ids, "hidden from message")
+    except Refusal as refusal:
+        await _reply(interaction, f"❌ {refusal}")
         return
-    summary = await _hide_jobs(interaction, job_ids, "hidden from message")
+    await _reply(interaction, summary + await _delete_result(interaction, message, job_ids))
+
+
+class Refusal(Exception):
+    """A moderator request that cannot be carried out; the message says why, and nothing was changed."""
+
+
+async def _fetch_result(interaction: discord.Interaction, link: str) -> discord.Message:
+    """The bot's result message a moderator linked to (or gave the id of, in this channel)."""
+    found = MESSAGE_LINK.fullmatch(link.strip())
+    if found is None:
+        raise Refusal("Give the message as its link (right-click the message > Copy Message Link) or its id.")
+    if found["guild"] and int(found["guild"]) != interaction.guild_id:
+        raise Refusal("That message is in another server.")
+    channel_id = int(found["channel"]) if found["channel"] else interaction.channel_id or 0
+    channel = interaction.client.get_partial_messageable(channel_id, guild_id=interaction.guild_id)
+    try:
+        message = await channel.fetch_message(int(found["message"]))
+    except discord.NotFound:
+        raise Refusal("There is no such message (was it deleted already?).") from None
+    except discord.Forbidden:
+        raise Refusal("I may not read that channel, so I cannot check the message.") from None
+    if message.author.id != interaction.client.user.id:  # type: ignore[union-attr]
+        raise Refusal("That message is not a glyphbot result.")
+    return message
+
+
+async def _delete_result(interaction: discord.Interaction, message: discord.Message, job_ids: list[int]) -> str:
+    """Delete a result message (already hidden) and audit it; returns the sentence for the moderator."""
     with contextlib.suppress(discord.NotFound):
         await message.delete()
     await _in_thread(interaction, "record", actor(interaction), "delete_message", f"message:{message.id}", jobs=job_ids)
-    await _reply(interaction, summary + " The message was deleted.")
+    return " The message was deleted."
 
 
 async def _hide_jobs(interaction: discord.Interaction, job_ids: list[int], reason: str) -> str:
+    """Hide every image of the jobs (all checked first, so a refusal changes nothing)."""
     bot: GlyphBot = interaction.client  # type: ignore[assignment]
-    hidden = 0
     for job_id in job_ids:
         try:
             job = await bot.jobs.get(job_id)
         except JobNotFound:
-            return f"No job {job_id}."
+            raise Refusal(f"No job {job_id}.") from None
         if not moderates(interaction, job):
-            return f"Job {job_id} was not made in this server."
+            raise Refusal(f"Job {job_id} was not made in this server.")
+    hidden = 0
+    for job_id in job_ids:
         for image in await bot.jobs.images_of(job_id, include_hidden=True):
             await _in_thread(interaction, "hide_image", image.sha256, moderator=actor(interaction), reason=reason or f"job {job_id}")
             hidden += 1

@@ -68,6 +68,37 @@ async def test_hide_from_the_message_menu_hides_images_and_deletes_the_message(f
     assert actions == {"hide_image", "delete_message"}
 
 
+async def test_hide_by_job_id_hides_the_images_and_deletes_the_linked_message(fake, storage, start_bot):
+    await start_bot()
+    alice, mod = fake.add_user("alice"), fake.add_user("mod", moderator=True)
+    storage.start_worker()
+    message_id, job_id = await deliver_one(fake, alice)
+    link = f"https://discord.com/channels/{fake.guild_id}/{fake.channel_id}/{message_id}"
+    text = await answered(fake, await fake.slash(mod, "mod", {"job_id": job_id, "message": link, "reason": "rude"}, subcommand="hide"))
+    assert "Hid 5 image(s) of job(s)" in text and "The message was deleted" in text
+    assert fake.messages[message_id].get("deleted") and storage.queue.images_of(job_id) == []
+    assert {entry.action for entry in storage.moderation.audit_log()} == {"hide_image", "delete_message"}
+
+
+async def test_hide_without_a_link_keeps_the_message_and_a_wrong_link_changes_nothing(fake, storage, start_bot):
+    await start_bot()
+    alice, mod = fake.add_user("alice"), fake.add_user("mod", moderator=True)
+    storage.start_worker()
+    first_message, first_job = await deliver_one(fake, alice, "FIRST")
+    second_message, second_job = await deliver_one(fake, alice, "SECOND")
+
+    wrong = await fake.slash(mod, "mod", {"job_id": first_job, "message": str(second_message)}, subcommand="hide")
+    assert f"That message does not show job {first_job}" in await answered(fake, wrong)
+    assert not fake.messages[second_message].get("deleted") and storage.queue.images_of(first_job)
+    missing = await fake.slash(mod, "mod", {"job_id": first_job, "message": "not a link"}, subcommand="hide")
+    assert "Copy Message Link" in await answered(fake, missing)
+
+    text = await answered(fake, await fake.slash(mod, "mod", {"job_id": first_job}, subcommand="hide"))
+    assert "Hid 5 image(s)" in text and "deleted" not in text
+    assert not fake.messages[first_message].get("deleted") and storage.queue.images_of(first_job) == []
+    assert storage.queue.images_of(second_job)
+
+
 async def test_history_and_job_details_respect_ownership(fake, storage, start_bot):
     await start_bot()
     alice, bob, mod = fake.add_user("alice"), fake.add_user("bob"), fake.add_user("mod", moderator=True)
