@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import discord
 from discord import app_commands
@@ -21,6 +22,7 @@ from bot.discord.attachments import mib, to_png
 from bot.discord.delivery import Delivery, Target
 from bot.discord.options import ImagineOptions, OptionErrors, check_form_options, parse_imagine
 from bot.discord.outbox import PendingDelivery
+from bot.discord.settings import DiscordSettings
 from bot.discord.texts import fit
 from storage.errors import DatabaseUnavailable, InvalidJob, SubmissionRefused
 from storage.types import JobSubmission
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 DM_REFUSAL = "glyphbot draws in servers only: use /imagine in a server channel where the bot is present."
+T = TypeVar("T")
 TEXT_INPUT_MAX = 4000  # Discord refuses a whole form whose text input allows more
 QUEUE_DOWN = "The image queue is unavailable right now, so nothing was queued. Please try again in a minute."
 
@@ -48,8 +51,18 @@ async def refuse(interaction: discord.Interaction, text: str) -> None:
     await interaction.followup.send(text, ephemeral=True)
 
 
-async def refuse_options(interaction: discord.Interaction, errors: OptionErrors) -> None:
-    await refuse(interaction, "❌ Some options need fixing:\n" + "\n".join(f"• {p}" for p in errors.problems))
+async def checked(interaction: discord.Interaction, parse: Callable[[DiscordSettings], T]) -> T | None:
+    """The checks every entry point makes before answering (servers only, options within the limits):
+    pure, so a refusal goes out at once; returns None after refusing, else what `parse` returned."""
+    bot: GlyphBot = interaction.client  # type: ignore[assignment]
+    if interaction.guild_id is None:
+        await refuse(interaction, DM_REFUSAL)
+        return None
+    try:
+        return parse(bot.settings)
+    except OptionErrors as errors:
+        await refuse(interaction, "❌ Some options need fixing:\n" + "\n".join(f"• {p}" for p in errors.problems))
+        return None
 
 
 async def claim_cooldown(bot: "GlyphBot", interaction: discord.Interaction) -> bool:
@@ -140,20 +153,17 @@ async def imagine_command(
     strength: float | None = None,
 ) -> None:
     bot: GlyphBot = interaction.client  # type: ignore[assignment]
-    if interaction.guild_id is None:
-        await refuse(interaction, DM_REFUSAL)
-        return
-    try:
-        options = parse_imagine(
-            bot.settings, prompt=prompt, negative=negative, guidance=guidance, steps=steps, seed=seed,
+
+    def parse(settings: DiscordSettings) -> ImagineOptions:
+        if image is not None and image.size > settings.max_init_image_bytes:
+            raise OptionErrors([f"image: is {mib(image.size)}; the limit is {mib(settings.max_init_image_bytes)}."])
+        return parse_imagine(
+            settings, prompt=prompt, negative=negative, guidance=guidance, steps=steps, seed=seed,
             count=count, strength=strength, has_image=image is not None,
         )
-        if image is not None and image.size > bot.settings.max_init_image_bytes:
-            raise OptionErrors([f"image: is {mib(image.size)}; the limit is {mib(bot.settings.max_init_image_bytes)}."])
-    except OptionErrors as errors:
-        await refuse_options(interaction, errors)
-        return
-    if not await claim_cooldown(bot, interaction):
+
+    options = await checked(interaction, parse)
+    if options is None or not await claim_cooldown(bot, interaction):
         return
     await interaction.response.defer(thinking=True)
     if image is not None:
@@ -179,14 +189,8 @@ async def imagine_lines_command(
     count: int | None = None,
 ) -> None:
     bot: GlyphBot = interaction.client  # type: ignore[assignment]
-    if interaction.guild_id is None:
-        await refuse(interaction, DM_REFUSAL)
-        return
-    try:
-        check_form_options(bot.settings, guidance=guidance, steps=steps, seed=seed, count=count)
-    except OptionErrors as errors:
-        await refuse_options(interaction, errors)
-        return
-    await interaction.response.send_modal(
-        PromptModal(bot.settings.max_prompt_chars, guidance=guidance, steps=steps, seed=seed, count=count)
+    numbers = await checked(
+        interaction, lambda settings: check_form_options(settings, guidance=guidance, steps=steps, seed=seed, count=count)
     )
+    if numbers is not None:
+        await interaction.response.send_modal(PromptModal(bot.settings.max_prompt_chars, **numbers))

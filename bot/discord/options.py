@@ -105,10 +105,12 @@ def parse_imagine(
 
 def check_form_options(
     settings: DiscordSettings, *, guidance: float | None, steps: int | None, seed: int | None, count: int | None
-) -> None:
+) -> dict[str, float | int | None]:
     """Check /imagine-lines' numbers before its form opens, so nobody types a long text only to learn
-    afterwards that a number was out of range. Raises OptionErrors like parse_imagine."""
+    afterwards that a number was out of range. Raises OptionErrors like parse_imagine; returns the
+    numbers as given, for the form to pass on with the text."""
     parse_imagine(settings, prompt="form", guidance=guidance, steps=steps, seed=seed, count=count)
+    return {"guidance": guidance, "steps": steps, "seed": seed, "count": count}
 
 
 def _text(problems: list[str], name: str, value: str, limit: int, *, required: bool) -> None:
