@@ -360,13 +360,16 @@ class TumblrAutoresponder:
 
         A created post is found by its slug. An edited draft counts as done once it carries our slug
         (the edit sets it) or left the drafts after we sent (the queue may even have published it since):
-        editing it again would upload its images twice, or pull it back from the queue.
+        editing it again would upload its images twice, or pull it back from the queue. Publishing gives
+        a draft a new id (its old one then answers 404), so a draft that is gone is looked for by our slug.
         """
         if post.source_post_id is None:
             return self.api.find_by_slug(post.slug) if post.status == "publishing" else None
         current = self.api.fetch(post.source_post_id)
         if current is None:
-            return "the draft was deleted on Tumblr before it was published; its text is kept here"
+            return self.api.find_by_slug(post.slug) or (
+                "the draft is gone from Tumblr's drafts: deleted, or published by hand (publishing gives a post "
+                "a new id); left as it is, its text is kept here")
         state = str(current.get("state", ""))
         if current.get("slug") == post.slug or (post.status == "publishing" and state != "draft"):
             return post.source_post_id, state

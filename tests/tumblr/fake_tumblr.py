@@ -11,6 +11,8 @@ parsing. What it models, because each of these has bitten real bots:
   dashboard) and the NPF ones (`POST /posts` multipart whose first part must be `json`,
   `GET`/`PUT /posts/{id}`). A reblog's NPF view carries the `trail` (oldest first) apart from its
   own `content`; its legacy view runs them together in one HTML body, as the legacy API does.
+- A draft or queued post that gets published gets a new id (Tumblr's "genesis" id is the old one,
+  which then answers 404), so nothing may find a published draft by the id it had as a draft.
 - Limits: published posts per day (403 code 8023), uploaded images per day (403 code 8004), queue
   size (403 code 8022), each with the documented error body `{"meta", "response", "errors": [...]}`,
   plus `X-Ratelimit-*` headers on every answer and injectable 429s and gateway timeouts (the post is
@@ -87,6 +89,7 @@ class Post:
     timestamp: int
     legacy_type: str = "text"
     trail: list[dict[str, Any]] = field(default_factory=list)  # NPF trail items of a reblog, oldest first
+    genesis_id: int | None = None  # the id it had as a draft or queued post, before it was published
 
     def npf(self, host: str) -> dict[str, Any]:
         return {
@@ -231,6 +234,11 @@ class FakeTumblr:
         with self.lock:
             self.posts_today = self.uploads_today = 0
 
+    def post_by_genesis(self, genesis_id: int) -> Post:
+        """The post that had this id as a draft (the same id when it was never published since)."""
+        with self.lock:
+            return next(p for p in self.posts.values() if genesis_id in (p.id, p.genesis_id))
+
     def posts_in(self, state: str) -> list[Post]:
         with self.lock:
             return [p for p in self.posts.values() if p.state == state]
@@ -348,6 +356,15 @@ class FakeTumblr:
         self.media[name] = data
         self.uploads_today += 1
         return {"url": f"{self.host}/media/{name}", "type": "image/png", "width": size[0], "height": size[1]}
+
+    def _set_state(self, post: Post, state: str) -> None:
+        """Change a post's state; publishing a draft or queued post gives it a new id, as Tumblr does."""
+        if state == "published" and post.state != "published":
+            self.posts_today += 1
+            del self.posts[post.id]
+            post.genesis_id, post.id = post.id, next(self._ids)
+            self.posts[post.id] = post
+        post.state = state
 
     def _check_limits(self, state: str, images: int, was_published: bool = False) -> web.Response | None:
         """Tumblr's per-day and queue limits, answered with the documented 403 subcodes."""
@@ -479,8 +496,8 @@ class FakeTumblr:
             content = self._resolve_media(payload.get("content"), media)
             if isinstance(content, web.Response):
                 return content
-            self.posts_today += state == "published" and post.state != "published"
-            post.content, post.state = content, state
+            post.content = content
+            self._set_state(post, state)
             post.tags = [t.strip() for t in payload.get("tags", "").split(",") if t.strip()]
             post.slug = payload.get("slug") or post.slug
             return _ok({"id": str(post.id)})
@@ -521,8 +538,7 @@ class FakeTumblr:
             state = str(fields.get("state", post.state))
             if (limited := self._check_limits(state, 0, was_published=post.state == "published")) is not None:
                 return limited
-            self.posts_today += state == "published" and post.state != "published"
-            post.state = state
+            self._set_state(post, state)
             if "tags" in fields:
                 post.tags = [t.strip() for t in str(fields["tags"]).split(",") if t.strip()]
             if "body" in fields:

@@ -55,16 +55,16 @@ async def test_draft_is_published_in_place_with_images_and_alt_text(
     assert await responder.ingest_drafts() != []
     await settle(responder, queue)
 
-    post = fake_tumblr.posts[draft["id"]]
+    post = fake_tumblr.post_by_genesis(draft["id"])
     assert post.state == "published", [(r.status, r.reason, r.held_reason) for r in rows(responder)]
     assert post.tags == ["cats", "guidance scale 2"]
     assert [b.get("text") for b in post.content if b["type"] == "text"] == ["a thought", "and a caption one", "bye"]
-    assert_images_match_transcripts(fake_tumblr, draft["id"], ["OPEN\nLATE", "a shop sign\nSALE"])
+    assert_images_match_transcripts(fake_tumblr, post.id, ["OPEN\nLATE", "a shop sign\nSALE"])
     assert len(fake_tumblr.posts_in("published")) == 1 and len(fake_tumblr.posts_in("draft")) == 1
     [row] = rows(responder)
-    assert (row.status, row.tumblr_post_id, row.image_count, row.reason) == ("published", draft["id"], 2, None)
+    assert (row.status, row.tumblr_post_id, row.image_count, row.reason) == ("published", post.id, 2, None)
     # the published post reads back through pytumblr's legacy view with <figure><img alt=...>
-    body = tumblr_client.posts(BLOG, id=draft["id"])["posts"][0]["body"]
+    body = tumblr_client.posts(BLOG, id=post.id)["posts"][0]["body"]
     assert 'alt="OPEN\nLATE"' in body and DELIMITER not in body
 
 

@@ -41,7 +41,7 @@ async def test_a_held_draft_fixed_by_a_moderator_is_taken_again(
     await settle(responder, queue)
     held, fixed = rows(responder)
     assert (held.status, fixed.status, fixed.source_post_id) == ("held", "published", draft["id"])
-    post = fake_tumblr.posts[draft["id"]]
+    post = fake_tumblr.post_by_genesis(draft["id"])
     assert post.state == "published" and [b["type"] for b in post.content] == ["text", "image"]
 
 
@@ -52,7 +52,7 @@ async def test_a_draft_deleted_before_publishing_is_held_with_its_text_kept(
     tumblr_client.delete_post(BLOG, draft["id"])
     await settle(responder, queue)
     [row] = rows(responder)
-    assert row.status == "held" and "deleted" in (row.held_reason or "") and row.tumblr_post_id is None
+    assert row.status == "held" and "gone" in (row.held_reason or "") and row.tumblr_post_id is None
     assert "ONE" in json.dumps(json.loads(row.content_json))  # the author's text stays in the database
     assert fake_tumblr.posts == {} and sent(fake_tumblr) == []  # not re-created behind the moderator's back
 
@@ -69,24 +69,27 @@ async def test_a_draft_edited_while_its_images_were_drawn_is_not_overwritten(
     assert old.status == "held" and "changed on Tumblr" in (old.held_reason or "") and sent(fake_tumblr) == []
     await responder.ingest_drafts()
     await settle(responder, queue)
-    post = fake_tumblr.posts[draft["id"]]
+    post = fake_tumblr.post_by_genesis(draft["id"])
     assert post.state == "published" and post.content[0]["text"] == "hello"
     assert [b["alt_text"] for b in post.content if b["type"] == "image"] == ["TWO"]
     assert len(sent(fake_tumblr)) == 1
 
 
-async def test_untagging_or_publishing_a_draft_by_hand_stops_the_adapter(
+async def test_untagging_queueing_or_publishing_a_draft_by_hand_stops_the_adapter(
         fake_tumblr: FakeTumblr, tumblr_client: pytumblr.TumblrRestClient, responder: TumblrAutoresponder,
         queue: JobQueue) -> None:
-    untagged = tumblr_client.create_text(BLOG, state="draft", tags=["glyphbot"], body=ONE_IMAGE)
-    by_hand = tumblr_client.create_text(BLOG, state="draft", tags=["glyphbot"], body=ONE_IMAGE.replace("ONE", "TWO"))
+    drafts = {change: tumblr_client.create_text(BLOG, state="draft", tags=["glyphbot"], body=f"{change}\n{ONE_IMAGE}")
+              for change in ("untag", "queue", "publish")}
     await responder.ingest_drafts()
     await responder.run_once()
     drain_jobs(queue)
-    tumblr_client.edit_post(BLOG, id=untagged["id"], type="text", tags=["mine now"])
-    tumblr_client.edit_post(BLOG, id=by_hand["id"], type="text", state="published")
+    tumblr_client.edit_post(BLOG, id=drafts["untag"]["id"], type="text", tags=["mine now"])
+    tumblr_client.edit_post(BLOG, id=drafts["queue"]["id"], type="text", state="queue")
+    tumblr_client.edit_post(BLOG, id=drafts["publish"]["id"], type="text", state="published")
     await settle(responder, queue)
     reasons = {row.source_post_id: (row.status, row.held_reason or "") for row in rows(responder)}
-    assert reasons[untagged["id"]][0] == "held" and "changed on Tumblr" in reasons[untagged["id"]][1]
-    assert reasons[by_hand["id"]][0] == "held" and "no longer a draft" in reasons[by_hand["id"]][1]
-    assert sent(fake_tumblr) == [] and fake_tumblr.posts[untagged["id"]].tags == ["mine now"]
+    for change, why in (("untag", "changed on Tumblr"), ("queue", "no longer a draft (now queue)"),
+                        ("publish", "published by hand")):
+        status, reason = reasons[drafts[change]["id"]]
+        assert status == "held" and why in reason, (change, status, reason)
+    assert sent(fake_tumblr) == [] and fake_tumblr.posts[drafts["untag"]["id"]].tags == ["mine now"]

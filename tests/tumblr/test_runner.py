@@ -50,11 +50,11 @@ async def test_serve_loop_publishes_drafts_and_survives_an_outage(
         queue: JobQueue) -> None:
     fake_tumblr.fail_next("GET", r"/posts/draft$", 503)  # the first look at the drafts fails
     draft = tumblr_client.create_text(BLOG, state="draft", tags=["glyphbot"], body=POST)
-    await serve_until(lambda: fake_tumblr.posts[draft["id"]].state == "published", tumblr_settings, queue,
+    await serve_until(lambda: fake_tumblr.post_by_genesis(draft["id"]).state == "published", tumblr_settings, queue,
                       tumblr_client)
     assert fake_tumblr.faults == []  # the outage did happen, and the loop carried on
-    assert fake_tumblr.posts[draft["id"]].state == "published"
-    assert sum(b["type"] == "image" for b in fake_tumblr.posts[draft["id"]].content) == 2
+    assert fake_tumblr.post_by_genesis(draft["id"]).state == "published"
+    assert sum(b["type"] == "image" for b in fake_tumblr.post_by_genesis(draft["id"]).content) == 2
 
 
 async def test_posts_already_taken_are_published_while_the_drafts_cannot_be_read(
