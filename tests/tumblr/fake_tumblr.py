@@ -490,6 +490,8 @@ class FakeTumblr:
             post = self.posts.get(int(request.match_info["id"]))
             if post is None:
                 return _error(404, "Not Found", detail="no such post")
+            if post.legacy_type != "text":
+                return _error(400, "Bad Request", 8001, "only NPF posts and legacy text posts can be edited as NPF")
             state = payload.get("state", post.state)
             if (limited := self._check_limits(state, len(media), was_published=post.state == "published")) is not None:
                 return limited

@@ -122,3 +122,18 @@ async def test_a_draft_whose_blocks_cannot_be_read_is_held_and_the_others_are_ta
     by_source = {row.source_post_id: row for row in rows(responder)}
     assert by_source[odd.id].held_reason == "the draft cannot be read: block 0: text must be a string"
     assert by_source[fine.id].held_reason is None
+
+
+async def test_a_legacy_photo_draft_tumblr_will_not_edit_as_npf_is_held_as_it_is(
+        fake_tumblr: FakeTumblr, tumblr_client: pytumblr.TumblrRestClient, responder: TumblrAutoresponder,
+        queue: JobQueue, tmp_path) -> None:  # noqa: ANN001
+    from tests.tumblr.conftest import draw_text_png
+
+    (tmp_path / "p.png").write_bytes(draw_text_png("P"))
+    photo = tumblr_client.create_photo(BLOG, state="draft", tags=["glyphbot"], data=[str(tmp_path / "p.png")],
+                                       caption=f"<p>{DELIMITER}</p><p>SIGN</p><p>{DELIMITER}</p>")
+    await responder.ingest_drafts()
+    await settle(responder, queue)
+    [row] = rows(responder)
+    assert row.status == "held" and "legacy text posts" in (row.held_reason or "")
+    assert fake_tumblr.posts[photo["id"]].state == "draft" and len(fake_tumblr.posts) == 1
