@@ -9,7 +9,9 @@
 `publishing` is written and committed *before* the request goes out. A row found in `publishing`
 after a crash means "the post may or may not exist on Tumblr": the adapter looks for it by its slug
 before sending again, so it is neither lost nor posted twice. While a limit or an error makes a post
-wait, `retry_at` and `reason` say until when and why, for moderators.
+wait, `retry_at` and `reason` say until when and why, for moderators. A blog draft that people
+deleted, edited, untagged, queued or published by hand meanwhile goes straight to `held` from
+`images_ready` or `publishing`: nothing is sent, and `held_reason` says what changed.
 """
 
 from __future__ import annotations
