@@ -31,6 +31,8 @@ from storage.errors import DatabaseUnavailable
 from storage.moderation import Moderation
 
 log = logging.getLogger(__name__)
+DATABASE_DOWN = "The database is unavailable right now; please try again in a minute."
+OUR_FAULT = "Something went wrong on our side; the error was logged."
 
 
 class GlyphTree(app_commands.CommandTree["GlyphBot"]):
@@ -41,10 +43,10 @@ class GlyphTree(app_commands.CommandTree["GlyphBot"]):
         original = getattr(error, "original", error)
         if isinstance(original, DatabaseUnavailable):
             log.warning("command %s: %s", interaction.command and interaction.command.name, original)
-            await refuse(interaction, "The database is unavailable right now; please try again in a minute.")
+            await refuse(interaction, DATABASE_DOWN)
             return
         log.error("command %s failed", interaction.command and interaction.command.name, exc_info=original)
-        await refuse(interaction, "Something went wrong on our side; the error was logged.")
+        await refuse(interaction, OUR_FAULT)
 
 
 class GlyphBot(discord.Client):
@@ -80,11 +82,15 @@ class GlyphBot(discord.Client):
         return task
 
     async def on_job_button(self, interaction: discord.Interaction, action: str, job_id: int) -> None:
+        """Run a button's action; whatever goes wrong, the clicker gets an answer, not an endless "thinking"."""
         try:
             await job_actions.handle(self, interaction, action, job_id)
         except DatabaseUnavailable as error:
             log.warning("button %s on job %s: %s", action, job_id, error)
-            await refuse(interaction, "The database is unavailable right now; please try again in a minute.")
+            await refuse(interaction, DATABASE_DOWN)
+        except Exception:
+            log.exception("button %s on job %s failed", action, job_id)
+            await refuse(interaction, OUR_FAULT)
 
     async def close(self) -> None:
         for task in list(self._tasks):

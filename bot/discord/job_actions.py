@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import random
 from typing import TYPE_CHECKING
@@ -65,7 +66,8 @@ async def delete(bot: "GlyphBot", interaction: discord.Interaction, job: Job) ->
         await refuse(interaction, "Only the person who asked for this image or a moderator can delete it.")
         return
     if interaction.message is not None:
-        await interaction.message.delete()
+        with contextlib.suppress(discord.NotFound):  # deleted meanwhile: what was asked for is done
+            await interaction.message.delete()
     if not owns(interaction, job):
         await asyncio.to_thread(bot.moderation.record, actor(interaction), "delete_result", f"job:{job.id}", channel=interaction.channel_id)
 

@@ -120,3 +120,15 @@ async def test_a_job_whose_worker_died_goes_back_to_the_queue_and_is_delivered(f
     message = await fake.wait_until(lambda: result_of(fake, request))
     assert f"job {job_id}" in message["content"]
     assert (await storage.jobs.get(job_id)).attempts == 2
+
+
+async def test_a_button_that_fails_unexpectedly_still_answers_the_clicker(fake, storage, start_bot):
+    jobs = FailingJobs(storage.jobs, "read_image", ImageNotFound("no image 00ff in the store"), times=0)
+    await start_bot(jobs=jobs)
+    alice = fake.add_user("alice")
+    storage.start_worker()
+    message_id, job_id = await deliver_one(fake, alice)
+    jobs.times = 1  # the next image read fails: a file gone from the image store
+    click = await fake.click(alice, message_id, f"glyph:cands:{job_id}")
+    answer = await fake.wait_until(lambda: followups(fake, click))
+    assert "Something went wrong on our side; the error was logged" in answer[0].json["content"]
