@@ -43,11 +43,14 @@ def submit(
             raise _fail("set tumblr.blog (GLYPHBOT_TUMBLR__BLOG) first")
         storage = open_storage(settings)
         paths = [p for f in files for p in (sorted(f.glob("*.txt")) if f.is_dir() else [f])]
+        unreadable = 0
         for path in paths:
             try:
                 text = path.read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as error:
-                raise _fail(f"cannot read {path}: {error}") from None
+            except (OSError, UnicodeDecodeError) as error:  # said, and the other files still go in
+                typer.secho(f"error: cannot read {path}: {error}", fg=typer.colors.RED, err=True)
+                unreadable += 1
+                continue
             # Same file name and same text: the same post. The name is cut so the key stays short.
             key = f"local:{path.name[:80]}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
             row_id = record_post(storage.db, settings.tumblr, settings.tumblr.blog, key, text_to_blocks(text),
@@ -55,6 +58,8 @@ def submit(
             typer.echo(f"{path}: " + (f"recorded as post {row_id}" if row_id else "already submitted, skipped"))
     except (SettingsError, StorageError, ValueError) as error:
         raise _fail(str(error)) from None
+    if unreadable:
+        raise typer.Exit(1)
 
 
 @tumblr_app.command("status")
