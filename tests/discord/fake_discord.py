@@ -152,6 +152,7 @@ class FakeDiscord:
         self._runner: web.AppRunner | None = None
         self.base_url = ""
         self.identify_count = 0
+        self.identified_intents: int | None = None
         self.resume_count = 0
         self._cdn: dict[str, bytes] = {}
 
@@ -426,6 +427,7 @@ class FakeDiscord:
                     await ws.send_json({"op": 11})
                 elif op == 2:
                     self.identify_count += 1
+                    self.identified_intents = frame["d"]["intents"]
                     session_id = f"session-{self.snowflake()}"
                     self._sessions[session_id] = []
                     for ready_frame in self._ready_frames(session_id):

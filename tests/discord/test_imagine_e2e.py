@@ -93,6 +93,25 @@ async def test_bad_options_are_listed_each_in_one_ephemeral_reply(fake, storage,
     assert (await storage.jobs.list()).jobs == []
 
 
+async def test_a_prompt_as_long_as_discord_allows_is_refused_with_the_limit(fake, storage, start_bot):
+    await start_bot()
+    alice = fake.add_user("alice")
+    interaction = await fake.slash(alice, "imagine", {"prompt": "W" * 6000})  # Discord's longest string option
+    await fake.wait_until(lambda: interaction.callbacks)
+    assert "prompt: has 6000 characters; the limit is 380" in interaction.callbacks[0]["data"]["content"]
+    assert storage.queue.list().jobs == []
+
+
+async def test_letters_beyond_ascii_and_emoji_are_kept_as_typed(fake, storage, start_bot):
+    await start_bot()
+    alice = fake.add_user("alice")
+    storage.start_worker()
+    interaction = await fake.slash(alice, "imagine", {"prompt": r"ÜBER 🎉\nテキスト"})
+    message = await fake.wait_until(lambda: result_of(fake, interaction))
+    assert "> ÜBER 🎉\n> テキスト" in message["content"]
+    assert storage.queue.list().jobs[0].prompt == "ÜBER 🎉\nテキスト"
+
+
 async def test_unsupported_character_in_prompt_is_refused(fake, storage, start_bot):
     await start_bot()
     alice = fake.add_user("alice")

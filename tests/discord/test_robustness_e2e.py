@@ -8,6 +8,7 @@ import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
+import discord
 import pytest
 
 from bot.discord.client import GlyphBot
@@ -24,9 +25,11 @@ async def test_result_after_token_expiry_goes_to_the_channel_with_a_mention(fake
     interaction = await fake.slash(alice, "imagine", {"prompt": "LATE", "seed": 3})
     await fake.wait_until(lambda: storage.queue.list().jobs and interaction.original_message_id)
     fake.expire_token(interaction.token)  # Discord now answers 401 for this token
+    fake.rate_limit("POST", rf"/channels/{fake.channel_id}/messages", retry_after=0.2)
     storage.start_worker()
 
     posts = await fake.wait_until(lambda: channel_posts(fake))
+    assert [r.status for r in fake.calls("POST", rf"/channels/{fake.channel_id}/messages")] == [429, 200]
     post = posts[0]
     assert post.json["content"].startswith(f"<@{alice.id}>\n> ")
     assert [int(u) for u in post.json["allowed_mentions"]["users"]] == [alice.id]
@@ -113,6 +116,11 @@ async def test_missing_permission_or_deleted_channel_fails_only_that_delivery(fa
     next_one = await fake.slash(alice, "imagine", {"prompt": "STILL HERE"})
     await fake.wait_until(lambda: next_one.callbacks)
     assert next_one.callbacks[0]["type"] == 5
+
+
+async def test_the_bot_asks_only_for_the_unprivileged_guilds_intent(fake, start_bot):
+    await start_bot()
+    assert fake.identified_intents == discord.Intents(guilds=True).value  # nothing to enable in the Developer Portal
 
 
 async def test_command_tree_is_synced_only_when_it_changed(fake, storage, start_bot, settings):
