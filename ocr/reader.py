@@ -157,15 +157,14 @@ class Reader:
     def _read_one_stack(self, sources: Sequence[ImageSource]) -> list[Reading]:
         frames = [load_frames(source, max_frames=1)[0] for source in sources]
         prepared = [prepare(frame, self.target_letter_px) for frame in frames]
-        present = [p for p in prepared if p is not None]
+        slots = [i for i, p in enumerate(prepared) if p is not None]
         lines_by_slot: dict[int, list[OcrLine]] = {}
-        if present:
-            canvas, offsets = _stack([p.image for p in present])
-            slots = [i for i, p in enumerate(prepared) if p is not None]
+        for group in _fit_stacks(slots, [prepared[i].image.height for i in slots]):
+            canvas, offsets = _stack([prepared[i].image for i in group])
             for line in _group_lines(self._tesseract(canvas)):
                 centre = line.box.top + line.box.height / 2
                 k = max(j for j, offset in enumerate(offsets) if offset <= centre)
-                slot = slots[k]
+                slot = group[k]
                 placed = Box(line.box.left, line.box.top - offsets[k], line.box.width, line.box.height)
                 lines_by_slot.setdefault(slot, []).append(OcrLine(line.text, line.confidence, _to_original(placed, prepared[slot])))
         return [self._filter(lines_by_slot.get(i, []), frame.size) for i, frame in enumerate(frames)]
@@ -289,6 +288,24 @@ def _to_original(box: Box, prepared: Prepared) -> Box:
 
     left, top = back(box.left), back(box.top)
     return Box(left, top, back(box.right) - left, back(box.bottom) - top)
+
+
+# tesseract refuses images over 32767 px on a side ("Image too large"); stay clear of it.
+MAX_STACK_HEIGHT = 32_000
+
+
+def _fit_stacks(slots: list[int], heights: list[int]) -> list[list[int]]:
+    """Consecutive runs of `slots` whose heights add up to at most MAX_STACK_HEIGHT: one stack each."""
+    groups: list[list[int]] = []
+    height = MAX_STACK_HEIGHT
+    for slot, image_height in zip(slots, heights):
+        if groups and height + image_height <= MAX_STACK_HEIGHT:
+            groups[-1].append(slot)
+            height += image_height
+        else:
+            groups.append([slot])
+            height = image_height
+    return groups
 
 
 def _stack(images: list[Image.Image]) -> tuple[Image.Image, list[int]]:

@@ -5,7 +5,8 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from ocr.fontrender import available_fonts, render_text
 from ocr.imageio import NotAnImageError
-from ocr.reader import OcrEngineError, Reader
+import ocr.reader as reader_module
+from ocr.reader import OcrEngineError, Reader, prepare
 from ocr.scoring import exact_match
 from tests.ocr.conftest import png_bytes
 
@@ -129,6 +130,20 @@ def test_stacked_reading_splits_lines_back_to_their_images(reader: Reader) -> No
     separate = reader.read(images[2])
     for a, b in zip(stacked[2].lines, separate.lines):
         assert abs(a.box.top - b.box.top) <= 2 and abs(a.box.left - b.box.left) <= 2
+
+
+def test_stacks_taller_than_tesseract_allows_are_split(reader: Reader, monkeypatch: pytest.MonkeyPatch) -> None:
+    images = [render_text(text, 128, max_font_px=24) for text in ("ONE", "TWO", "THREE")]
+    heights = [prepare(image).image.height for image in images]
+    monkeypatch.setattr(reader_module, "MAX_STACK_HEIGHT", heights[0] + heights[1])  # room for two images
+    assert reader_module._fit_stacks([0, 1, 2], heights) == [[0, 1], [2]]
+    assert [r.text for r in reader.read_stacked(images)] == ["ONE", "TWO", "THREE"]
+
+
+def test_fit_stacks_gives_an_over_tall_image_a_stack_of_its_own() -> None:
+    tall = reader_module.MAX_STACK_HEIGHT + 1
+    assert reader_module._fit_stacks([0, 2, 5], [10, tall, 10]) == [[0], [2], [5]]
+    assert reader_module._fit_stacks([], []) == []
 
 
 def test_read_each_puts_each_bad_inputs_error_in_its_place(reader: Reader) -> None:
