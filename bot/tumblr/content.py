@@ -10,6 +10,7 @@ Everything here is pure: no I/O, no database, so the fuzz tests can hammer it di
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -152,6 +153,19 @@ def build_content(plan: PostPlan, sizes: dict[int, tuple[int, int]]) -> list[Blo
     return content
 
 
+def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """Every string inside a block, with its dotted path: an author's own link or video block has
+    titles, descriptions and poster alt texts that readers see too."""
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(item, f"{path}.{index}" if path else str(index))
+
+
 def surviving_delimiter(content: list[Block], tags: list[str]) -> str | None:
     """Why this post must not be published, or None: any `=======` left anywhere that readers would see.
 
@@ -159,10 +173,9 @@ def surviving_delimiter(content: list[Block], tags: list[str]) -> str | None:
     moderator a look at a draft, a miss publishes a broken post.
     """
     for position, block in enumerate(content):
-        for key in ("text", "alt_text"):
-            value = block.get(key)
-            if isinstance(value, str) and DELIMITER in value:
-                return f"block {position} ({key}) still contains '{DELIMITER}'"
+        for path, value in _strings(block):
+            if DELIMITER in value:
+                return f"block {position} ({path}) still contains '{DELIMITER}'"
     for tag in tags:
         if DELIMITER in tag:
             return f"tag {tag!r} contains '{DELIMITER}'"

@@ -53,6 +53,8 @@ def test_guard_finds_delimiters_anywhere_a_reader_would_see_them() -> None:
     assert surviving_delimiter([{"type": "text", "text": "x ======= y"}], []) is not None
     assert surviving_delimiter([{"type": "image", "alt_text": "a\n=======", "media": []}], []) is not None
     assert surviving_delimiter([], ["======="]) is not None
+    link = {"type": "link", "url": "https://example.org", "title": "a", "poster": [{"url": "u", "alt": "x ======="}]}
+    assert surviving_delimiter([link], []) == "block 0 (poster.0.alt) still contains '======='"
 
 
 # Deterministic (derandomize, no example database) so the area's tests cannot flake; 6,000 random
