@@ -151,8 +151,8 @@ class TumblrAutoresponder:
             try:
                 row_id = await self.ingest(key, draft.get("content"), control.tags, control.state,  # type: ignore[arg-type]
                                            source_post_id=source, hold=control.problem)
-            except ValueError as error:  # blocks Tumblr should never send: hold it, take the others
-                row_id = await self.ingest(key, [], control.tags, control.state, source_post_id=source,
+            except ValueError as error:  # blocks or tags Tumblr should never send: hold it (the draft is
+                row_id = await self.ingest(key, [], [], control.state, source_post_id=source,  # left as it is)
                                            hold=f"the draft cannot be read: {error}")
             if row_id is not None:
                 new.append(row_id)
