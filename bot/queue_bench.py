@@ -144,7 +144,8 @@ def _history(label: str, url: str, rows: int) -> None:
         ("newest page", JobFilter(), None),
         ("page deep in history (before_id)", JobFilter(), middle_id),
         ("one requester (discord)", JobFilter(source="discord", requester_id="u123"), None),
-        ("one place, failed only", JobFilter(source="tumblr", place="p77", status=["failed"]), None),
+        ("one place, failed only", JobFilter(source="discord", place="p76", status=["failed"]), None),
+        ("the Tumblr blog, failed only", JobFilter(source="tumblr", place="blog:glyphs", status=["failed"]), None),
         ("failed, all sources", JobFilter(status=["failed"]), None),
         ("prompt contains (full scan)", JobFilter(prompt_contains="word 4242"), None),
     ]
@@ -158,11 +159,28 @@ def _history(label: str, url: str, rows: int) -> None:
         samples.sort()
         p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
         print(f"  {name:<34} {statistics.median(samples):8.2f} / {p99:8.2f}  ({repeats} runs)")
+    _submit_latency(db, rows)
     db.dispose()
 
 
+def _submit_latency(db: Database, rows: int) -> None:
+    """A submission counts the requester's and the place's waiting jobs (queue limits) under the write
+    lock, so its cost must not grow with their history: the Tumblr blog has a quarter of all jobs."""
+    print(f"  submit (limits checked), ms p50 / p99:")
+    queue = JobQueue(db, None, QueueLimits(per_requester=10**6, per_place=10**6))
+    for name, requester, place in (("new requester", "nobody-yet", "nowhere-yet"), (f"the Tumblr blog ({rows // 4:,} jobs)", "glyphs", "blog:glyphs")):
+        samples = []
+        for index in range(50):
+            begin = time.perf_counter()
+            queue.submit(JobSubmission(RenderRequest(prompt=f"LATENCY {index}"), "tumblr", requester, requester, place))
+            samples.append((time.perf_counter() - begin) * 1000)
+        samples.sort()
+        print(f"    {name:<32} {statistics.median(samples):8.2f} / {samples[-1]:8.2f}  (50 runs; p99 = max)")
+
+
 def _bulk_insert_jobs(db: Database, rows: int) -> None:
-    """Synthetic finished jobs generated inside the database: 4 sources, 50k requesters, 2k places."""
+    """Synthetic finished jobs generated inside the database: 4 sources, 50k requesters, 2k places, and
+    one Tumblr blog that is requester and place of every Tumblr job (as bot/tumblr submits them)."""
     columns = (
         "source, requester_id, requester_name, place, prompt, negative_prompt, guidance_scale, sr_guidance_scale, "
         "num_inference_steps, sr_num_inference_steps, scheduler, candidates, strength, batch_key, priority, "
@@ -170,8 +188,9 @@ def _bulk_insert_jobs(db: Database, rows: int) -> None:
     )
     values = (
         "(CASE n % 4 WHEN 0 THEN 'discord' WHEN 1 THEN 'tumblr' WHEN 2 THEN 'http' ELSE 'cli' END), "
-        "'u' || (n % 50000), 'name', 'p' || (n % 2000), 'word ' || n, '', 2.0, 1.0, 50, 25, 'dpmsolver', 4, 0.75, 'k', 0, "
-        "(CASE WHEN n % 20 = 0 THEN 'failed' WHEN n % 20 = 1 THEN 'cancelled' ELSE 'succeeded' END), 1, "
+        "(CASE n % 4 WHEN 1 THEN 'glyphs' ELSE 'u' || (n % 50000) END), 'name', "
+        "(CASE n % 4 WHEN 1 THEN 'blog:glyphs' ELSE 'p' || (n % 2000) END), 'word ' || n, '', 2.0, 1.0, 50, 25, 'dpmsolver', 4, 0.75, 'k', 0, "
+        "(CASE (n / 4) % 20 WHEN 0 THEN 'failed' WHEN 1 THEN 'cancelled' ELSE 'succeeded' END), 1, "
     )
     if db.is_postgresql:
         stamp = "TIMESTAMP '2026-01-01' + n * INTERVAL '1 second'"

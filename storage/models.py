@@ -104,6 +104,10 @@ class JobRow(Base):
         Index("ix_jobs_requester", "source", "requester_id", "id"),
         Index("ix_jobs_place", "source", "place", "id"),
         Index("ix_jobs_status_finished", "status", "finished_at"),
+        # queue limits count one requester's or place's waiting jobs on every submission, and moderators
+        # filter them by status: with status in the key neither reads the rest of a long history.
+        Index("ix_jobs_requester_status", "source", "requester_id", "status", "id"),
+        Index("ix_jobs_place_status", "source", "place", "status", "id"),
     )
 
 
