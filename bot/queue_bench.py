@@ -166,7 +166,7 @@ def _history(label: str, url: str, rows: int) -> None:
 def _submit_latency(db: Database, rows: int) -> None:
     """A submission counts the requester's and the place's waiting jobs (queue limits) under the write
     lock, so its cost must not grow with their history: the Tumblr blog has a quarter of all jobs."""
-    print(f"  submit (limits checked), ms p50 / p99:")
+    print("  submit (limits checked), ms p50 / p99:")
     queue = JobQueue(db, None, QueueLimits(per_requester=10**6, per_place=10**6))
     for name, requester, place in (("new requester", "nobody-yet", "nowhere-yet"), (f"the Tumblr blog ({rows // 4:,} jobs)", "glyphs", "blog:glyphs")):
         samples = []
