@@ -20,7 +20,8 @@ from bot.discord import job_actions
 from bot.discord.buttons import JobButton
 from bot.discord.cooldown import Cooldowns
 from bot.discord.delivery import Delivery, Target
-from bot.discord.imagine import imagine_command, imagine_lines_command, refuse
+from bot.discord.form import imagine_lines_command, is_form, submit_form
+from bot.discord.imagine import imagine_command, refuse
 from bot.discord.lookup import history_command, job_command
 from bot.discord.moderation import COMMANDS as MODERATION_COMMANDS
 from bot.discord.outbox import Outbox
@@ -82,14 +83,22 @@ class GlyphBot(discord.Client):
         return task
 
     async def on_job_button(self, interaction: discord.Interaction, action: str, job_id: int) -> None:
-        """Run a button's action; whatever goes wrong, the clicker gets an answer, not an endless "thinking"."""
+        await self._answer(interaction, f"button {action} on job {job_id}", job_actions.handle(self, interaction, action, job_id))
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        """Forms are routed here by custom_id (commands and buttons have their own routes)."""
+        if is_form(interaction):
+            await self._answer(interaction, f"form {interaction.id}", submit_form(interaction))
+
+    async def _answer(self, interaction: discord.Interaction, what: str, action: Coroutine[Any, Any, None]) -> None:
+        """Run a button's or form's action; whatever goes wrong, the user gets an answer, not an endless "thinking"."""
         try:
-            await job_actions.handle(self, interaction, action, job_id)
+            await action
         except DatabaseUnavailable as error:
-            log.warning("button %s on job %s: %s", action, job_id, error)
+            log.warning("%s: %s", what, error)
             await refuse(interaction, DATABASE_DOWN)
         except Exception:
-            log.exception("button %s on job %s failed", action, job_id)
+            log.exception("%s failed", what)
             await refuse(interaction, OUR_FAULT)
 
     async def close(self) -> None:

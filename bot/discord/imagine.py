@@ -1,4 +1,4 @@
-"""`/imagine`, its multi-line modal, and the submission path that rerolls and variations share.
+"""`/imagine`, and the submission path that its form (form.py), rerolls and variations share.
 
 Order matters for Discord's 3-second rule: pure checks (options, cooldown) answer at once with an
 ephemeral error; everything that touches the network or the database happens after `defer()`.
@@ -20,7 +20,7 @@ from discord import app_commands
 from bot.discord.access import place_of
 from bot.discord.attachments import mib, to_png
 from bot.discord.delivery import Delivery, Target
-from bot.discord.options import ImagineOptions, OptionErrors, check_form_options, parse_imagine
+from bot.discord.options import ImagineOptions, OptionErrors, parse_imagine
 from bot.discord.outbox import PendingDelivery
 from bot.discord.settings import DiscordSettings
 from bot.discord.texts import fit
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 DM_REFUSAL = "glyphbot draws in servers only: use /imagine in a server channel where the bot is present."
 T = TypeVar("T")
-TEXT_INPUT_MAX = 4000  # Discord refuses a whole form whose text input allows more
 QUEUE_DOWN = "The image queue is unavailable right now, so nothing was queued. Please try again in a minute."
 
 
@@ -110,25 +109,6 @@ async def submit_and_deliver(bot: "GlyphBot", interaction: discord.Interaction, 
     bot.spawn(Delivery(bot, target, pending).run(), name=f"deliver-{job_ids[0]}")
 
 
-class PromptModal(discord.ui.Modal, title="Imagine"):
-    """Multi-line prompt entry: slash-command options cannot hold newlines."""
-
-    prompt: discord.ui.TextInput["PromptModal"] = discord.ui.TextInput(
-        label="Text to draw (one line per line)", style=discord.TextStyle.paragraph, custom_id="prompt"
-    )
-    negative: discord.ui.TextInput["PromptModal"] = discord.ui.TextInput(
-        label="Negative prompt (optional)", style=discord.TextStyle.paragraph, custom_id="negative", required=False
-    )
-
-    def __init__(self, max_chars: int, **options: object) -> None:
-        super().__init__(timeout=900)
-        self.prompt.max_length = self.negative.max_length = min(max_chars, TEXT_INPUT_MAX)
-        self.options = options
-
-    async def on_submit(self, interaction: discord.Interaction) -> None:
-        await imagine_command.callback(interaction, prompt=self.prompt.value, negative=self.negative.value or None, **self.options)  # type: ignore[arg-type]
-
-
 @app_commands.command(name="imagine", description="Draw a picture that shows your text")
 @app_commands.guild_only()
 @app_commands.describe(
@@ -176,21 +156,3 @@ async def imagine_command(
             return
         options = options.with_image(png)
     await submit_and_deliver(bot, interaction, options)
-
-
-@app_commands.command(name="imagine-lines", description="Draw a picture of several lines of text (opens a form)")
-@app_commands.guild_only()
-@app_commands.describe(guidance="How strictly to follow the text", steps="Diffusion steps", seed="Seed", count="How many pictures")
-async def imagine_lines_command(
-    interaction: discord.Interaction,
-    guidance: float | None = None,
-    steps: int | None = None,
-    seed: int | None = None,
-    count: int | None = None,
-) -> None:
-    bot: GlyphBot = interaction.client  # type: ignore[assignment]
-    numbers = await checked(
-        interaction, lambda settings: check_form_options(settings, guidance=guidance, steps=steps, seed=seed, count=count)
-    )
-    if numbers is not None:
-        await interaction.response.send_modal(PromptModal(bot.settings.max_prompt_chars, **numbers))

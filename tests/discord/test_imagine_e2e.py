@@ -212,6 +212,20 @@ async def test_the_form_is_not_opened_when_its_numbers_are_wrong(fake, storage, 
     assert "guidance: 99 is out of range" in reply["data"]["content"] and "count: 0 is out of range" in reply["data"]["content"]
 
 
+async def test_a_form_opened_before_a_restart_still_works_after_it(fake, storage, start_bot):
+    first = await start_bot()
+    alice = fake.add_user("alice")
+    opener = await fake.slash(alice, "imagine-lines", {"seed": 5, "guidance": 2.5, "count": 2})
+    await fake.wait_until(lambda: opener.callbacks)
+    await first.close()
+    await start_bot()  # the form is still open in the user's client; the new process never saw it
+    submitted = await fake.submit_modal(alice, opener.callbacks[0]["data"]["custom_id"], {"prompt": "AFTER\nRESTART", "negative": "blur"})
+    await fake.wait_until(lambda: len(storage.queue.list().jobs) == 2)
+    assert submitted.callbacks[0]["type"] == 5
+    jobs = sorted(storage.queue.list().jobs, key=lambda job: job.seed)
+    assert [(j.prompt, j.negative_prompt, j.seed, j.guidance_scale) for j in jobs] == [("AFTER\nRESTART", "blur", 5, 2.5), ("AFTER\nRESTART", "blur", 6, 2.5)]
+
+
 async def test_modal_takes_a_multi_line_prompt(fake, storage, start_bot):
     await start_bot()
     alice = fake.add_user("alice")

@@ -68,10 +68,20 @@ def test_form_options_are_checked_without_a_prompt():
 
 
 async def test_the_form_never_asks_discord_for_more_than_4000_characters():
-    from bot.discord.imagine import PromptModal
+    from bot.discord.form import PromptForm
 
-    assert PromptModal(10_000).prompt.max_length == 4000  # Discord refuses the whole form above that
-    assert PromptModal(380).prompt.max_length == 380
+    numbers = {"guidance": None, "steps": None, "seed": None, "count": None}
+    assert PromptForm(10_000, **numbers).prompt.max_length == 4000  # Discord refuses the whole form above that
+    assert PromptForm(380, **numbers).prompt.max_length == 380
+
+
+def test_form_ids_carry_the_numbers_exactly():
+    from bot.discord.form import FORM_ID, form_id
+
+    custom_id = form_id(0.30000000000000004, 150, 2**32 - 1, None)
+    assert len(custom_id) <= 100
+    found = FORM_ID.fullmatch(custom_id)
+    assert float(found["guidance"]) == 0.30000000000000004 and int(found["seed"]) == 2**32 - 1 and found["count"] == ""
 
 
 def test_nan_guidance_and_strength_without_image_are_refused():
