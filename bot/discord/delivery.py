@@ -158,10 +158,7 @@ class Delivery:
         previews = tuple(states[j].job.preview_hash if j in states and not states[j].job.done else None for j in self.job_ids)
         files: list[discord.File] = []
         if previews != self._previews_shown and any(previews):
-            for index, digest in enumerate(previews):
-                if digest:
-                    data = await asyncio.to_thread(enlarge_preview, await self.bot.jobs.read_image(digest))
-                    files.append(discord.File(io.BytesIO(data), filename=f"preview-{index + 1}.png"))
+            files = await self._preview_files(previews)
         try:
             if files:
                 await interaction.edit_original_response(content=content, attachments=files, view=pending_view(self.job_ids))
@@ -173,6 +170,19 @@ class Delivery:
             log.warning("progress edit for jobs %s failed: %s", self.job_ids, error)
         finally:
             self.throttle.mark_sent()
+
+    async def _preview_files(self, previews: tuple[str | None, ...]) -> list[discord.File]:
+        """The base-stage previews, enlarged; none when one cannot be read (a preview is not worth failing for)."""
+        files = []
+        try:
+            for index, digest in enumerate(previews):
+                if digest:
+                    data = await asyncio.to_thread(enlarge_preview, await self.bot.jobs.read_image(digest))
+                    files.append(discord.File(io.BytesIO(data), filename=f"preview-{index + 1}.png"))
+        except StorageError as error:
+            log.warning("previews of jobs %s left out: %s", self.job_ids, error)
+            return []
+        return files
 
     async def _chosen_images(self, jobs: list[Job]) -> tuple[list[bytes], list[int]]:
         """The chosen image of each succeeded job that still has one (moderators may have hidden it)."""

@@ -8,7 +8,7 @@ import pytest
 
 from generation.types import Progress
 from storage.async_api import AsyncJobs
-from storage.errors import DatabaseUnavailable, ImageNotFound
+from storage.errors import DatabaseUnavailable, ImageNotFound, ImageStoreError
 from storage.types import StoredImage
 from tests.discord.conftest import GatedRenderer, abandon_job
 from tests.discord.flows import deliver_one, followups, original, result_of
@@ -95,7 +95,7 @@ async def test_an_outage_when_the_result_is_collected_only_delays_it(fake, stora
 
 
 async def test_a_result_that_cannot_be_read_is_reported_not_left_hanging(fake, storage, start_bot, settings):
-    jobs = FailingJobs(storage.jobs, "read_image", ImageNotFound("no image 00ff in the store"), times=1)
+    jobs = FailingJobs(storage.jobs, "images_of", ImageStoreError("image store unreadable"), times=1)
     await start_bot(jobs=jobs)
     alice = fake.add_user("alice")
     storage.start_worker()
@@ -103,6 +103,19 @@ async def test_a_result_that_cannot_be_read_is_reported_not_left_hanging(fake, s
     message = await fake.wait_until(lambda: (m := original(fake, request)) and "could not be delivered" in m["content"] and m)
     assert message["components"] == []  # no cancel button left on a finished request
     await fake.wait_until(lambda: not list(Path(settings.state_dir, "outbox").glob("*.json")))
+
+
+async def test_a_preview_that_cannot_be_read_is_skipped(fake, storage, start_bot):
+    jobs = FailingJobs(storage.jobs, "read_image", ImageNotFound("no image 00ff in the store"), times=1)
+    await start_bot(jobs=jobs)
+    alice = fake.add_user("alice")
+    renderer = GatedRenderer("sr")  # between the stages only the preview can be read
+    storage.start_worker(renderer=renderer)
+    request = await fake.slash(alice, "imagine", {"prompt": "NO PREVIEW"})
+    await fake.wait_until(lambda: jobs.times == 0)
+    renderer.gate.set()
+    message = await fake.wait_until(lambda: result_of(fake, request))
+    assert "NO PREVIEW" in message["content"] and "seed" in message["content"]
 
 
 async def test_a_job_whose_worker_died_goes_back_to_the_queue_and_is_delivered(fake, storage, start_bot):
