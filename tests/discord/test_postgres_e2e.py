@@ -2,18 +2,40 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import pytest
 
 from tests.discord.conftest import Storage, open_test_storage
-from tests.discord.flows import deliver_one, result_of
+from tests.discord.flows import deliver_one, followups, result_of
 
 pytestmark = pytest.mark.postgres
 SERVER = os.environ.get("GLYPHBOT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
+
+
+@dataclass
+class PostgresStorage(Storage):
+    admin_url: str = ""
+    name: str = ""
+
+    @contextlib.contextmanager
+    def outage(self) -> Iterator[None]:
+        """A real PostgreSQL outage: the database refuses new connections and its open ones are ended."""
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=3) as admin:
+            admin.execute(f'ALTER DATABASE "{self.name}" WITH ALLOW_CONNECTIONS false')
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (self.name,))
+        try:
+            yield
+        finally:
+            with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=3) as admin:
+                admin.execute(f'ALTER DATABASE "{self.name}" WITH ALLOW_CONNECTIONS true')
 
 
 @pytest.fixture
@@ -27,7 +49,8 @@ def storage(tmp_path: Path) -> Iterator[Storage]:
             admin.execute(f'CREATE DATABASE "{name}"')
     except psycopg.OperationalError as error:
         pytest.skip(f"PostgreSQL is not reachable at {SERVER} ({error})")
-    result = open_test_storage(f"{SERVER}/{name}", tmp_path)
+    base = open_test_storage(f"{SERVER}/{name}", tmp_path)
+    result = PostgresStorage(**{f.name: getattr(base, f.name) for f in fields(base)}, admin_url=admin_url, name=name)
     yield result
     result.stop_workers()
     result.queue.db.dispose()
@@ -52,3 +75,21 @@ async def test_imagine_reroll_after_restart_and_ban_on_postgres(fake, storage, s
     followup = await fake.wait_until(lambda: fake.calls("POST", r"/webhooks/\d+/" + refused.token))
     assert "banned" in followup[0].json["content"]
     assert len(storage.queue.list().jobs) == 2
+
+
+async def test_an_outage_on_postgres_delays_deliveries_and_buttons_still_answer(fake, storage, start_bot):
+    await start_bot()
+    alice = fake.add_user("alice")
+    storage.start_worker()
+    message_id, job_id = await deliver_one(fake, alice, "BEFORE")
+    storage.stop_workers()
+    request = await fake.slash(alice, "imagine", {"prompt": "DURING"})
+    await fake.wait_until(lambda: len(storage.queue.list().jobs) == 2 and request.original_message_id)
+    with storage.outage():
+        click = await fake.click(alice, message_id, f"glyph:cands:{job_id}")
+        answer = await fake.wait_until(lambda: followups(fake, click))
+        assert click.callbacks[0]["type"] == 5 and click.callbacks[0]["at"] < answer[0].at
+        assert "database is unavailable right now" in answer[0].json["content"]
+    storage.start_worker()
+    message = await fake.wait_until(lambda: result_of(fake, request))
+    assert "DURING" in message["content"]
