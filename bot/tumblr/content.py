@@ -2,8 +2,10 @@
 
 A post travels as a list of NPF content blocks (what Tumblr stores and what `drafts(npf=True)` returns).
 Consecutive text blocks form one run of lines; each run is parsed with `ocr.transcripts.parse_post`
-(strict, so an unclosed block is an error rather than prose that might get published). Non-text blocks
-(an image the author placed by hand, a link) pass through untouched.
+(strict, so an unclosed block is an error rather than prose that might get published). Prose keeps the
+author's own text blocks (their formatting, links and subtypes), except a paragraph that shares a line
+break with a transcript: its prose lines become plain text blocks. Non-text blocks (an image the author
+placed by hand, a link) pass through untouched.
 
 Everything here is pure: no I/O, no database, so the fuzz tests can hammer it directly.
 """
@@ -49,7 +51,7 @@ class ImageSlot:
     index: int
 
 
-Item = Union[str, ImageSlot, Block]  # a line of prose, a generated image, or a passthrough block
+Item = Union[ImageSlot, Block]  # a generated image, or a block of the post as it goes out
 
 
 @dataclass(frozen=True)
@@ -99,25 +101,37 @@ def plan_post(content: list[Block], keep_textless: bool = False) -> PostPlan:
     """
     items: list[Item] = []
     images: list[PlannedImage] = []
-    run: list[str] = []
+    run: list[Block] = []
 
     def flush() -> None:
         if not run:
             return
-        for segment in parse_post("\n".join(run) + "\n", strict=True):
+        texts = [str(block.get("text", "")) for block in run]
+        spans, offset = [], 0  # where each block's text lies in the joined run
+        for text in texts:
+            spans.append((offset, offset + len(text)))
+            offset += len(text) + 1
+        for segment in parse_post("\n".join(texts) + "\n", strict=True):
             if isinstance(segment, ImageBlock):
                 image = PlannedImage(len(images), segment.text, segment.caption)
                 if image.textless and not keep_textless:
                     continue
                 images.append(image)
                 items.append(ImageSlot(image.index))
-            else:
-                items.extend(line for line in segment.text.split("\n") if line.strip())
+                continue
+            for block, text, (start, end) in zip(run, texts, spans):
+                if not text.strip() or end < segment.start or start >= segment.end:
+                    continue  # blank paragraphs are dropped, as before; others belong to other segments
+                if segment.start <= start and end <= segment.end:
+                    items.append(block)  # wholly prose: the author's block as written
+                    continue
+                shared = text[max(segment.start, start) - start:min(segment.end, end) - start]
+                items.extend({"type": "text", "text": line} for line in shared.split("\n") if line.strip())
         run.clear()
 
     for block in content:
         if block.get("type") == "text":
-            run.append(str(block.get("text", "")))
+            run.append(block)
         else:
             flush()
             items.append(block)
@@ -143,9 +157,7 @@ def build_content(plan: PostPlan, sizes: dict[int, tuple[int, int]]) -> list[Blo
     by_index = {image.index: image for image in plan.images}
     content: list[Block] = []
     for item in plan.items:
-        if isinstance(item, str):
-            content.append({"type": "text", "text": item})
-        elif isinstance(item, ImageSlot):
+        if isinstance(item, ImageSlot):
             width, height = sizes[item.index]
             content.append(image_block(by_index[item.index], media_identifier(item.index), width, height))
         else:

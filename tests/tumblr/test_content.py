@@ -17,11 +17,15 @@ from bot.tumblr.content import (
 from ocr.transcripts import DELIMITER, TranscriptFormatError
 
 
+def paragraph(text: str) -> dict:
+    return {"type": "text", "text": text}
+
+
 def test_plain_and_caption_blocks_become_slots_in_order() -> None:
     text = "hello\n\n=======\nOPEN\nLATE\n=======\nmiddle\n=======\n=======\na shop sign\n=======\nSALE\n=======\nbye"
     plan = plan_post(text_to_blocks(text))
     assert [(i.index, i.text, i.caption) for i in plan.images] == [(0, "OPEN\nLATE", None), (1, "SALE", "a shop sign")]
-    assert plan.items == ["hello", ImageSlot(0), "middle", ImageSlot(1), "bye"]
+    assert plan.items == [paragraph("hello"), ImageSlot(0), paragraph("middle"), ImageSlot(1), paragraph("bye")]
     assert plan.images[1].alt_text == "a shop sign\nSALE"
 
 
@@ -42,7 +46,7 @@ def test_non_text_blocks_pass_through_and_split_runs() -> None:
     content = [{"type": "text", "text": "x"}, {"type": "text", "text": DELIMITER}, {"type": "text", "text": "HI"},
                {"type": "text", "text": DELIMITER}, link, {"type": "text", "text": "after"}]
     plan = plan_post(content)
-    assert plan.items == ["x", ImageSlot(0), link, "after"]
+    assert plan.items == [paragraph("x"), ImageSlot(0), link, paragraph("after")]
     built = build_content(plan, {0: (64, 32)})
     assert built[1] == {"type": "image", "alt_text": "HI",
                         "media": [{"type": "image/png", "identifier": "glyphbot-image-0", "width": 64, "height": 32}]}
@@ -102,3 +106,14 @@ def test_fuzz_well_formed_posts_publish_every_block_and_no_delimiter(parts: list
     assert [(i.text, i.caption) for i in plan.images] == expected
     content = build_content(plan, {image.index: (64, 64) for image in plan.images})
     assert surviving_delimiter(content, []) is None
+
+
+def test_prose_blocks_keep_their_formatting_and_subtype() -> None:
+    heading = {"type": "text", "text": "Signs", "subtype": "heading1"}
+    linked = {"type": "text", "text": "see this", "formatting": [{"start": 4, "end": 8, "type": "link", "url": "u"}]}
+    straddling = {"type": "text", "text": f"intro\n{DELIMITER}"}  # a line break inside one paragraph
+    content = [heading, linked, straddling, {"type": "text", "text": "SIGN"}, {"type": "text", "text": DELIMITER},
+               {"type": "text", "text": ""}]
+    plan = plan_post(content)
+    assert plan.items == [heading, linked, paragraph("intro"), ImageSlot(0)]
+    assert [image.text for image in plan.images] == ["SIGN"]
