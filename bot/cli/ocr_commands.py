@@ -212,8 +212,7 @@ def bench_text_accuracy(
 ) -> None:
     """Render transcripts with the trained cascade at several candidate counts; print how well the winners read.
 
-    Prints exact match, case-insensitive exact match, CER, trigram score, no-text rate and ms per prompt for
-    each candidate count, in one table, and writes a contact sheet of every winner with its reading.
+    One table row per count: exact match (also ignoring case), CER, trigram score, no-text rate, ms/prompt.
     """
     from rich.console import Console
     from rich.progress import Progress
