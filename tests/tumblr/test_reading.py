@@ -6,12 +6,14 @@ import asyncio
 import io
 
 import pytumblr
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageFont
 
 from bot.tumblr.client import TumblrApi
 from bot.tumblr.legacy import html_to_blocks, post_blocks
 from bot.tumblr.reading import ImageUnavailable, PostReader, fetch_image, read_posts, tesseract_reader
-from ocr.transcripts import image_blocks
+from ocr.transcripts import DELIMITER, image_blocks
 from storage.db import Database
 from tests.tumblr.conftest import BOTH_DATABASES
 from tests.tumblr.fake_tumblr import FakeTumblr
@@ -133,3 +135,24 @@ def test_npf_image_read_from_its_original_size() -> None:
     sizes[2]["has_original_dimensions"] = True
     assert image_url({"type": "image", "media": sizes}) == "http://x/75.png"
     assert image_url({"type": "image", "media": []}) is None
+
+
+html_piece = st.one_of(
+    st.sampled_from(["<p>", "</p>", "<br>", "<br/>", "<blockquote>", "</blockquote>", "<figure>", "</figure>",
+                     "<b>", "</b>", "&amp;", "&#61;", "<!-- x -->", "<img alt='a ======= b'>", "\n", DELIMITER]),
+    st.builds(lambda n, alt: f'<img src="http://x/{n}.png" alt="{alt}"/>', st.integers(0, 5),
+              st.sampled_from(["", "a sign", DELIMITER, "two\nlines"])),
+    st.text(max_size=12),
+)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(pieces=st.lists(html_piece, max_size=30), ocr=st.sampled_from(["", "OPEN", f"A\n{DELIMITER}\nB", DELIMITER]))
+def test_any_legacy_body_reads_as_well_formed_transcripts(pieces: list[str], ocr: str, database: Database) -> None:
+    body = "".join(pieces)
+    post = {"type": "text", "body": body}
+    text = PostReader(database, lambda data: ocr, lambda url: url.encode()).post_text(post)
+    blocks = image_blocks(text)  # strict: the bot is never shown a malformed transcript
+    assert len(blocks) == sum(1 for b in html_to_blocks(body) if b["type"] == "image" and b["media"][0]["url"])
+    assert all(DELIMITER not in line for b in blocks for line in (b.text + "\n" + (b.caption or "")).split("\n"))
