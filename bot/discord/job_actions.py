@@ -105,15 +105,11 @@ async def handle(bot: "GlyphBot", interaction: discord.Interaction, action: str,
         await interaction.response.defer(ephemeral=kind == PRIVATE, thinking=True)
     try:
         job = await bot.jobs.get(job_id)
-    except JobNotFound:
-        job = None
-    except DatabaseUnavailable:
+    except (JobNotFound, DatabaseUnavailable) as error:
         if submits:
-            bot.cooldowns.forget(interaction.user.id)
-        raise
-    if job is None:
-        if submits:
-            bot.cooldowns.forget(interaction.user.id)
+            bot.cooldowns.forget(interaction.user.id)  # a click that queued nothing should not cost a wait
+        if isinstance(error, DatabaseUnavailable):
+            raise  # answered by the client, like every outage
         await refuse(interaction, f"Job {job_id} no longer exists.")
         return
     await HANDLERS[action](bot, interaction, job)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tests.discord.conftest import GatedRenderer
-from tests.discord.flows import custom_ids, deliver_one, followups, original, result_of
+from tests.discord.flows import ORIGINAL, custom_ids, deliver_one, followups, original, result_of
 
 async def test_reroll_after_restart_reads_parameters_from_the_database(fake, storage, start_bot):
     first_bot = await start_bot()
@@ -131,3 +133,19 @@ async def test_reroll_of_an_img2img_result_keeps_the_start_image(fake, storage, 
     await fake.wait_until(lambda: len(storage.queue.list().jobs) == 2)
     new, old = storage.queue.list().jobs
     assert new.init_image_hash == old.init_image_hash is not None and new.strength == 0.3
+
+
+async def test_a_button_of_a_job_that_is_gone_says_so_and_costs_no_cooldown(fake, storage, start_bot, settings):
+    await start_bot(replace(settings, cooldown_s=600))
+    alice, bob = fake.add_user("alice"), fake.add_user("bob")
+    storage.start_worker()
+    message_id, job_id = await deliver_one(fake, bob)
+    gone = job_id + 1000
+    fake.messages[message_id]["components"][0]["components"][0]["custom_id"] = f"glyph:reroll:{gone}"
+    click = await fake.click(alice, message_id, f"glyph:reroll:{gone}")
+    answer = await fake.wait_until(lambda: followups(fake, click))
+    assert f"Job {gone} no longer exists" in answer[0].json["content"] and answer[0].json["flags"] & 64
+    assert fake.calls("DELETE", ORIGINAL.replace("[^/]+", click.token))  # the public "thinking" message went away
+    again = await fake.slash(alice, "imagine", {"prompt": "NO WAIT"})
+    await fake.wait_until(lambda: len(storage.queue.list().jobs) == 2)
+    assert again.callbacks[0]["type"] == 5
