@@ -21,7 +21,7 @@ from bot.discord.buttons import JobButton
 from bot.discord.cooldown import Cooldowns
 from bot.discord.delivery import Delivery, Target
 from bot.discord.form import imagine_lines_command, is_form, submit_form
-from bot.discord.imagine import imagine_command, refuse
+from bot.discord.imagine import imagine_command, refuse, too_late
 from bot.discord.lookup import history_command, job_command
 from bot.discord.moderation import COMMANDS as MODERATION_COMMANDS
 from bot.discord.outbox import Outbox
@@ -32,8 +32,19 @@ from storage.errors import DatabaseUnavailable
 from storage.moderation import Moderation
 
 log = logging.getLogger(__name__)
-DATABASE_DOWN = "The database is unavailable right now; please try again in a minute."
-OUR_FAULT = "Something went wrong on our side; the error was logged."
+
+
+async def answer_failure(interaction: discord.Interaction, what: str, error: BaseException) -> None:
+    """Tell the user why their command, click or form failed, and log it; only log it when Discord
+    no longer takes answers for the interaction."""
+    if too_late(error):
+        log.warning("%s of interaction %s could not be acknowledged in time (Discord's 3 s had passed); dropped", what, interaction.id)
+    elif isinstance(error, DatabaseUnavailable):
+        log.warning("%s: %s", what, error)
+        await refuse(interaction, "The database is unavailable right now; please try again in a minute.")
+    else:
+        log.error("%s failed", what, exc_info=error)
+        await refuse(interaction, "Something went wrong on our side; the error was logged.")
 
 
 class GlyphTree(app_commands.CommandTree["GlyphBot"]):
@@ -41,13 +52,8 @@ class GlyphTree(app_commands.CommandTree["GlyphBot"]):
         if isinstance(error, app_commands.CheckFailure):
             await refuse(interaction, str(error) or "You cannot use this command here.")
             return
-        original = getattr(error, "original", error)
-        if isinstance(original, DatabaseUnavailable):
-            log.warning("command %s: %s", interaction.command and interaction.command.name, original)
-            await refuse(interaction, DATABASE_DOWN)
-            return
-        log.error("command %s failed", interaction.command and interaction.command.name, exc_info=original)
-        await refuse(interaction, OUR_FAULT)
+        name = interaction.command.name if interaction.command else "?"
+        await answer_failure(interaction, f"command {name}", getattr(error, "original", error))
 
 
 class GlyphBot(discord.Client):
@@ -94,12 +100,8 @@ class GlyphBot(discord.Client):
         """Run a button's or form's action; whatever goes wrong, the user gets an answer, not an endless "thinking"."""
         try:
             await action
-        except DatabaseUnavailable as error:
-            log.warning("%s: %s", what, error)
-            await refuse(interaction, DATABASE_DOWN)
-        except Exception:
-            log.exception("%s failed", what)
-            await refuse(interaction, OUR_FAULT)
+        except Exception as error:
+            await answer_failure(interaction, what, error)
 
     async def close(self) -> None:
         for task in list(self._tasks):

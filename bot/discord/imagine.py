@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 DM_REFUSAL = "glyphbot draws in servers only: use /imagine in a server channel where the bot is present."
 T = TypeVar("T")
+UNKNOWN_INTERACTION = 10062  # Discord's error code
 QUEUE_DOWN = "The image queue is unavailable right now, so nothing was queued. Please try again in a minute."
 
 
@@ -48,6 +49,12 @@ async def refuse(interaction: discord.Interaction, text: str) -> None:
         with contextlib.suppress(discord.HTTPException):
             await interaction.delete_original_response()
     await interaction.followup.send(text, ephemeral=True)
+
+
+def too_late(error: BaseException) -> bool:
+    """Discord forgot the interaction because its 3 seconds passed before the bot answered: nobody
+    can be told anything about it any more."""
+    return isinstance(error, discord.NotFound) and error.code == UNKNOWN_INTERACTION
 
 
 async def checked(interaction: discord.Interaction, parse: Callable[[DiscordSettings], T]) -> T | None:
@@ -145,7 +152,11 @@ async def imagine_command(
     options = await checked(interaction, parse)
     if options is None or not await claim_cooldown(bot, interaction):
         return
-    await interaction.response.defer(thinking=True)
+    try:
+        await interaction.response.defer(thinking=True)
+    except discord.NotFound:  # too late: nothing was queued, so the cooldown is given back
+        bot.cooldowns.forget(interaction.user.id)
+        raise
     if image is not None:
         try:
             data = await image.read()

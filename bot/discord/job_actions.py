@@ -99,17 +99,17 @@ async def handle(bot: "GlyphBot", interaction: discord.Interaction, action: str,
     if submits and not await claim_cooldown(bot, interaction):
         return
     kind = ACKNOWLEDGEMENT[action]
-    if kind == SILENT:
-        await interaction.response.defer()
-    else:
-        await interaction.response.defer(ephemeral=kind == PRIVATE, thinking=True)
     try:
+        if kind == SILENT:
+            await interaction.response.defer()
+        else:
+            await interaction.response.defer(ephemeral=kind == PRIVATE, thinking=True)
         job = await bot.jobs.get(job_id)
-    except (JobNotFound, DatabaseUnavailable) as error:
+    except (discord.NotFound, JobNotFound, DatabaseUnavailable) as error:
         if submits:
             bot.cooldowns.forget(interaction.user.id)  # a click that queued nothing should not cost a wait
-        if isinstance(error, DatabaseUnavailable):
-            raise  # answered by the client, like every outage
+        if not isinstance(error, JobNotFound):
+            raise  # answered (or logged, when too late) by the client, like in every command
         await refuse(interaction, f"Job {job_id} no longer exists.")
         return
     await HANDLERS[action](bot, interaction, job)

@@ -301,10 +301,13 @@ class FakeDiscord:
         created: dt.datetime | None = None,
         dm: bool = False,
         subcommand: str | None = None,
+        too_late: bool = False,
     ) -> FakeInteraction:
         """Dispatch a chat-input command (`/name subcommand ...` when given).
-        `attachments` maps option name -> (filename, type, bytes); FakeUser values become user options."""
+        `attachments` maps option name -> (filename, type, bytes); FakeUser values become user options.
+        `too_late`: Discord already gave up on it (its 3 s passed), so every answer gets 404 Unknown interaction."""
         payload, record = self._base_interaction(2, user, created=created, dm=dm)
+        record.expired = too_late
         option_list: list[dict[str, Any]] = []
         resolved: dict[str, Any] = {}
         for key, value in (options or {}).items():

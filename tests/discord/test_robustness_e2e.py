@@ -37,6 +37,18 @@ async def test_result_after_token_expiry_goes_to_the_channel_with_a_mention(fake
     assert any(c["custom_id"].startswith("glyph:reroll:") for row in post.json["components"] for c in row["components"])
 
 
+async def test_an_interaction_acknowledged_too_late_queues_nothing_and_costs_no_cooldown(fake, storage, start_bot, settings, caplog):
+    await start_bot(replace(settings, cooldown_s=600))
+    alice = fake.add_user("alice")
+    with caplog.at_level(logging.WARNING, logger="bot.discord"):
+        late = await fake.slash(alice, "imagine", {"prompt": "TOO LATE"}, too_late=True)
+        await fake.wait_until(lambda: "could not be acknowledged in time" in caplog.text)
+    assert [r.status for r in fake.calls("POST", rf"/interactions/{late.id}/.*")] == [404]  # no second try
+    again = await fake.slash(alice, "imagine", {"prompt": "IN TIME"})
+    await fake.wait_until(lambda: storage.queue.list().jobs)
+    assert [job.prompt for job in storage.queue.list().jobs] == ["IN TIME"] and again.callbacks[0]["type"] == 5
+
+
 async def test_interaction_older_than_the_token_lifetime_skips_the_webhook(fake, storage, start_bot):
     await start_bot()
     alice = fake.add_user("alice")
