@@ -1,7 +1,7 @@
 """Draw a transcript with a real font: the known-good images that validate the reader and the scorer.
 
 A diffusion model's candidates are only ever as readable as tesseract makes them, so the reader is
-validated on images whose text is known for certain (`glyphbot bench ocr`), and the rejection-sampling
+validated on images whose text is known for certain (`glyphbot bench ocr-validate`), and the rejection-sampling
 policy and the benchmark are tested with these images standing in for model outputs.
 """
 
