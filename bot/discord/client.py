@@ -62,7 +62,9 @@ class GlyphBot(discord.Client):
     def __init__(self, settings: DiscordSettings, jobs: AsyncJobs, moderation: Moderation, **client_options: Any) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channel and permission data for interactions; no message content needed
-        super().__init__(intents=intents, **client_options)
+        # Messages quote users' prompts: "<@id>" or "@everyone" in a prompt must not ping anyone. Only the
+        # late-result channel post allows one mention, of the requester.
+        super().__init__(intents=intents, allowed_mentions=discord.AllowedMentions.none(), **client_options)
         self.settings = settings
         self.jobs = jobs
         self.moderation = moderation

@@ -112,6 +112,17 @@ async def test_letters_beyond_ascii_and_emoji_are_kept_as_typed(fake, storage, s
     assert storage.queue.list().jobs[0].prompt == "ÜBER 🎉\nテキスト"
 
 
+async def test_a_prompt_cannot_make_the_bot_ping_anyone(fake, storage, start_bot):
+    await start_bot()
+    alice, bob = fake.add_user("alice"), fake.add_user("bob")
+    storage.start_worker()
+    interaction = await fake.slash(alice, "imagine", {"prompt": f"<@{bob.id}> @everyone <@&{fake.moderator_role_id}>"})
+    message = await fake.wait_until(lambda: result_of(fake, interaction))
+    assert f"<@{bob.id}> @everyone" in message["content"]  # quoted as typed...
+    edits = [r for r in fake.calls("PATCH", ORIGINAL) if r.json and "content" in r.json]
+    assert edits and all(r.json.get("allowed_mentions", {}).get("parse") == [] and not r.json["allowed_mentions"].get("users") for r in edits)
+
+
 async def test_unsupported_character_in_prompt_is_refused(fake, storage, start_bot):
     await start_bot()
     alice = fake.add_user("alice")
