@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 
+import discord
+
 from storage.types import Job, JobUpdate, StoredImage
 
 MAX_MESSAGE_CHARS = 2000
 STAGE_NAMES = {"base": "drawing", "sr": "sharpening"}
 
 
+def as_typed(text: str) -> str:
+    """Users' text shown literally: a prompt must not make the bot post a masked link, a heading or a
+    spoiler. (Mentions are harmless: the client allows none.)"""
+    return discord.utils.escape_markdown(text)
+
+
 def quote_prompt(prompt: str, limit: int = 300) -> str:
     """The prompt as a Discord block quote (newlines kept), cut to `limit` characters."""
     text = prompt if len(prompt) <= limit else prompt[: limit - 1] + "…"
-    return "\n".join("> " + (line or " ") for line in text.split("\n"))
+    return "\n".join("> " + (as_typed(line) or " ") for line in text.split("\n"))
 
 
 def format_eta(eta: dt.timedelta | None) -> str:
@@ -51,7 +59,7 @@ def status_line(update: JobUpdate, label: str = "") -> str:
 def settings_line(job: Job) -> str:
     parts = [f"seed {job.seed}", f"guidance {job.guidance_scale:g}", f"steps {job.num_inference_steps}"]
     if job.negative_prompt:
-        parts.append(f"negative “{job.negative_prompt[:80]}”")
+        parts.append(f"negative “{as_typed(job.negative_prompt[:80])}”")
     if job.init_image_hash:
         parts.append(f"image strength {job.strength:g}")
     parts.append(f"job {job.id}")
@@ -80,7 +88,7 @@ def candidates_message(job: Job, images: list[StoredImage]) -> str:
     lines = [f"Candidates of job {job.id} (OCR score: how well the text read back matches the prompt):"]
     for image in images:
         score = "n/a" if image.ocr_score is None else f"{image.ocr_score:.2f}"
-        read = (image.ocr_text or "").replace("\n", " ⏎ ")[:60]
+        read = as_typed((image.ocr_text or "").replace("\n", " ⏎ ")[:60])
         marker = " ⭐ chosen" if image.chosen else ""
         lines.append(f"• {image.stage} seed {image.seed} {image.width}×{image.height}: score {score}, read “{read}”{marker}")
     if len(lines) == 1:
@@ -107,7 +115,7 @@ def history_message(jobs: list[Job], whose: str) -> str:
         return f"No images by {whose} yet."
     lines = [f"Latest jobs by {whose}:"]
     for job in jobs:
-        first_line = job.prompt.split("\n", 1)[0][:60]
+        first_line = as_typed(job.prompt.split("\n", 1)[0][:60])
         lines.append(f"• `{job.id}` {job.status} {discord_time(job.created_at)} — {first_line}")
     return fit("\n".join(lines))
 

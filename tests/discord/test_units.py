@@ -186,6 +186,21 @@ def test_cooldown_counts_down_and_can_be_forgotten():
 
 def test_prompt_quote_keeps_lines_and_messages_fit_discord():
     assert quote_prompt("A\n\nB") == "> A\n>  \n> B"
+
+
+def test_users_text_is_shown_as_typed_never_as_markdown(storage_job):
+    """A prompt must not make the bot post a masked link, a heading or a spoiler."""
+    from storage.types import StoredImage
+
+    from bot.discord.texts import candidates_message, history_message, settings_line
+
+    tricky = "[free nitro](https://evil.example) # **big**"
+    assert quote_prompt(tricky) == r"> \[free nitro](https://evil.example) # \*\*big\*\*"
+    assert quote_prompt("# shout") == r"> \# shout"
+    job = storage_job(prompt=tricky, negative_prompt="||x||")
+    assert r"\[free nitro]" in history_message([job], "you") and r"\|\|x\|\|" in settings_line(job)
+    image = StoredImage(1, 1, "sr", 1, "0" * 64, 10, 8, 8, ocr_text=tricky, ocr_score=0.5, chosen=True, hidden=False)
+    assert r"\[free nitro]" in candidates_message(job, [image])
     assert format_eta(None) == "" and format_eta(dt.timedelta(seconds=42)) == ", ready in ~42 s"
     assert format_eta(dt.timedelta(minutes=5)) == ", ready in ~5 min"
 
