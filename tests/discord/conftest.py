@@ -51,27 +51,32 @@ class Storage:
             thread.join(timeout=10)
 
 
-    @contextlib.contextmanager
-    def outage(self) -> Iterator[None]:
+    @contextlib.asynccontextmanager
+    async def outage(self) -> AsyncIterator[None]:
+        """The database is unreachable inside the block, for the bot and the worker alike. Started and
+        ended in a thread, so the event loop the bot shares with the test never waits for it."""
+        end = await asyncio.to_thread(self.start_outage)
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(end)
+
+    def start_outage(self) -> Callable[[], None]:
         """A real SQLite outage: another connection holds the file in exclusive locking mode, so every read
-        and write of the bot and the worker fails with DatabaseUnavailable after the busy timeout."""
+        and write fails with DatabaseUnavailable after the busy timeout. Returns what ends it."""
         deadline = time.monotonic() + 10
         while True:
             self.queue.db.dispose()  # pooled connections would keep the WAL shared and block the lock
-            blocker = sqlite3.connect(self.path, timeout=0.05)
+            blocker = sqlite3.connect(self.path, timeout=0.05, check_same_thread=False)
             try:
                 blocker.execute("PRAGMA locking_mode=EXCLUSIVE")
                 blocker.execute("BEGIN EXCLUSIVE")
-                break
+                return blocker.close
             except sqlite3.OperationalError:
                 blocker.close()
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.02)  # a pooled connection was mid-query; its thread returns it in milliseconds
-        try:
-            yield
-        finally:
-            blocker.close()
 
 
 class GatedRenderer(TextDrawingRenderer):

@@ -34,7 +34,7 @@ async def test_buttons_are_acknowledged_before_the_database_is_asked(fake, stora
         storage.start_worker()
         message_id, job_id = await deliver_one(fake, alice)
         storage.stop_workers()
-    with storage.outage():
+    async with storage.outage():
         click = await fake.click(alice, message_id, f"glyph:{action}:{job_id}")
         answer = await fake.wait_until(lambda: followups(fake, click))
     assert click.callbacks[0]["type"] == DEFERRALS[action]
@@ -49,7 +49,7 @@ async def test_an_outage_delays_a_delivery_and_lookups_say_why(fake, storage, st
     alice = fake.add_user("alice")
     request = await fake.slash(alice, "imagine", {"prompt": "PATIENCE"})
     await fake.wait_until(lambda: storage.queue.list().jobs and request.original_message_id)
-    with storage.outage():
+    async with storage.outage():
         history = await fake.slash(alice, "history")
         # While a thread waits on the locked database, the event loop keeps answering other interactions.
         dm = await fake.slash(alice, "imagine", {"prompt": "HI"}, dm=True)

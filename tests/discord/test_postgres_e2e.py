@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -23,19 +22,18 @@ class PostgresStorage(Storage):
     admin_url: str = ""
     name: str = ""
 
-    @contextlib.contextmanager
-    def outage(self) -> Iterator[None]:
+    def start_outage(self) -> Callable[[], None]:
         """A real PostgreSQL outage: the database refuses new connections and its open ones are ended."""
         import psycopg
 
-        with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=3) as admin:
-            admin.execute(f'ALTER DATABASE "{self.name}" WITH ALLOW_CONNECTIONS false')
-            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (self.name,))
-        try:
-            yield
-        finally:
+        def allow(allowed: bool) -> None:
             with psycopg.connect(self.admin_url, autocommit=True, connect_timeout=3) as admin:
-                admin.execute(f'ALTER DATABASE "{self.name}" WITH ALLOW_CONNECTIONS true')
+                admin.execute(f'ALTER DATABASE "{self.name}" WITH ALLOW_CONNECTIONS {str(allowed).lower()}')
+                if not allowed:
+                    admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (self.name,))
+
+        allow(False)
+        return lambda: allow(True)
 
 
 @pytest.fixture
@@ -85,7 +83,7 @@ async def test_an_outage_on_postgres_delays_deliveries_and_buttons_still_answer(
     storage.stop_workers()
     request = await fake.slash(alice, "imagine", {"prompt": "DURING"})
     await fake.wait_until(lambda: len(storage.queue.list().jobs) == 2 and request.original_message_id)
-    with storage.outage():
+    async with storage.outage():
         click = await fake.click(alice, message_id, f"glyph:cands:{job_id}")
         answer = await fake.wait_until(lambda: followups(fake, click))
         assert click.callbacks[0]["type"] == 5 and click.callbacks[0]["at"] < answer[0].at
