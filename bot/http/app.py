@@ -12,12 +12,14 @@ from typing import Any
 from aiohttp import web
 
 from bot.http import api as api_module
+from bot.http import tumblr_posts  # noqa: F401  registers the /tumblr/posts endpoints on api_module.api
 from bot.http.auth import api_guard
 from bot.http.errors import ApiError
 from bot.http.openapi import build_openapi
 from bot.http.ratelimit import RateLimiter
 from bot.http.services import SERVICES, Services
 from bot.http.settings import HttpSettings, http_settings
+from config.settings import TumblrSettings
 from storage.async_api import AsyncJobs
 from storage.db import Database
 from storage.errors import DatabaseUnavailable
@@ -49,10 +51,11 @@ def queue_limits(settings: Any) -> QueueLimits:
 
 
 def create_app(settings: Any, db: Database, *, images: ImageStore | None = None,
-               http: HttpSettings | None = None, limits: QueueLimits | None = None) -> web.Application:
+               http: HttpSettings | None = None, limits: QueueLimits | None = None,
+               tumblr: TumblrSettings | None = None) -> web.Application:
     """The whole HTTP side on `db`. `settings` is the glyphbot Settings object (None: defaults);
-    `images` defaults to the store in `settings.images_dir`; `http` and `limits` override what
-    `settings` says (tests use them)."""
+    `images` defaults to the store in `settings.images_dir`; `http`, `limits` and `tumblr` override
+    what `settings` says (tests use them)."""
     config = http or http_settings(settings)
     if images is None:
         images = ImageStore(settings.images_dir)
@@ -64,6 +67,7 @@ def create_app(settings: Any, db: Database, *, images: ImageStore | None = None,
         moderation=Moderation(db), images=images,
         api_limiter=RateLimiter(config.rate_limit_burst),
         login_limiter=RateLimiter(int(config.login_attempts_per_minute)),
+        tumblr=tumblr or getattr(settings, "tumblr", None),
     )
     api_module.api.add_routes(app, api_guard)
     document = build_openapi(api_module.api.endpoints, title="glyphbot API", version="1")

@@ -9,10 +9,13 @@ appears in the published document and fuzzers generate only what the server real
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from bot.tumblr.autoresponder import STATES
+from bot.tumblr.models import POST_STATUSES
 from generation.types import RenderRequest
 from storage.types import QueueLimits
 
@@ -24,6 +27,7 @@ _PRINTABLE = r"[^\u0000-\u0008\u000b-\u001f\u007f-\u009f]"
 _VISIBLE = r"[^\s\u0000-\u0008\u000b-\u001f\u007f-\u009f]"
 PROMPT_PATTERN = f"^{_PRINTABLE}*{_VISIBLE}{_PRINTABLE}*$"
 OPTIONAL_TEXT_PATTERN = f"^{_PRINTABLE}*$"
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:\-]+$"
 
 # A string format of our own: JSON Schema cannot say "one well-formed image block", so the format names it.
 TRANSCRIPT_FORMAT = "glyphbot-transcript"
@@ -62,47 +66,75 @@ class JobOptions(_Strict):
         None, description="Fixes the result; random when null.")
 
 
-def _exactly_one_text(schema: dict) -> None:
-    """Publish "exactly one of prompt or transcript" in the schema itself (not only in the validator
-    below), so clients and fuzzers see the rule: both fields are plain strings, and `oneOf` requires one."""
-    for name in ("prompt", "transcript"):
-        field = schema["properties"][name]
-        field.update(next(option for option in field.pop("anyOf") if option.get("type") == "string"))
-        field.pop("default", None)
-    schema["oneOf"] = [{"required": ["prompt"]}, {"required": ["transcript"]}]
+def _refuse_null(value: object) -> object:
+    if value is None:
+        raise ValueError("leave the field out instead of sending null")
+    return value
 
 
-class SubmitJob(_Strict):
+# An optional field that may be left out but not sent as null: its default None only means "not given".
+NotNull = BeforeValidator(_refuse_null)
+
+
+def _not_null_in_schema(*names: str) -> Callable[[dict[str, Any]], None]:
+    """Publish the `NotNull` fields `names` with their one real type (no null, no default), so clients
+    and fuzzers see what the validator accepts."""
+
+    def edit(schema: dict[str, Any]) -> None:
+        for name in names:
+            field = schema["properties"][name]
+            field.update(next(option for option in field.pop("anyOf") if option.get("type") != "null"))
+            field.pop("default", None)
+
+    return edit
+
+
+def _exactly_one_of(first: str, second: str) -> Callable[[dict[str, Any]], None]:
+    """Publish "exactly one of `first` or `second`" (two `NotNull` fields) in the schema itself, not only in
+    the model's validator, so clients and fuzzers see the rule: `oneOf` requires one."""
+    plain = _not_null_in_schema(first, second)
+
+    def edit(schema: dict[str, Any]) -> None:
+        plain(schema)
+        schema["oneOf"] = [{"required": [first]}, {"required": [second]}]
+
+    return edit
+
+
+class _EitherOr(_Strict):
+    """A body that needs exactly one of two fields, `either_or` (publish it with `_exactly_one_of` too)."""
+
+    either_or: ClassVar[tuple[str, str]]
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        first, second = self.either_or
+        if (getattr(self, first) is None) == (getattr(self, second) is None):
+            raise ValueError(f"give exactly one of `{first}` or `{second}`")
+        return self
+
+
+class SubmitJob(_EitherOr):
     """A job: exactly one of `prompt` (the text to draw) or `transcript` (one `=======` image block)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one_text)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one_of("prompt", "transcript"))
+    either_or = ("prompt", "transcript")
 
-    prompt: str | None = Field(None, min_length=1, max_length=_LIMITS.max_prompt_chars, pattern=PROMPT_PATTERN,
-                               description="The text that should appear in the image; newlines separate lines.")
-    transcript: str | None = Field(None, min_length=1, max_length=4 * _LIMITS.max_prompt_chars, pattern=PROMPT_PATTERN,
-                                   json_schema_extra={"format": TRANSCRIPT_FORMAT},
-                                   description="One image block in the bot's format: lines of `=======` around the text, "
-                                               "optionally preceded by a caption block; nothing else.")
+    prompt: Annotated[str | None, NotNull] = Field(
+        None, min_length=1, max_length=_LIMITS.max_prompt_chars, pattern=PROMPT_PATTERN,
+        description="The text that should appear in the image; newlines separate lines.")
+    transcript: Annotated[str | None, NotNull] = Field(
+        None, min_length=1, max_length=4 * _LIMITS.max_prompt_chars, pattern=PROMPT_PATTERN,
+        json_schema_extra={"format": TRANSCRIPT_FORMAT},
+        description="One image block in the bot's format: lines of `=======` around the text, "
+                    "optionally preceded by a caption block; nothing else.")
     negative_prompt: str = Field("", max_length=_LIMITS.max_prompt_chars, pattern=OPTIONAL_TEXT_PATTERN,
                                  description="Antiprompt: what the unconditional branch of guidance steers away from.")
     options: JobOptions = Field(default_factory=JobOptions)
-    idempotency_key: str | None = Field(None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:\-]+$",
+    idempotency_key: str | None = Field(None, min_length=1, max_length=100, pattern=IDEMPOTENCY_KEY_PATTERN,
                                         description="Resubmitting with the same key returns the first job instead of a new one.")
     place: str = Field("", max_length=200, pattern=OPTIONAL_TEXT_PATTERN,
                        description="Free-form label of where the request comes from (a blog, a channel), for moderators.")
-
-    @field_validator("prompt", "transcript", mode="before")
-    @classmethod
-    def _no_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("must be a string; leave the field out instead of sending null")
-        return value
-
-    @model_validator(mode="after")
-    def _one_text(self) -> SubmitJob:
-        if (self.prompt is None) == (self.transcript is None):
-            raise ValueError("give exactly one of `prompt` or `transcript`")
-        return self
 
 
 class Progress(BaseModel):
@@ -190,3 +222,89 @@ class ListQuery(_Strict):
     status: JobStatus | None = None
     limit: int = Field(20, ge=1, le=100)
     before_id: int | None = Field(None, ge=1, le=2**63 - 1)
+
+
+# --- Tumblr posts --------------------------------------------------------------------------------------
+
+TargetState = Literal[STATES]  # type: ignore[valid-type]  published | queue | draft, the autoresponder's list
+PostStatus = Literal[POST_STATUSES]  # type: ignore[valid-type]
+# A tag Tumblr keeps as written: something visible, no comma (tags travel comma-separated), no controls.
+_TAG_CHAR = r"[^,\u0000-\u0008\u000b-\u001f\u007f-\u009f]"
+_TAG_VISIBLE = r"[^,\s\u0000-\u0008\u000b-\u001f\u007f-\u009f]"
+TAG_PATTERN = f"^{_TAG_CHAR}*{_TAG_VISIBLE}{_TAG_CHAR}*$"
+
+
+class NpfBlock(BaseModel):
+    """One NPF content block as Tumblr defines it (`text`, `image`, `link`...); fields other than `type`
+    and `text` are passed on to Tumblr unchanged. A transcript's lines are `text` blocks."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_not_null_in_schema("text"))
+
+    type: str = Field(min_length=1, max_length=32, pattern=r"^[a-z][a-z_]*$")
+    text: Annotated[str | None, NotNull] = Field(None, pattern=OPTIONAL_TEXT_PATTERN,
+                                                 description="Required in a `text` block.")
+
+
+def _post_schema(schema: dict[str, Any]) -> None:
+    _exactly_one_of("text", "content")(schema)
+    _not_null_in_schema("state")(schema)
+
+
+class SubmitTumblrPost(_EitherOr):
+    """A post for the Tumblr autoresponder: exactly one of `text` (what `glyphbot tumblr submit` reads:
+    prose with `=======` image blocks) or `content` (NPF blocks). Each image block becomes a generated
+    image whose alt text is the transcript; a malformed block holds the post (as a draft) with the reason."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_post_schema)
+    either_or = ("text", "content")
+
+    text: Annotated[str | None, NotNull] = Field(None, pattern=PROMPT_PATTERN,
+                                                 description="The post as plain text, one paragraph per line.")
+    content: Annotated[list[NpfBlock] | None, NotNull] = Field(None, min_length=1, max_length=1000,
+                                                               description="The post as NPF content blocks.")
+    tags: list[Annotated[str, Field(max_length=200, pattern=TAG_PATTERN)]] = Field(
+        default_factory=list, max_length=30, description="Tags to publish the post with (no commas).")
+    state: Annotated[TargetState | None, NotNull] = Field(
+        None, description="Where the post goes: published, queue or draft; the server's `tumblr.default_state` when left out.")
+    idempotency_key: str = Field(min_length=1, max_length=80, pattern=IDEMPOTENCY_KEY_PATTERN,
+                                 description="Required: sending the same key again returns the first post instead of "
+                                             "posting twice (409 if the post differs).")
+
+
+class TumblrImageView(BaseModel):
+    """One `=======` block of a post and whether its image is drawn."""
+
+    block: int = Field(description="Index of the image block in the post, from 0.")
+    text: str = Field(description="The transcript: the text the image shows, and its alt text.")
+    caption: str | None
+    ready: bool = Field(description="The image is drawn and stored.")
+
+
+class TumblrPostView(BaseModel):
+    """A post of the autoresponder and where it stands.
+
+    `status`: `pending` (images being drawn), `images_ready` (waiting to be sent; `waiting_reason` and
+    `retry_at` say why and until when when a limit or an error holds it back), `publishing` (the request
+    is out), `published` (`tumblr_post_id`, `published_state`), or `held`. A post with `held` true is
+    not published: it is saved to the blog's drafts as written, and `held_reason` says why."""
+
+    id: int
+    status: PostStatus
+    held: bool
+    held_reason: str | None
+    waiting_reason: str | None
+    retry_at: dt.datetime | None
+    target_state: TargetState
+    tags: list[str]
+    idempotency_key: str | None = Field(description="Null for posts that did not come from this API.")
+    images: list[TumblrImageView]
+    tumblr_post_id: int | None
+    published_state: str | None = Field(description="Where the post went on Tumblr (a held post: `draft`).")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    published_at: dt.datetime | None
+    links: dict[str, str]
+
+
+class TumblrPostPath(_Strict):
+    post_id: int = Field(ge=1, le=2**63 - 1)

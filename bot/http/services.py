@@ -8,6 +8,7 @@ from aiohttp import web
 
 from bot.http.ratelimit import RateLimiter
 from bot.http.settings import HttpSettings
+from config.settings import TumblrSettings
 from storage.async_api import AsyncJobs
 from storage.db import Database
 from storage.images import ImageStore
@@ -25,6 +26,7 @@ class Services:
     images: ImageStore
     api_limiter: RateLimiter
     login_limiter: RateLimiter
+    tumblr: TumblrSettings | None  # None, or no blog: the autoresponder is not configured (posts answer 503)
 
 
 SERVICES = web.AppKey("glyphbot_services", Services)

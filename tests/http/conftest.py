@@ -15,6 +15,7 @@ from sqlalchemy import text
 from bot.http import create_app
 from bot.http.accounts import add_moderator, create_api_key
 from bot.http.settings import HttpSettings
+from config.settings import TumblrSettings
 from generation.types import RenderedImage, RenderResult
 from storage.db import Database, open_database
 from storage.images import ImageStore
@@ -23,7 +24,10 @@ from storage.types import QueueLimits
 # The storage tests' throwaway-PostgreSQL fixtures (one database per session, dropped at its end).
 from tests.storage.conftest import pg_databases, pg_session_url  # noqa: F401
 
-TABLES = "http_sessions, http_moderators, http_api_keys, audit_log, hidden_images, blocked_terms, bans, images, jobs"
+TABLES = (
+    "tumblr_images, tumblr_posts, tumblr_readings, "
+    "http_sessions, http_moderators, http_api_keys, audit_log, hidden_images, blocked_terms, bans, images, jobs"
+)
 PASSWORD = "correct horse battery"
 
 
@@ -75,8 +79,15 @@ def limits() -> QueueLimits:
 
 
 @pytest.fixture
-async def client(db: Database, store: ImageStore, http_config: HttpSettings, limits: QueueLimits) -> AsyncIterator[TestClient]:
-    app = create_app(None, db, images=store, http=http_config, limits=limits)
+def tumblr_config() -> TumblrSettings | None:
+    """The autoresponder's settings the API records posts with (None: not configured, posts answer 503)."""
+    return TumblrSettings(blog="glyphbot-test", guidance_options=[2.0], candidates=1)
+
+
+@pytest.fixture
+async def client(db: Database, store: ImageStore, http_config: HttpSettings, limits: QueueLimits,
+                 tumblr_config: TumblrSettings | None) -> AsyncIterator[TestClient]:
+    app = create_app(None, db, images=store, http=http_config, limits=limits, tumblr=tumblr_config)
     async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
         yield test_client
 

@@ -17,6 +17,7 @@ from bot.http.api import api
 from bot.http.openapi import build_openapi
 from bot.http.schemas import TRANSCRIPT_FORMAT
 from bot.http.settings import HttpSettings
+from config.settings import TumblrSettings
 from ocr.transcripts import format_transcript
 from storage.db import open_database
 from storage.images import ImageStore
@@ -61,6 +62,11 @@ async def test_served_document_matches_the_routes(client: TestClient, keys: dict
     assert options["candidates"]["maximum"] == 8 and options["scheduler"]["enum"] == ["ddpm", "ddim", "dpmsolver"]
     assert {"201", "200", "400", "401", "403", "409", "413", "415", "422", "429"} <= set(submit["responses"])
     assert submit["responses"]["429"]["headers"]["Retry-After"]
+    post = document["paths"]["/api/v1/tumblr/posts"]["post"]
+    assert post["x-required-scope"] == "submit" and {"200", "201", "409", "422", "503"} <= set(post["responses"])
+    body = document["components"]["schemas"]["SubmitTumblrPost"]
+    assert body["oneOf"] == [{"required": ["text"]}, {"required": ["content"]}] and body["required"] == ["idempotency_key"]
+    assert document["paths"]["/api/v1/tumblr/posts/{post_id}"]["get"]["x-required-scope"] == "read"
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +76,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     db.upgrade()
     token, _ = create_api_key(db, "fuzzer", ["submit", "read"], rate_per_minute=1e6)
     config = HttpSettings(wait_max_seconds=0.3, rate_limit_burst=100_000, poll_interval_seconds=0.05)
-    app = create_app(None, db, images=ImageStore(folder / "images"), http=config, limits=QueueLimits(per_requester=10**6))
+    app = create_app(None, db, images=ImageStore(folder / "images"), http=config, limits=QueueLimits(per_requester=10**6),
+                     tumblr=TumblrSettings(blog="fuzz-blog"))  # posts are only recorded: no Tumblr is called
     with LiveServer(app) as server:
         yield server.base_url, token
     db.dispose()

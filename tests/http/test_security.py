@@ -19,7 +19,7 @@ SHA = "0" * 64
 
 
 def concrete(path: str, job_id: int = 1, sha: str = SHA) -> str:
-    return path.replace("{job_id}", str(job_id)).replace("{sha256}", sha)
+    return path.replace("{job_id}", str(job_id)).replace("{post_id}", str(job_id)).replace("{sha256}", sha)
 
 
 def moderator_routes(client: TestClient) -> list[tuple[str, str]]:
