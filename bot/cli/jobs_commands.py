@@ -11,9 +11,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Optional
 
+import enum
+
 import typer
 
 from bot.cli.app import app, bench_app
+from storage.models import JOB_STATUSES
+from storage.types import SOURCES
+
+# Choices, so a misspelt filter is refused instead of matching nothing.
+StatusChoice = enum.StrEnum("StatusChoice", {name: name for name in JOB_STATUSES})
+SourceChoice = enum.StrEnum("SourceChoice", {name: name for name in SOURCES})
 
 jobs_app = typer.Typer(help="Submit, inspect and cancel generation jobs.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
@@ -125,8 +133,8 @@ def _follow(storage, job_id: int, timeout_s: float):  # noqa: ANN001,ANN202
 
 @jobs_app.command("list")
 def list_jobs(
-    status: Annotated[Optional[list[str]], typer.Option(help="Only these statuses (repeatable).")] = None,
-    source: Annotated[Optional[str], typer.Option(help="discord, tumblr, http or cli.")] = None,
+    status: Annotated[Optional[list[StatusChoice]], typer.Option(help="Only these statuses (repeatable).")] = None,
+    source: Annotated[Optional[SourceChoice], typer.Option(help="Only jobs from this adapter.")] = None,
     requester: Annotated[Optional[str], typer.Option(help="Platform user id.")] = None,
     place: Annotated[Optional[str], typer.Option(help="Channel or blog.")] = None,
     search: Annotated[Optional[str], typer.Option(help="Text the prompt contains.")] = None,
@@ -139,7 +147,13 @@ def list_jobs(
     with _clear_errors():
         storage = _open()
         page = storage.jobs.list(
-            JobFilter(status=status, source=source, requester_id=requester, place=place, prompt_contains=search),
+            JobFilter(
+                status=None if status is None else [str(choice) for choice in status],
+                source=None if source is None else str(source),
+                requester_id=requester,
+                place=place,
+                prompt_contains=search,
+            ),
             limit=limit,
             before_id=before,
         )

@@ -58,6 +58,19 @@ def test_errors_are_one_clear_line(configured: str) -> None:
     assert glyphbot("jobs", "submit", "x", "--candidates", "99")[1] == "error: candidates 99 is outside 1..8\n"
 
 
+def test_list_refuses_filters_that_match_nothing_by_construction(configured: str) -> None:
+    code, output = glyphbot("jobs", "list", "--status", "done")
+    assert code == 2 and "'done' is not one of" in output
+    code, output = glyphbot("jobs", "list", "--source", "irc")
+    assert code == 2 and "'irc' is not one of" in output
+    glyphbot("jobs", "submit", "KEPT")
+    glyphbot("jobs", "submit", "DROPPED")
+    glyphbot("jobs", "cancel", "2")
+    code, output = glyphbot("jobs", "list", "--status", "cancelled", "--status", "failed", "--source", "cli")
+    assert code == 0 and "DROPPED" in output and "KEPT" not in output
+    assert glyphbot("jobs", "list", "--source", "discord") == (0, "")
+
+
 def test_worker_without_a_renderer_says_what_to_do(configured: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GLYPHBOT_WORKER__RENDERER", "bot.no_such_module:Renderer")
     code, output = glyphbot("worker", "--exit-when-idle")
