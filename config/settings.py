@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Literal, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
-import pydantic_settings
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsError as SourceParseError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FILE = Path(__file__).with_name("default.toml")
@@ -229,7 +229,7 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as error:
         raise SettingsError(_describe(error)) from None
-    except pydantic_settings.SettingsError as error:
+    except SourceParseError as error:
         raise SettingsError(_describe_environment_error(error)) from None
 
 
@@ -295,7 +295,7 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _describe_environment_error(error: pydantic_settings.SettingsError) -> str:
+def _describe_environment_error(error: SourceParseError) -> str:
     """pydantic-settings names only the section whose variable did not parse; add the variables to look at."""
     match = re.search(r'field "(\w+)"', str(error))
     if match is None:
