@@ -143,8 +143,8 @@ def _history(label: str, url: str, rows: int) -> None:
     cases = [
         ("newest page", JobFilter(), None),
         ("page deep in history (before_id)", JobFilter(), middle_id),
-        ("one requester (discord)", JobFilter(source="discord", requester_id="u123"), None),
-        ("one place, failed only", JobFilter(source="discord", place="p76", status=["failed"]), None),
+        ("one requester (discord)", JobFilter(source="discord", requester_id="u124"), None),
+        ("one place, failed only", JobFilter(source="discord", place="p80", status=["failed"]), None),
         ("the Tumblr blog, failed only", JobFilter(source="tumblr", place="blog:glyphs", status=["failed"]), None),
         ("failed, all sources", JobFilter(status=["failed"]), None),
         ("prompt contains (full scan)", JobFilter(prompt_contains="word 4242"), None),
