@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import secrets
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import torch
 from PIL import Image
@@ -37,7 +37,7 @@ def _png(image: Image.Image) -> bytes:
 
 
 class CascadeRenderer:
-    """Renders one request at a time on one device; safe to reuse across requests."""
+    """Renders requests on one device, one or a compatible batch at a time; safe to reuse across requests."""
 
     def __init__(self, pipeline: GlyphCascadePipeline, ocr_settings: OcrSettings) -> None:
         self.pipeline = pipeline
@@ -61,39 +61,118 @@ class CascadeRenderer:
             torch.cuda.empty_cache()
 
     def render(self, request: RenderRequest, progress: ProgressCallback | None = None) -> RenderResult:
-        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED - SR_SEED_OFFSET - 64)
+        return self.render_batch([request], [progress])[0]
+
+    def render_batch(
+        self, requests: Sequence[RenderRequest], progress: Sequence[ProgressCallback | None]
+    ) -> list[RenderResult]:
+        """Several jobs at once: their base candidates share one GPU batch, then each is reranked and
+        super-resolved on its own (OCR decides per job which candidates go on to SR).
+
+        The worker batches only jobs with the same storage batch key; requests that differ in what the
+        base stage shares (guidance, steps, sampler, img2img strength) raise ValueError, and the worker
+        then renders them one by one.
+        """
+        _check_shared_base_settings(requests)
+        seeds = [request.seed if request.seed is not None else secrets.randbelow(MAX_SEED - SR_SEED_OFFSET - 64)
+                 for request in requests]
+        listeners = _Listeners(progress)
+        bases = self._base_candidates(requests, seeds, listeners)
+        results = []
+        for index, (request, seed, base) in enumerate(zip(requests, seeds, bases, strict=True)):
+            if index in listeners.stopped:
+                results.append(RenderResult())  # cancelled meanwhile: the worker drops this job's outcome
+                continue
+
+            def make_base(count: int, base: list[Candidate] = base) -> list[Candidate]:
+                return base[:count]
+
+            super_resolve = self._super_resolver(request, seed, listeners.only(index)) if self.pipeline.sr_unet is not None else None
+            ranking = rejection_sample(request.prompt, request.candidates, make_base, super_resolve, self.reader, self.ocr_settings)
+            results.append(ranking.to_render_result())
+        return results
+
+    def _base_candidates(self, requests: Sequence[RenderRequest], seeds: list[int], listeners: _Listeners) -> list[list[Candidate]]:
+        """One base-stage call for every candidate of every request; candidate i of a request uses seed + i."""
+        first = requests[0]
+        owners = [index for index, request in enumerate(requests) for _ in range(request.candidates)]
+        candidate_seeds = [seeds[index] + slot for index, request in enumerate(requests) for slot in range(request.candidates)]
+        init_images = None
+        if first.init_image_png is not None:
+            opened = [Image.open(io.BytesIO(request.init_image_png)) for request in requests]
+            init_images = [opened[index] for index in owners]
+        images = self.pipeline.generate_base(
+            [requests[index].prompt for index in owners], [requests[index].negative_prompt or None for index in owners],
+            candidate_seeds, first.guidance_scale, first.num_inference_steps, first.scheduler, init_images, first.strength,
+            listeners.step_callback(),
+        )
+        pil = tensor_to_pil(images)
+        bases: list[list[Candidate]] = [[] for _ in requests]
+        for position, (index, image, seed) in enumerate(zip(owners, pil, candidate_seeds)):
+            bases[index].append(Candidate(image, seed, "base", payload=images[position : position + 1]))
+        for index, (base, request) in enumerate(zip(bases, requests)):
+            listeners.tell(index, Progress("base", request.num_inference_steps, request.num_inference_steps, _png(base[0].image)))
+        return bases
+
+    def _super_resolver(self, request: RenderRequest, seed: int, listeners: _Listeners) -> Callable[[list[Candidate]], list[Candidate]]:
         negative = request.negative_prompt or None
-        init_image = Image.open(io.BytesIO(request.init_image_png)) if request.init_image_png else None
-
-        def step_reporter(pipe: GlyphCascadePipeline, step: int, _timestep: int, kwargs: dict) -> None:
-            if progress is not None:
-                progress(Progress(kwargs["stage"], step + 1, kwargs["total_steps"]))
-
-        def make_base(count: int) -> list[Candidate]:
-            seeds = [seed + index for index in range(count)]
-            images = self.pipeline.generate_base(
-                [request.prompt] * count, [negative] * count, seeds, request.guidance_scale,
-                request.num_inference_steps, request.scheduler, init_image, request.strength, step_reporter,
-            )
-            pil = tensor_to_pil(images)
-            if progress is not None:
-                progress(Progress("base", request.num_inference_steps, request.num_inference_steps, _png(pil[0])))
-            return [Candidate(image, s, "base", payload=images[i : i + 1]) for i, (image, s) in enumerate(zip(pil, seeds))]
 
         def super_resolve(inputs: list[Candidate]) -> list[Candidate]:
             seeds = [seed + SR_SEED_OFFSET + slot for slot in range(len(inputs))]
             images = self.pipeline.upscale(
                 [request.prompt] * len(inputs), torch.cat([c.payload for c in inputs]), [negative] * len(inputs), seeds,
                 request.sr_guidance_scale, request.sr_num_inference_steps, request.scheduler,
-                callback_on_step_end=step_reporter,
+                callback_on_step_end=listeners.step_callback(),
             )
             return [Candidate(image, s, "sr") for image, s in zip(tensor_to_pil(images), seeds)]
 
-        ranking = rejection_sample(
-            request.prompt, request.candidates, make_base, super_resolve if self.pipeline.sr_unet is not None else None,
-            self.reader, self.ocr_settings,
-        )
-        return ranking.to_render_result()
+        return super_resolve
+
+
+def _check_shared_base_settings(requests: Sequence[RenderRequest]) -> None:
+    if not requests:
+        raise ValueError("render_batch needs at least one request")
+    shared = {(r.guidance_scale, r.num_inference_steps, r.scheduler, r.init_image_png is not None,
+               r.strength if r.init_image_png is not None else None) for r in requests}
+    if len(shared) > 1:
+        raise ValueError("these requests differ in guidance, steps, sampler or img2img strength; render them apart")
+
+
+class _Listeners:
+    """The progress callbacks of the jobs in one render, fed from the pipeline's step callback.
+
+    The worker's callback raises to say "this job was cancelled": alone, that stops the render; in a
+    batch, only that job stops listening and the others render on (its outcome is dropped anyway).
+    """
+
+    def __init__(self, callbacks: Sequence[ProgressCallback | None], indices: Sequence[int] | None = None) -> None:
+        self.callbacks = list(callbacks)
+        self.indices = list(range(len(self.callbacks))) if indices is None else list(indices)
+        self.stopped: set[int] = set()
+
+    def only(self, index: int) -> _Listeners:
+        alone = _Listeners(self.callbacks, [index])
+        alone.stopped = self.stopped
+        return alone
+
+    def tell(self, index: int, event: Progress) -> None:
+        callback = self.callbacks[index]
+        if callback is None or index in self.stopped:
+            return
+        try:
+            callback(event)
+        except Exception:
+            if len(self.callbacks) == 1:
+                raise
+            self.stopped.add(index)
+
+    def step_callback(self) -> Callable[[GlyphCascadePipeline, int, int, dict], None]:
+        def on_step(_pipe: GlyphCascadePipeline, step: int, _timestep: int, kwargs: dict) -> None:
+            event = Progress(kwargs["stage"], step + 1, kwargs["total_steps"])
+            for index in self.indices:
+                self.tell(index, event)
+
+        return on_step
 
 
 @contextlib.contextmanager

@@ -1,0 +1,64 @@
+"""CascadeRenderer: the cascade plus OCR reranking, one job or a GPU batch of compatible jobs."""
+
+import io
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bot.render import CascadeRenderer
+from generation.types import Progress, RenderRequest
+from ocr.policy import OcrSettings
+
+
+@pytest.fixture
+def renderer(tiny_pipe):
+    return CascadeRenderer(tiny_pipe, OcrSettings(parallel_workers=1))
+
+
+def _request(prompt: str, seed: int, **changes) -> RenderRequest:
+    base = RenderRequest(prompt=prompt, seed=seed, candidates=2, num_inference_steps=3, sr_num_inference_steps=2,
+                         scheduler="ddim", guidance_scale=2.0)
+    return replace(base, **changes)
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
+
+
+def test_a_batch_draws_what_each_job_would_draw_alone(renderer):
+    requests = [_request("AB", 5), _request("cd\nef", 40, negative_prompt="x")]
+    together = renderer.render_batch(requests, [None, None])
+    for request, batched in zip(requests, together):
+        alone = renderer.render(request)
+        assert [(i.stage, i.seed) for i in batched.images] == [(i.stage, i.seed) for i in alone.images]
+        for a, b in zip(batched.images, alone.images):
+            assert np.abs(_pixels(a.png) - _pixels(b.png)).max() <= 2  # batch size may move float rounding
+        assert sum(i.chosen for i in batched.images) == 1
+
+
+def test_every_job_in_a_batch_hears_its_progress_and_gets_its_preview(renderer):
+    heard = {0: [], 1: []}
+    renderer.render_batch([_request("AB", 1), _request("CD", 2)], [heard[0].append, heard[1].append])
+    for events in heard.values():
+        base = [e for e in events if e.stage == "base"]
+        assert [e.step for e in base if e.preview_png is None] == [1, 2, 3]
+        assert sum(e.preview_png is not None for e in base) == 1
+        assert any(e.stage == "sr" for e in events)
+
+
+def test_a_cancelled_job_leaves_the_batch_and_the_others_finish(renderer):
+    def cancelled(_: Progress) -> None:
+        raise RuntimeError("job was cancelled")
+
+    kept, dropped = renderer.render_batch([_request("AB", 1), _request("CD", 2)], [None, cancelled])
+    assert sum(i.chosen for i in kept.images) == 1 and dropped.images == []
+    with pytest.raises(RuntimeError, match="cancelled"):
+        renderer.render(_request("CD", 2), cancelled)
+
+
+@pytest.mark.parametrize("change", [dict(guidance_scale=3.0), dict(num_inference_steps=4), dict(scheduler="ddpm")])
+def test_jobs_that_cannot_share_a_base_batch_are_refused(renderer, change):
+    with pytest.raises(ValueError, match="render them apart"):
+        renderer.render_batch([_request("AB", 1), _request("CD", 2, **change)], [None, None])
