@@ -1,11 +1,40 @@
-"""The Typer applications that every command module registers itself on.
+"""The Typer applications that every command module registers itself on, and how commands fail.
 
 Command modules import heavy stacks (torch, SQLAlchemy, discord.py) inside their functions so that
 `glyphbot --help` and light commands start fast.
 """
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import NoReturn
 
 import typer
 
 app = typer.Typer(help="glyphbot: images that contain the text you write.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks that print figures beside a baseline measured in the same run.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+
+# Exit statuses: 1 when something at run time went wrong (database, remote service), 2 when the
+# command cannot run as asked (bad option, missing checkpoint), as shells and CI expect.
+RUNTIME_ERROR = 1
+USAGE_ERROR = 2
+
+
+def fail(message: str, code: int = RUNTIME_ERROR) -> NoReturn:
+    """One red line on stderr and the exit status: an expected error deserves a sentence, not a traceback."""
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def reported_errors(*also: type[Exception], code: int = RUNTIME_ERROR) -> Iterator[None]:
+    """Report bad settings, storage errors and the listed kinds with `fail` instead of a traceback."""
+    from config.settings import SettingsError
+    from storage.errors import StorageError
+
+    try:
+        yield
+    except (SettingsError, StorageError, *also) as error:
+        fail(str(error), code)

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from bot.cli.app import app, bench_app
+from bot.cli.app import USAGE_ERROR, app, bench_app, fail
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "generation" / "configs"
 
@@ -17,11 +17,6 @@ CONFIG_DIR = Path(__file__).resolve().parents[2] / "generation" / "configs"
 class Stage(str, Enum):
     base = "base"
     sr = "sr"
-
-
-def _fail(message: str) -> None:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
 
 
 def _prompt_from_cli(text: str) -> str:
@@ -65,7 +60,7 @@ def imagine(
     try:
         settings = load_settings()
     except SettingsError as error:
-        _fail(str(error))
+        fail(str(error), USAGE_ERROR)
     generation = settings.generation
     if checkpoint_dir is not None or device is not None:
         generation = generation.model_copy(
@@ -74,7 +69,7 @@ def imagine(
     try:
         init_png = _png_bytes(load_frames(image, max_frames=1)[0]) if image is not None else None
     except ImageReadError as error:
-        _fail(str(error))
+        fail(str(error), USAGE_ERROR)
     request = RenderRequest(
         prompt=_prompt_from_cli(text),
         negative_prompt=_prompt_from_cli(negative),
@@ -89,13 +84,13 @@ def imagine(
         strength=strength,
     )
     if not 1 <= request.candidates <= generation.max_candidates:
-        _fail(f"--candidates must be between 1 and {generation.max_candidates}, got {request.candidates}")
+        fail(f"--candidates must be between 1 and {generation.max_candidates}, got {request.candidates}", USAGE_ERROR)
     try:
         renderer = CascadeRenderer.from_settings(settings.model_copy(update={"generation": generation}))
         with cli_progress() as progress:
             result = renderer.render(request, progress)
     except (CheckpointMissingError, DeviceUnavailableError, PromptError, OptionError, ImageInputError) as error:
-        _fail(str(error))
+        fail(str(error), USAGE_ERROR)
     winner = result.winner
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(winner.png)
@@ -158,7 +153,7 @@ def train(
 
     config = config or CONFIG_DIR / ("base-64.json" if stage is Stage.base else "sr-256-from-64.json")
     if not config.is_file():
-        _fail(f"model config {config} not found")
+        fail(f"model config {config} not found", USAGE_ERROR)
     model_config = json.loads(config.read_text())
     if stage is Stage.sr and low_res_size is None:
         low_res_size = _default_low_res_size(model_config, warm_start_base, init_from)
@@ -175,7 +170,7 @@ def train(
             low_res_size=low_res_size,
         )
     except ValueError as error:
-        _fail(str(error))
+        fail(str(error), USAGE_ERROR)
     trainer = Trainer(training_config, excluded_transcripts=frozenset(load_heldout()), log=typer.echo)
     result = trainer.train()
     typer.echo(f"done: {result.steps} steps, final loss {result.final_loss:.4f}; model in {result.model_dir}")
@@ -205,7 +200,7 @@ def preview_data(
         text = TextSamplerConfig(min_lines=min_lines, max_lines=max_lines, max_chars=max_chars, max_line_chars=max_line_chars)
         examples = list(islice(SyntheticTextDataset(size, text, seed=seed), count))
     except (ValueError, FontError, WordListError) as error:
-        _fail(str(error))
+        fail(str(error), USAGE_ERROR)
     import torch
 
     grid = tile_grid(tensor_to_pil(torch.stack([example.pixels for example in examples])))
@@ -252,7 +247,7 @@ def bench_sample(
         origin = "untrained models of configs base-64.json and sr-256-from-64.json (no trained checkpoint is shipped)"
     models = {name: model.to(torch_device).eval() for name, model in models.items() if name in stages.split(",")}
     if "base" not in models:
-        _fail("--stages must include base")
+        fail("--stages must include base", USAGE_ERROR)
     console.print(f"timing {origin} on {torch_device} ({dtype}), guided steps (CFG, 2 rows per image)", soft_wrap=True)
     timings = {}
     for name, model in models.items():

@@ -11,33 +11,16 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from typing import Annotated, NoReturn, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from bot.cli.app import app
+from bot.cli.app import app, fail, reported_errors
 
 apikey_app = typer.Typer(help="API keys of HTTP clients (hashed in the database; shown once).", no_args_is_help=True)
 moderator_app = typer.Typer(help="Moderator accounts of the web app.", no_args_is_help=True)
 app.add_typer(apikey_app, name="apikey")
 app.add_typer(moderator_app, name="moderator")
-
-
-@contextlib.contextmanager
-def _clear_errors() -> Iterator[None]:
-    """Bad settings, an unreachable database or a refused value: one line, exit status 1."""
-    from config.settings import SettingsError
-    from storage.errors import StorageError
-
-    try:
-        yield
-    except (SettingsError, StorageError, ValueError) as error:
-        _fail(str(error))
-
-
-def _fail(message: str) -> NoReturn:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(1)
 
 
 @contextlib.contextmanager
@@ -64,7 +47,7 @@ def apikey_create(
     """Create a key and print it once; only its hash is kept."""
     from bot.http.accounts import create_api_key
 
-    with _clear_errors(), _database() as db:
+    with reported_errors(ValueError), _database() as db:
         token, info = create_api_key(db, name, scopes, rate_per_minute=rate)
     typer.echo(f"API key {info.id} for client {info.client!r}, scopes {','.join(sorted(info.scopes))}:")
     typer.echo(token)
@@ -76,7 +59,7 @@ def apikey_list() -> None:
     """Every key: id, client, the first characters of the key, scopes, rate, created, revoked."""
     from bot.http.accounts import list_api_keys
 
-    with _clear_errors(), _database() as db:
+    with reported_errors(ValueError), _database() as db:
         keys = list_api_keys(db)
     if not keys:
         typer.echo("no API keys; create one with `glyphbot apikey create NAME --scopes submit,read`")
@@ -94,10 +77,10 @@ def apikey_revoke(key_id: Annotated[int, typer.Argument(help="The key's id (see 
     """Revoke a key: requests with it get 401 from now on."""
     from bot.http.accounts import revoke_api_key
 
-    with _clear_errors(), _database() as db:
+    with reported_errors(ValueError), _database() as db:
         revoked = revoke_api_key(db, key_id)
     if not revoked:
-        _fail(f"no active API key with id {key_id}")
+        fail(f"no active API key with id {key_id}")
     typer.echo(f"API key {key_id} revoked")
 
 
@@ -117,7 +100,7 @@ def moderator_add(name: Annotated[str, typer.Argument(help="Login name.")], pass
     """Create a moderator account (password from a hidden prompt, never from the command line)."""
     from bot.http.accounts import add_moderator
 
-    with _clear_errors(), _database() as db:
+    with reported_errors(ValueError), _database() as db:
         add_moderator(db, name, _read_password(password_stdin))
     typer.echo(f"moderator {name!r} added; log in at /mod/login")
 
@@ -127,10 +110,10 @@ def moderator_passwd(name: Annotated[str, typer.Argument(help="Login name.")], p
     """Set a new password (this also re-enables a disabled account and ends its sessions)."""
     from bot.http.accounts import set_moderator_password
 
-    with _clear_errors(), _database() as db:
+    with reported_errors(ValueError), _database() as db:
         changed = set_moderator_password(db, name, _read_password(password_stdin))
     if not changed:
-        _fail(f"no moderator named {name!r}")
+        fail(f"no moderator named {name!r}")
     typer.echo(f"password of {name!r} changed; the account is enabled and its sessions ended")
 
 
@@ -139,10 +122,10 @@ def moderator_disable(name: Annotated[str, typer.Argument(help="Login name.")]) 
     """Disable an account and end its sessions; its actions stay in the audit log under its name."""
     from bot.http.accounts import disable_moderator
 
-    with _clear_errors(), _database() as db:
+    with reported_errors(ValueError), _database() as db:
         disabled = disable_moderator(db, name)
     if not disabled:
-        _fail(f"no enabled moderator named {name!r}")
+        fail(f"no enabled moderator named {name!r}")
     typer.echo(f"moderator {name!r} disabled")
 
 
@@ -151,7 +134,7 @@ def moderator_list() -> None:
     """Every account with its state."""
     from bot.http.accounts import list_moderators
 
-    with _clear_errors(), _database() as db:
+    with reported_errors(ValueError), _database() as db:
         accounts = list_moderators(db)
     if not accounts:
         typer.echo("no moderators; add one with `glyphbot moderator add NAME`")

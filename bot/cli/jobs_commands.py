@@ -6,16 +6,13 @@ They work against the configured database (config/default.toml, GLYPHBOT_CONFIG,
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+import enum
 from pathlib import Path
 from typing import Annotated, Optional
 
-import enum
-
 import typer
 
-from bot.cli.app import app, bench_app
+from bot.cli.app import app, bench_app, reported_errors
 from storage.models import JOB_STATUSES
 from storage.types import SOURCES
 
@@ -27,19 +24,6 @@ jobs_app = typer.Typer(help="Submit, inspect and cancel generation jobs.", no_ar
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(db_app, name="db")
-
-
-@contextlib.contextmanager
-def _clear_errors() -> Iterator[None]:
-    """Print settings, database and submission errors as one line each instead of a traceback."""
-    from config.settings import SettingsError
-    from storage.errors import StorageError
-
-    try:
-        yield
-    except (SettingsError, StorageError, TimeoutError) as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from None
 
 
 def _open(settings=None, *, upgrade: bool = True):  # noqa: ANN001,ANN202  Settings -> storage.facade.Storage, lazily
@@ -73,7 +57,7 @@ def submit(
     from generation.types import RenderRequest
     from storage.types import JobSubmission
 
-    with _clear_errors():
+    with reported_errors(TimeoutError):
         settings = load_settings()
         generation = settings.generation
         storage = _open(settings)
@@ -144,7 +128,7 @@ def list_jobs(
     """Newest jobs first, one line each."""
     from storage.types import JobFilter
 
-    with _clear_errors():
+    with reported_errors(TimeoutError):
         storage = _open()
         page = storage.jobs.list(
             JobFilter(
@@ -169,7 +153,7 @@ def show(job_id: int) -> None:
     """Every field of a job and its images."""
     import dataclasses
 
-    with _clear_errors():
+    with reported_errors(TimeoutError):
         storage = _open()
         job = storage.jobs.get(job_id)
         for name, value in dataclasses.asdict(job).items():
@@ -188,7 +172,7 @@ def show(job_id: int) -> None:
 @jobs_app.command("cancel")
 def cancel(job_id: int, reason: Annotated[str, typer.Option()] = "cancelled from the command line") -> None:
     """Cancel a queued or running job (a running one stops at its next progress report)."""
-    with _clear_errors():
+    with reported_errors(TimeoutError):
         job = _open().jobs.cancel(job_id, reason)
         typer.echo(f"job {job.id} {job.status}")
 
@@ -240,7 +224,7 @@ def worker(
     import signal
 
     _log_to_console()
-    with _clear_errors():
+    with reported_errors(TimeoutError):
         settings = _settings_with_checkpoint(checkpoint_dir)
         runner = _build_worker(settings, _open(settings), renderer, batch_size)
         signal.signal(signal.SIGTERM, lambda *_: runner.stop())
@@ -268,7 +252,7 @@ def serve(
     if unknown:
         raise typer.BadParameter(f"unknown adapter {unknown[0]!r}; choose from {', '.join(ADAPTERS)}", param_hint="--adapter")
     _log_to_console()
-    with _clear_errors():
+    with reported_errors(TimeoutError):
         settings = _settings_with_checkpoint(checkpoint_dir)
         storage = _open(settings)
         runner = None if no_worker else _build_worker(settings, storage)
@@ -288,7 +272,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     """Migrate the configured database to the newest schema (or to REVISION)."""
     from storage.db import describe_url
 
-    with _clear_errors():
+    with reported_errors(TimeoutError):
         storage = _open(upgrade=False)
         storage.db.upgrade(revision)
         typer.echo(f"{describe_url(storage.db.url)} at {', '.join(sorted(storage.db.current_revisions()))}")
@@ -297,7 +281,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
 @db_app.command("downgrade")
 def db_downgrade(revision: Annotated[str, typer.Argument(help='Target revision; "base" drops every table.')]) -> None:
     """Migrate the configured database down to REVISION."""
-    with _clear_errors():
+    with reported_errors(TimeoutError):
         storage = _open(upgrade=False)
         storage.db.downgrade(revision)
         typer.echo(f"at {', '.join(sorted(storage.db.current_revisions())) or 'base (empty)'}")
@@ -308,7 +292,7 @@ def db_status() -> None:
     """Where the configured database is, and whether its schema is current."""
     from storage.db import describe_url
 
-    with _clear_errors():
+    with reported_errors(TimeoutError):
         storage = _open(upgrade=False)
         current, heads = storage.db.current_revisions(), storage.db.head_revisions()
         state = "up to date" if current == heads else f"needs `glyphbot db upgrade` (code ships {', '.join(sorted(heads))})"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from bot.cli.app import app, bench_app
+from bot.cli.app import USAGE_ERROR, app, bench_app, fail
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -186,12 +186,6 @@ def _candidate_counts(text: str) -> list[int]:
     return counts
 
 
-def _failure(error: Exception) -> typer.Exit:
-    """Report an error the user can fix (no trained checkpoint, bad prompt file, ...) as exit code 2."""
-    typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-    return typer.Exit(2)
-
-
 @bench_app.command("text-accuracy")
 def bench_text_accuracy(
     prompts: Optional[Path] = typer.Option(
@@ -239,7 +233,7 @@ def bench_text_accuracy(
         sheet.parent.mkdir(parents=True, exist_ok=True)  # a folder that cannot be made fails now, not after the run
         renderer = CascadeRenderer.from_settings(settings)
     except (SettingsError, PromptFileError, OSError, CheckpointMissingError, DeviceUnavailableError) as error:
-        raise _failure(error) from None
+        fail(str(error), USAGE_ERROR)
     g = settings.generation
     request = RenderRequest("", guidance_scale=g.guidance_scale, sr_guidance_scale=g.sr_guidance_scale, seed=seed,
                             num_inference_steps=g.num_inference_steps, sr_num_inference_steps=g.sr_num_inference_steps,
@@ -250,11 +244,11 @@ def bench_text_accuracy(
         try:
             report = run_text_accuracy(transcripts, renderer, request, counts, on_sample=lambda _: progress.advance(task))
         except (PromptError, OptionError) as error:
-            raise _failure(error) from None
+            fail(str(error), USAGE_ERROR)
     console.print(f"checkpoints in {g.checkpoint_dir}, {g.scheduler} {g.num_inference_steps}+{g.sr_num_inference_steps} steps, "
                   f"guidance {g.guidance_scale}, seed {seed}; ms/prompt includes OCR", soft_wrap=True, markup=False)
     console.print(report_table(report, f"text accuracy of {len(transcripts)} transcripts"))
     try:
         console.print(f"contact sheet: {write_contact_sheet(report, sheet)}", soft_wrap=True, markup=False)
     except OSError as error:
-        raise _failure(error) from None
+        fail(str(error), USAGE_ERROR)

@@ -12,16 +12,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from bot.cli.app import app
+from bot.cli.app import app, fail
 
 tumblr_app = typer.Typer(help="The Tumblr autoresponder: submit posts, see what waits and why, run it.",
                          no_args_is_help=True)
 app.add_typer(tumblr_app, name="tumblr")
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(1)
 
 
 @tumblr_app.command("submit")
@@ -40,7 +35,7 @@ def submit(
     try:
         settings = load_settings()
         if not settings.tumblr.blog:
-            raise _fail("set tumblr.blog (GLYPHBOT_TUMBLR__BLOG) first")
+            fail("set tumblr.blog (GLYPHBOT_TUMBLR__BLOG) first")
         storage = open_storage(settings)
         paths = [p for f in files for p in (sorted(f.glob("*.txt")) if f.is_dir() else [f])]
         unreadable = 0
@@ -57,7 +52,7 @@ def submit(
                                  list(tag or []), state or settings.tumblr.default_state)
             typer.echo(f"{path}: " + (f"recorded as post {row_id}" if row_id else "already submitted, skipped"))
     except (SettingsError, StorageError, ValueError) as error:
-        raise _fail(str(error)) from None
+        fail(str(error))
     if unreadable:
         raise typer.Exit(1)
 
@@ -85,7 +80,7 @@ def status(
                 query = query.where(TumblrPostRow.status != "published")
             rows = list(session.scalars(query))
     except (SettingsError, StorageError) as error:
-        raise _fail(str(error)) from None
+        fail(str(error))
     table = Table("id", "post", "status", "target", "retry at", "why")
     for row in rows:
         why = row.held_reason if row.status == "held" else (row.reason or row.held_reason or "")
@@ -113,7 +108,7 @@ def run() -> None:
         storage = open_storage(settings)
         asyncio.run(run_tumblr_autoresponder(settings.tumblr, storage.async_jobs()))
     except (SettingsError, StorageError, TumblrCredentialsMissing, ValueError) as error:
-        raise _fail(str(error)) from None
+        fail(str(error))
     except KeyboardInterrupt:
         typer.echo("stopped")
 
@@ -138,7 +133,7 @@ def read(
         api = TumblrApi(client_from_settings(settings.tumblr), settings.tumblr.blog)
         posts = asyncio.run(read_posts(api, PostReader(storage.db, tesseract_reader()), source, limit))
     except (SettingsError, StorageError, TumblrCredentialsMissing, TumblrError, ValueError) as error:
-        raise _fail(str(error)) from None
+        fail(str(error))
     for post_id, text in posts:
         typer.secho(f"--- post {post_id}", bold=True)
         typer.echo(text)
