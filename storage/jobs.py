@@ -234,8 +234,12 @@ class JobQueue:
 
     # --- workers ------------------------------------------------------------------------------
 
-    def claim(self, worker_id: str, *, lease_s: float, max_batch: int = 1, max_attempts: int = 3) -> list[Job]:
+    def claim(
+        self, worker_id: str, *, lease_s: float, max_batch: int = 1, max_attempts: int = 3, job_id: int | None = None
+    ) -> list[Job]:
         """Take the most urgent queued job plus up to `max_batch - 1` compatible ones, under a lease.
+
+        With `job_id`, take that job alone if it is queued (`glyphbot imagine` renders its own job in-process).
 
         Expired leases are returned to the queue first (or failed after `max_attempts`). PostgreSQL
         skips rows other workers are claiming (FOR UPDATE SKIP LOCKED); SQLite serialises writers
@@ -244,9 +248,13 @@ class JobQueue:
         with self.db.write() as session:
             now = self._now(session)
             self._reclaim_expired(session, now, max_attempts)
+            wanted = JobRow.status == "queued"
+            if job_id is not None:
+                wanted = wanted & (JobRow.id == job_id)
+                max_batch = 1
             head = session.execute(
                 select(JobRow.id, JobRow.batch_key)
-                .where(JobRow.status == "queued")
+                .where(wanted)
                 .order_by(JobRow.priority, JobRow.id)
                 .limit(1)
                 .with_for_update(skip_locked=True)

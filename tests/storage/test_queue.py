@@ -141,6 +141,14 @@ def test_claim_takes_priority_then_age_and_batches_compatible_jobs(queue: JobQue
     assert queue.claim("w3", lease_s=60, max_batch=4) == []
 
 
+def test_claiming_one_named_job_leaves_older_ones_queued(queue: JobQueue) -> None:
+    older = queue.submit(submission("OLDER"))
+    mine = queue.submit(submission("MINE"))
+    (claimed,) = queue.claim("cli", lease_s=30, max_batch=8, job_id=mine.id)
+    assert claimed.id == mine.id and queue.get(older.id).status == "queued"
+    assert queue.claim("cli", lease_s=30, job_id=mine.id) == []  # no longer queued
+
+
 def test_position_and_eta(queue: JobQueue) -> None:
     clock = Clock()
     queue.clock = clock
