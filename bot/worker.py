@@ -88,14 +88,23 @@ class Worker:
     def stop(self) -> None:
         self.stop_event.set()
 
-    def run_once(self, max_jobs: int | None = None) -> int:
-        """Claim one batch of compatible jobs and see each through to a final state; returns their number."""
+    def run_job(self, job_id: int) -> bool:
+        """Render exactly this queued job, here and now; False if it was no longer queued."""
+        try:
+            return self.run_once(job_id=job_id) == 1
+        finally:
+            self.heartbeat.stop()
+
+    def run_once(self, max_jobs: int | None = None, job_id: int | None = None) -> int:
+        """Claim one batch of compatible jobs (or just `job_id`) and see each through to a final state;
+        returns their number."""
         # A renderer without render_batch would draw a claimed batch one job after another while the
         # rest of it waits, held away from idle workers: it gets one job at a time.
         batch = self.options.batch_size if isinstance(self.renderer, BatchRenderer) else 1
         batch = batch if max_jobs is None else max(1, min(batch, max_jobs))
         jobs = self.queue.claim(
-            self.worker_id, lease_s=self.options.lease_s, max_batch=batch, max_attempts=self.options.max_attempts
+            self.worker_id, lease_s=self.options.lease_s, max_batch=batch, max_attempts=self.options.max_attempts,
+            job_id=job_id,
         )
         if not jobs:
             return 0
