@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from generation.checkpoints import locate_checkpoints, resolve_device
-from generation.pipeline import MAX_SEED, GlyphCascadePipeline, tensor_to_pil
+from generation.pipeline import MAX_SEED, GlyphCascadePipeline, ImageInputError, check_options, tensor_to_pil
 from generation.types import Progress, ProgressCallback, RenderRequest, RenderResult
 from ocr.policy import OcrSettings
 from ocr.rerank import Candidate, rejection_sample
@@ -59,6 +59,20 @@ class CascadeRenderer:
     def free_memory(self) -> None:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+    def check(self, request: RenderRequest) -> None:
+        """Raise what rendering `request` would raise for bad input (PromptError, OptionError,
+        ImageInputError), at once: a command checks before it queues, so a bad request costs nothing."""
+        check_options(request.guidance_scale, request.num_inference_steps, request.scheduler, request.strength)
+        check_options(request.sr_guidance_scale, request.sr_num_inference_steps, request.scheduler)
+        init_image = None
+        if request.init_image_png is not None:
+            try:
+                init_image = Image.open(io.BytesIO(request.init_image_png))
+                init_image.load()
+            except (OSError, Image.DecompressionBombError) as error:
+                raise ImageInputError(f"the init image cannot be read: {error}") from None
+        self.pipeline.check_inputs([request.prompt], [request.negative_prompt or None], init_image)
 
     def render(self, request: RenderRequest, progress: ProgressCallback | None = None) -> RenderResult:
         return self.render_batch([request], [progress])[0]

@@ -50,7 +50,10 @@ class GlyphPipelineOutput(BaseOutput):
     seeds: list[int]
 
 
-def _check_options(guidance_scale: float, num_inference_steps: int, scheduler: str) -> None:
+def check_options(guidance_scale: float, num_inference_steps: int, scheduler: str, strength: float = 0.0) -> None:
+    """Refuse sampling options no stage can use (OptionError naming the option)."""
+    if not 0 <= strength <= 1:
+        raise OptionError(f"strength must be between 0 and 1, got {strength}")
     if not guidance_scale >= 0:
         raise OptionError(f"guidance_scale must be >= 0, got {guidance_scale}")
     if not isinstance(num_inference_steps, int) or num_inference_steps < 1:
@@ -134,6 +137,14 @@ class GlyphCascadePipeline(DiffusionPipeline):
         cond = self.tokenizer(prompts).to(device)
         uncond = self.tokenizer([negative or None for negative in negative_prompts]).to(device)
         return cond, uncond
+
+    def check_inputs(self, prompts: list[str], negative_prompts: list[str | None] | None = None, image: Any = None) -> None:
+        """Raise what generation would raise for these texts and init image (PromptError, ImageInputError),
+        without drawing anything: callers that queue work check first, so a bad request is never queued."""
+        self._conditioning(prompts, _negatives(prompts, negative_prompts))
+        if image is not None:
+            first = self.base_unet or self.sr_unet
+            self._image_tensor(image, len(prompts), first.config.sample_size)
 
     def _image_tensor(self, image: Any, count: int, size: int) -> torch.Tensor:
         if isinstance(image, Image.Image):
@@ -244,9 +255,7 @@ class GlyphCascadePipeline(DiffusionPipeline):
         """Base-stage candidates, (batch, 3, S, S) in [-1, 1]: one per prompt, seeded per candidate."""
         if self.base_unet is None:
             raise RuntimeError("this pipeline has no base model")
-        _check_options(guidance_scale, num_inference_steps, scheduler)
-        if not 0 <= strength <= 1:
-            raise OptionError(f"strength must be between 0 and 1, got {strength}")
+        check_options(guidance_scale, num_inference_steps, scheduler, strength)
         negative_prompts = _negatives(prompts, negative_prompts)
         seeds = self._seeds(len(prompts), seeds)
         cond, uncond = self._conditioning(prompts, negative_prompts)
@@ -273,7 +282,7 @@ class GlyphCascadePipeline(DiffusionPipeline):
         """Super-resolve base images (batch, 3, s, s) in [-1, 1] to the SR model's size."""
         if self.sr_unet is None:
             raise RuntimeError("this pipeline has no super-resolution model")
-        _check_options(guidance_scale, num_inference_steps, scheduler)
+        check_options(guidance_scale, num_inference_steps, scheduler)
         max_level = self.sr_scheduler.config.num_train_timesteps - 1
         if not 0 <= noise_level <= max_level:
             raise OptionError(f"noise_level must be between 0 and {max_level}, got {noise_level}")

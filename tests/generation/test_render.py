@@ -8,6 +8,8 @@ import pytest
 from PIL import Image
 
 from bot.render import CascadeRenderer
+from generation.pipeline import ImageInputError, OptionError
+from generation.tokenizer import PromptError
 from generation.types import Progress, RenderRequest
 from ocr.policy import OcrSettings
 
@@ -62,3 +64,26 @@ def test_a_cancelled_job_leaves_the_batch_and_the_others_finish(renderer):
 def test_jobs_that_cannot_share_a_base_batch_are_refused(renderer, change):
     with pytest.raises(ValueError, match="render them apart"):
         renderer.render_batch([_request("AB", 1), _request("CD", 2, **change)], [None, None])
+
+
+def _png_of(size: tuple[int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, "white").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        (dict(negative_prompt="bell\x07"), PromptError, "control"),
+        (dict(negative_prompt="x" * 200), PromptError, "limit"),
+        (dict(sr_num_inference_steps=0), OptionError, "num_inference_steps"),
+        (dict(init_image_png=_png_of((8, 8)), strength=1.5), OptionError, "strength"),
+        (dict(init_image_png=b"\x89PNG broken"), ImageInputError, "cannot be read"),
+        (dict(init_image_png=_png_of((8, 6))), ImageInputError, "square"),
+    ],
+)
+def test_bad_requests_are_refused_before_anything_is_drawn(renderer, change, error, message):
+    with pytest.raises(error, match=message):
+        renderer.check(_request("AB", 1, **change))
+    renderer.check(_request("AB", 1, init_image_png=_png_of((8, 8))))
