@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from bot.cli.app import USAGE_ERROR, app, bench_app, fail
+from bot.cli.app import USAGE_ERROR, app, bench_app, fail, reported_errors
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "generation" / "configs"
 
@@ -48,8 +48,8 @@ def imagine(
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda (default from config)."),
     checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="Folder with base/ and sr/ checkpoints."),
 ) -> None:
-    """Write an image that contains TEXT, using the shipped checkpoint."""
-    from bot.render import CascadeRenderer, cli_progress
+    """Write an image that contains TEXT, using the shipped checkpoint; the job is kept in the history."""
+    from bot.render import CascadeRenderer
     from config.settings import SettingsError, load_settings
     from generation.checkpoints import CheckpointMissingError, DeviceUnavailableError
     from generation.pipeline import ImageInputError, OptionError
@@ -85,26 +85,69 @@ def imagine(
     )
     if not 1 <= request.candidates <= generation.max_candidates:
         fail(f"--candidates must be between 1 and {generation.max_candidates}, got {request.candidates}", USAGE_ERROR)
+    settings = settings.model_copy(update={"generation": generation})
     try:
-        renderer = CascadeRenderer.from_settings(settings.model_copy(update={"generation": generation}))
-        with cli_progress() as progress:
-            result = renderer.render(request, progress)
+        renderer = CascadeRenderer.from_settings(settings)
+        renderer.check(request)
     except (CheckpointMissingError, DeviceUnavailableError, PromptError, OptionError, ImageInputError) as error:
         fail(str(error), USAGE_ERROR)
-    winner = result.winner
+    with reported_errors():
+        job, images, read_image = _render_as_job(settings, renderer, request)
+    winner = next(image for image in images if image.chosen)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(winner.png)
+    out.write_bytes(read_image(winner.sha256))
     if all_candidates:
-        for index, candidate in enumerate(result.images):
+        for index, candidate in enumerate(images):
             path = out.with_name(f"{out.stem}-{candidate.stage}-{index:02d}-seed{candidate.seed}.png")
-            path.write_bytes(candidate.png)
+            path.write_bytes(read_image(candidate.sha256))
     typer.echo(json.dumps({
-        "out": str(out), "seed": winner.seed, "ocr_text": winner.ocr_text, "ocr_score": winner.ocr_score,
+        "out": str(out), "job": job.id, "seed": winner.seed, "ocr_text": winner.ocr_text, "ocr_score": winner.ocr_score,
         "candidates": [
             {"stage": c.stage, "seed": c.seed, "ocr_text": c.ocr_text, "ocr_score": c.ocr_score, "chosen": c.chosen}
-            for c in result.images
+            for c in images
         ],
     }, indent=2))
+
+
+class _ShownRenderer:
+    """A renderer whose progress reports also drive the terminal's progress bars."""
+
+    def __init__(self, renderer, show) -> None:  # noqa: ANN001  Renderer, ProgressCallback
+        self.renderer = renderer
+        self.show = show
+
+    def render(self, request, progress=None):  # noqa: ANN001,ANN201  the Renderer protocol
+        def both(event) -> None:  # noqa: ANN001  generation.types.Progress
+            self.show(event)
+            if progress is not None:
+                progress(event)
+
+        return self.renderer.render(request, both)
+
+    def free_memory(self) -> None:
+        self.renderer.free_memory()
+
+
+def _render_as_job(settings, renderer, request):  # noqa: ANN001,ANN202
+    """Queue the request as the local user's job and render it in this process with the queue's own worker
+    code, so the picture lands in the history (database + image store) like a Discord or Tumblr one, and a
+    crash mid-render leaves a job another worker can finish. Returns (job, its images, image reader)."""
+    import getpass
+
+    from bot.render import cli_progress
+    from bot.worker import Worker, WorkerOptions
+    from storage.facade import open_storage
+    from storage.types import JobSubmission
+
+    storage = open_storage(settings)
+    user = getpass.getuser()
+    job = storage.jobs.submit(JobSubmission(request, "cli", user, user))
+    with cli_progress() as show:
+        Worker(storage.jobs, _ShownRenderer(renderer, show), WorkerOptions.from_settings(settings.worker)).run_job(job.id)
+    job = storage.jobs.get(job.id)
+    if job.status != "succeeded":
+        fail(f"job {job.id} {job.status}: {job.error}")
+    return job, storage.jobs.images_of(job.id, include_hidden=True), storage.images.read
 
 
 def _default_low_res_size(model_config: dict, warm_start_base: Optional[Path], init_from: Optional[Path]) -> int:

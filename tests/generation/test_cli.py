@@ -37,6 +37,23 @@ def tiny_checkpoints(tmp_path_factory):
     return checkpoints
 
 
+@pytest.fixture(autouse=True)
+def embedded_storage(tmp_path, monkeypatch):
+    """imagine keeps its job in the history: the embedded default (SQLite + image folder) under tmp."""
+    monkeypatch.setenv("GLYPHBOT_STORAGE__DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("GLYPHBOT_DATABASE__URL", raising=False)
+    monkeypatch.delenv("GLYPHBOT_CONFIG", raising=False)
+    return tmp_path / "data"
+
+
+def _history():
+    from config.settings import load_settings
+    from storage.facade import open_storage
+
+    storage = open_storage(load_settings())
+    return storage, storage.jobs.list().jobs
+
+
 def test_imagine_without_a_trained_checkpoint_says_so(tmp_path):
     result = runner.invoke(app, ["imagine", "HELLO", "--checkpoint-dir", str(tmp_path), "--out", str(tmp_path / "x.png")])
     assert result.exit_code == 2
@@ -59,6 +76,12 @@ def test_imagine_writes_the_winner_and_reports_every_candidate(tiny_checkpoints,
     assert all(isinstance(c["ocr_score"], float) for c in report["candidates"])
     assert len(list(tmp_path.glob("hello-*.png"))) == 4
 
+    storage, [job] = _history()
+    assert (job.id, job.source, job.status, job.prompt) == (report["job"], "cli", "succeeded", "HI\nTHERE")
+    images = storage.jobs.images_of(job.id, include_hidden=True)
+    assert [(i.stage, i.seed) for i in images] == [(c["stage"], c["seed"]) for c in report["candidates"]]
+    assert storage.images.read(next(i for i in images if i.chosen).sha256) == out.read_bytes()
+
 
 @pytest.mark.parametrize(
     "args, message",
@@ -72,10 +95,21 @@ def test_imagine_writes_the_winner_and_reports_every_candidate(tiny_checkpoints,
         (["hi", "--device", "cuda"], "CUDA"),
     ],
 )
-def test_imagine_rejects_bad_input_clearly(tiny_checkpoints, tmp_path, args, message):
+def test_imagine_rejects_bad_input_clearly(tiny_checkpoints, tmp_path, args, message, embedded_storage):
     result = runner.invoke(app, ["imagine", *args, "--checkpoint-dir", str(tiny_checkpoints), "--out", str(tmp_path / "x.png")])
     assert result.exit_code == 2, result.output
     assert message in result.output
+    assert not (tmp_path / "x.png").exists()
+    assert not embedded_storage.exists()  # refused before anything was queued
+
+
+def test_imagine_reports_a_refused_submission_plainly(tiny_checkpoints, tmp_path):
+    from storage.moderation import Moderation
+
+    storage, _ = _history()
+    Moderation(storage.db).block_term("forbidden", moderator="tester")
+    result = runner.invoke(app, ["imagine", "so forbidden", "--checkpoint-dir", str(tiny_checkpoints), "--out", str(tmp_path / "x.png")])
+    assert result.exit_code == 1 and "blocked term" in result.output
     assert not (tmp_path / "x.png").exists()
 
 
