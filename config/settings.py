@@ -204,6 +204,17 @@ class Settings(BaseSettings):
         files = _read_config_files(settings_cls)
         return (init_settings, env_settings, InitSettingsSource(settings_cls, files))
 
+    @model_validator(mode="after")
+    def _adapter_limits_within_the_queue(self) -> Settings:
+        # The queue refuses what its limit refuses; an adapter promising more would accept prompts
+        # only for the job to be refused a moment later.
+        if self.discord.max_prompt_chars > self.limits.max_prompt_chars:
+            raise ValueError(
+                f"discord.max_prompt_chars ({self.discord.max_prompt_chars}) must not exceed "
+                f"limits.max_prompt_chars ({self.limits.max_prompt_chars})"
+            )
+        return self
+
     @property
     def database_url(self) -> str:
         """The database URL: the setting, or a SQLite file in the data folder; with the password file applied."""

@@ -69,6 +69,7 @@ def test_user_file_then_environment_override(tmp_path: Path, monkeypatch: pytest
         ("[worker\n", {}, "not valid TOML"),
         ("", {"GLYPHBOT_DISCORD__GUILD_IDS": "1,2"}, "discord (GLYPHBOT_DISCORD__GUILD_IDS): not valid JSON; lists and tables"),
         ("", {"GLYPHBOT_WORKER": "fast"}, "worker (GLYPHBOT_WORKER): not valid JSON"),
+        ("[limits]\nmax_prompt_chars = 100\n", {}, "discord.max_prompt_chars (380) must not exceed limits.max_prompt_chars (100)"),
     ],
 )
 def test_bad_settings_fail_naming_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toml: str, env: dict, message: str) -> None:
