@@ -164,10 +164,12 @@ class TumblrSettings(Section):
 
 
 class HttpSettings(Section):
+    """The `[http]` section; bot/http reads exactly this model (default.toml documents each key)."""
+
+    model_config = ConfigDict(frozen=True)
+
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
-    public_url: str = ""
-    # Added for the HTTP side (bot/http/settings.py validates them again); default.toml documents each.
     max_body_bytes: int = Field(64 * 1024, ge=1024)
     rate_limit_per_minute: float = Field(60.0, gt=0)
     rate_limit_burst: int = Field(20, ge=1)
