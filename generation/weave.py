@@ -9,8 +9,11 @@ Placed after each ResBlock of the decoder at low resolutions. One block does, in
 
 Image features on both sides are normalised with AdaGN driven by the timestep and carry an absolute
 axial position embedding (a row vector plus a column vector), so attention can tell *where* a letter
-belongs. Gains start at zero: a fresh block is the identity, which keeps warm starts and early
-training stable.
+belongs. A fresh block is the identity, which keeps warm starts and early training stable: the
+three output projections start at zero and the gains at one. (Zero gains in front of random
+projections would be the identity too, but then no projection gets a gradient until a gain has
+grown, and a gain's gradient through random projections is noise: in a CPU experiment the text path
+stayed shut for 1000 steps and the model drew the same image whatever the prompt.)
 """
 
 from __future__ import annotations
@@ -85,9 +88,12 @@ class WeaveCrossAttention(nn.Module):
         self.text_to_image = Attention(
             query_dim=image_channels, cross_attention_dim=text_width, heads=heads, dim_head=image_channels // heads, bias=True
         )
-        self.gain_image_to_text = nn.Parameter(torch.zeros(()))
-        self.gain_text_feed_forward = nn.Parameter(torch.zeros(()))
-        self.gain_text_to_image = nn.Parameter(torch.zeros(()))
+        self.gain_image_to_text = nn.Parameter(torch.ones(()))
+        self.gain_text_feed_forward = nn.Parameter(torch.ones(()))
+        self.gain_text_to_image = nn.Parameter(torch.ones(()))
+        for output in (self.image_to_text.to_out[0], self.text_feed_forward[-1], self.text_to_image.to_out[0]):
+            nn.init.zeros_(output.weight)
+            nn.init.zeros_(output.bias)
 
     def forward(
         self,

@@ -17,8 +17,12 @@ def tiny_config(name: str) -> dict:
     return json.loads((CONFIGS / f"{name}.json").read_text())
 
 
+def _weave_output(name: str) -> bool:
+    return "weaves" in name and ("to_out" in name or "text_feed_forward.3" in name)
+
+
 def wake(model: GlyphUNet2DModel, seed: int) -> GlyphUNet2DModel:
-    """Give the zero-initialised parts (output conv, weave gains) random values.
+    """Give the zero-initialised parts (output conv, AdaGN modulation, weave output projections) random values.
 
     A fresh model predicts exactly zero and ignores the text by design; tests that compare outputs
     need a model whose every path contributes.
@@ -26,7 +30,7 @@ def wake(model: GlyphUNet2DModel, seed: int) -> GlyphUNet2DModel:
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, parameter in model.named_parameters():
-            if name.startswith("conv_out") or "gain" in name or "modulation" in name:
+            if name.startswith("conv_out") or "modulation" in name or _weave_output(name):
                 parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.2)
     return model.eval()
 

@@ -3,6 +3,7 @@ import torch
 
 from generation.tokenizer import GlyphTokenizer
 from generation.unet import GlyphUNet2DModel
+from generation.weave import WeaveCrossAttention
 
 from .conftest import tiny_config
 
@@ -63,8 +64,12 @@ def test_fresh_model_predicts_zero_and_weave_starts_as_identity():
     model = GlyphUNet2DModel(**tiny_config("tiny-base"))
     tokens = GlyphTokenizer(max_tokens=64)(["a", "b"])
     assert torch.count_nonzero(run(model, tokens, torch.randn(2, 3, 16, 16))) == 0
-    gains = [p for name, p in model.named_parameters() if "gain" in name]
-    assert gains and all(float(g.detach()) == 0 for g in gains)
+    weave = next(module for module in model.modules() if isinstance(module, WeaveCrossAttention))
+    channels, size = weave.image_norm.norm.num_channels, weave.position.rows.shape[1]
+    image, text = torch.randn(2, channels, size, size), torch.randn(2, 5, weave.text_norm_read.normalized_shape[0])
+    time_embedding = torch.randn(2, weave.image_norm.modulation[1].in_features)
+    out_image, out_text = weave(image, text, torch.ones(2, 5, dtype=torch.long), time_embedding)
+    assert torch.equal(out_image, image) and torch.equal(out_text, text)
 
 
 def test_save_and_load_round_trip_bit_exactly(tiny_base, tmp_path):
