@@ -29,9 +29,9 @@ from storage.errors import (
     RequesterBanned,
 )
 from storage.images import ImageStore
-from storage.models import ACTIVE_STATUSES, HiddenImageRow, ImageRow, JobRow
+from storage.models import HiddenImageRow, ImageRow, JobRow
 from storage.moderation import active_ban, find_blocked_term
-from storage.types import Job, JobFilter, JobPage, JobSubmission, QueueLimits, StoredImage, utcnow
+from storage.types import ACTIVE_STATUSES, Job, JobFilter, JobPage, JobSubmission, QueueLimits, StoredImage, utcnow
 from storage.validation import validate_submission
 
 MAX_PAGE = 200

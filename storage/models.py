@@ -25,9 +25,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 # SQLite only auto-increments INTEGER PRIMARY KEY, so ids are BIGINT on PostgreSQL and INTEGER there.
 IdType = BigInteger().with_variant(Integer(), "sqlite")
 
-JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
-ACTIVE_STATUSES = ("queued", "running")
-TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):

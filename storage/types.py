@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from generation.types import RenderRequest
 
 SOURCES = ("discord", "tumblr", "http", "cli")
+# Plain tuples, free of SQLAlchemy, so commands can offer them as choices without loading the ORM.
+JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+ACTIVE_STATUSES = ("queued", "running")
 
 
 def utcnow() -> dt.datetime:

@@ -13,8 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from bot.cli.app import app, bench_app, reported_errors
-from storage.models import JOB_STATUSES
-from storage.types import SOURCES
+from storage.types import JOB_STATUSES, SOURCES
 
 # Choices, so a misspelt filter is refused instead of matching nothing.
 StatusChoice = enum.StrEnum("StatusChoice", {name: name for name in JOB_STATUSES})

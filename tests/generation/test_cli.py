@@ -156,3 +156,14 @@ def test_bench_data_prints_the_single_process_baseline_beside_the_workers():
     assert result.exit_code == 0, result.output
     assert "1 process (baseline)" in result.output and "16px" in result.output
     assert re.search(r"\d+\.\dx", result.output), result.output
+
+
+def test_the_cli_starts_without_loading_heavy_stacks():
+    """`glyphbot --help` stays fast, and `glyphbot train` runs on a GPU host that has torch and diffusers
+    but not the bot's database, web or chat libraries (generation/gpu_session.sh relies on it)."""
+    import subprocess
+    import sys
+
+    probe = "import sys, bot.cli; print(sorted(m for m in ('torch', 'sqlalchemy', 'aiohttp', 'discord', 'pytumblr') if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"

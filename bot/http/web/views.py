@@ -33,9 +33,8 @@ from bot.http.web.session import (
     tokens_equal,
 )
 from storage.errors import JobNotFound
-from storage.models import JOB_STATUSES
 from storage.moderation import BAN_KINDS
-from storage.types import SOURCES
+from storage.types import JOB_STATUSES, SOURCES
 
 _SHA = re.compile(r"[0-9a-f]{64}")
 routes = web.RouteTableDef()
