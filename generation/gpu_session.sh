@@ -18,13 +18,16 @@ cd "$(dirname "$0")/.."
 
 RUN=${RUN:-/root/glyphbot-run}
 SHIPPED=generation/checkpoints
+PYTHON=${PYTHON:-$(command -v python || command -v python3)}
 export PYTHONPATH=$PWD
+python() { "$PYTHON" "$@"; }
+pip() { "$PYTHON" -m pip "$@"; }
 
 
 install() {
   # The device has torch, accelerate, transformers, safetensors, pillow and numpy, and no network.
   python -c 'import diffusers, typer, rich' 2>/dev/null ||
-    pip install -q --no-index --find-links .whl diffusers==0.42.1 typer==0.29.1 rich
+    pip install -q --no-index --find-links .whl diffusers==0.42.1 typer rich
   if ! python -c 'from generation.data.render import find_fonts; find_fonts()' 2>/dev/null; then
     mkdir -p /usr/share/fonts/truetype/glyphbot
     cp .fonts/*.[to]tf /usr/share/fonts/truetype/glyphbot/
@@ -38,7 +41,7 @@ launch() {  # name, minutes, then `glyphbot train` arguments
   local name=$1 minutes=$2
   shift 2
   mkdir -p "$RUN"
-  setsid nohup python -c 'import sys; sys.argv[0] = "glyphbot"; from bot.cli import main; main()' \
+  setsid nohup "$PYTHON" -c 'import sys; sys.argv[0] = "glyphbot"; from bot.cli import main; main()' \
     train "$@" --output "$RUN/$name" --steps 10000000 --learning-rate "${LR:-2e-4}" --max-minutes "$minutes" --mixed-precision "${PRECISION:-bf16}" \
     --max-lines "${MAX_LINES:-3}" --max-chars "${MAX_CHARS:-40}" --save-every 2000 --sample-every 2000 \
     >"$RUN/$name.log" 2>&1 &
