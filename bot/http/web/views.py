@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
+from collections.abc import Callable
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -210,18 +211,19 @@ async def image_file(request: web.Request, moderator: Moderator) -> web.Response
 @routes.post(COOKIE_PATH + "/images/{sha256}/hide")
 @moderator_page
 async def hide_image(request: web.Request, moderator: Moderator) -> web.StreamResponse:
-    form = await request.post()
-    await asyncio.to_thread(services(request).moderation.hide_image, _sha(request), moderator=moderator.name,
-                            reason=str(form.get("reason", ""))[:500])
-    raise _redirect(str(form.get("next", "")))
+    return await _image_action(request, moderator, services(request).moderation.hide_image)
 
 
 @routes.post(COOKIE_PATH + "/images/{sha256}/unhide")
 @moderator_page
 async def unhide_image(request: web.Request, moderator: Moderator) -> web.StreamResponse:
+    return await _image_action(request, moderator, services(request).moderation.unhide_image)
+
+
+async def _image_action(request: web.Request, moderator: Moderator, action: Callable[..., object]) -> web.StreamResponse:
+    """Apply a hide/unhide form (audited under the moderator's name), then go back where the form said."""
     form = await request.post()
-    await asyncio.to_thread(services(request).moderation.unhide_image, _sha(request), moderator=moderator.name,
-                            reason=str(form.get("reason", ""))[:500])
+    await asyncio.to_thread(action, _sha(request), moderator=moderator.name, reason=str(form.get("reason", ""))[:500])
     raise _redirect(str(form.get("next", "")))
 
 
