@@ -182,7 +182,7 @@ def _build_worker(settings, storage, renderer: str | None = None, batch_size: in
     import dataclasses
 
     from bot.worker import Worker, WorkerOptions
-    from bot.worker_renderers import RendererUnavailable, load_renderer
+    from bot.worker.worker_renderers import RendererUnavailable, load_renderer
 
     try:
         render = load_renderer(renderer or settings.worker.renderer, settings)
@@ -245,7 +245,7 @@ def serve(
     import asyncio
     import logging
 
-    from bot.worker_serve import ADAPTERS, ServeError, configured_adapters, serve as serve_all
+    from bot.worker.worker_serve import ADAPTERS, ServeError, configured_adapters, serve as serve_all
 
     unknown = [name for name in adapter or [] if name not in ADAPTERS]
     if unknown:
@@ -307,6 +307,6 @@ def bench_queue(
     batch: Annotated[int, typer.Option(help="Worker batch size.")] = 1,
 ) -> None:
     """Jobs/s submitted and completed with a zero-cost renderer, and history page latency."""
-    from bot.queue_bench import run_queue_bench
+    from bot.worker.benchmark import run_queue_bench
 
     run_queue_bench(jobs=jobs, history_rows=history_rows, postgres_url=postgres_url, worker_counts=[int(n) for n in workers.split(",")], batch=batch)

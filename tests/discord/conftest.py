@@ -17,7 +17,7 @@ import pytest
 from bot.discord.client import GlyphBot
 from bot.discord.settings import DiscordSettings
 from bot.worker import Worker, WorkerOptions
-from bot.worker_renderers import TextDrawingRenderer
+from bot.worker.worker_renderers import TextDrawingRenderer
 from generation.types import Progress, ProgressCallback, RenderRequest, RenderResult
 from storage.async_api import AsyncJobs
 from storage.db import open_database

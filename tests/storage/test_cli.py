@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.worker import Worker, WorkerOptions
-from bot.worker_renderers import TextDrawingRenderer
+from bot.worker.worker_renderers import TextDrawingRenderer
 from storage.facade import open_storage
 
 
@@ -18,7 +18,7 @@ from storage.facade import open_storage
 def configured(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("GLYPHBOT_DATABASE__URL", db_url)
     monkeypatch.setenv("GLYPHBOT_STORAGE__DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("GLYPHBOT_WORKER__RENDERER", "bot.worker_renderers:TextDrawingRenderer")
+    monkeypatch.setenv("GLYPHBOT_WORKER__RENDERER", "bot.worker.worker_renderers:TextDrawingRenderer")
     return db_url
 
 

@@ -6,8 +6,8 @@ import threading
 from collections.abc import Sequence
 
 from bot.worker import Worker, WorkerOptions
-from bot.worker_render import is_out_of_memory
-from bot.worker_renderers import TextDrawingRenderer
+from bot.worker.worker_render import is_out_of_memory
+from bot.worker.worker_renderers import TextDrawingRenderer
 from generation.types import ProgressCallback, RenderRequest, RenderResult
 from storage.jobs import JobQueue
 

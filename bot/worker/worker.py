@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 
-from bot.worker_render import BatchRenderer, OutOfMemory, is_out_of_memory, render_jobs
+from bot.worker.worker_render import BatchRenderer, OutOfMemory, is_out_of_memory, render_jobs
 from generation.types import Progress, ProgressCallback, RenderResult, Renderer
 from storage.errors import DatabaseUnavailable, ImageStoreError, LeaseLost
 from storage.jobs import JobQueue

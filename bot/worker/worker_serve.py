@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bot.worker import Worker
+from bot.worker.worker import Worker
 from storage.facade import Storage
 
 log = logging.getLogger(__name__)

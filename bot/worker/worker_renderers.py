@@ -39,7 +39,7 @@ def load_renderer(spec: str, settings=None) -> Renderer:  # noqa: ANN001  config
             raise RendererUnavailable(
                 f"no trained checkpoint to render with: {error}. Train one (`glyphbot train`) or set "
                 "generation.checkpoint_dir; for a model-free worker use "
-                "worker.renderer = 'bot.worker_renderers:TextDrawingRenderer'"
+                "worker.renderer = 'bot.worker.worker_renderers:TextDrawingRenderer'"
             ) from error
         if type(error).__name__ == "DeviceUnavailableError":
             raise RendererUnavailable(f"cannot start renderer {spec!r}: {error} (setting generation.device)") from error

@@ -1,5 +1,8 @@
 """`glyphbot bench queue`: how fast the queue moves with a renderer that costs nothing.
 
+It lives with the worker, not in storage/ beside the other benchmarks, because it runs real worker
+processes and storage/ may not import bot/.
+
 Figures: jobs/s submitted and jobs/s completed (SQLite with 1 worker; PostgreSQL with 1, 4, 16 worker
 processes), what batching gains, and the latency of a moderator's history page at a large job count.
 The baseline printed beside them is measured in the same run on the same database: the rate of
@@ -109,8 +112,8 @@ def _drain(url: str, root: Path, workers: int, batch: int) -> float:
 
 
 def _worker_process(url: str, images: str, batch: int, ready) -> None:  # noqa: ANN001  multiprocessing Barrier
-    from bot.worker import Worker, WorkerOptions
-    from bot.worker_renderers import ConstantRenderer
+    from bot.worker.worker import Worker, WorkerOptions
+    from bot.worker.worker_renderers import ConstantRenderer
 
     db = open_database(url)
     db.ping()
