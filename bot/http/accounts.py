@@ -34,6 +34,12 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def well_formed_token(token: str, max_chars: int = 100) -> bool:
+    """Whether `token` could be one we issued (printable ASCII, not too long). Headers and cookies reach
+    us decoded with surrogate escapes, so a non-UTF-8 byte must be refused here, before it is hashed."""
+    return 0 < len(token) <= max_chars and token.isascii() and token.isprintable()
+
+
 def check_name(kind: str, name: str) -> str:
     if not _NAME.fullmatch(name):
         raise ValueError(f"{kind} name {name!r} must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
@@ -103,7 +109,7 @@ def revoke_api_key(db: Database, key_id: int) -> bool:
 
 def authenticate_key(db: Database, token: str) -> ApiClient | None:
     """The client of an active key, or None for an unknown or revoked one."""
-    if not token.startswith(KEY_PREFIX) or len(token) > 100:
+    if not token.startswith(KEY_PREFIX) or not well_formed_token(token):
         return None
     with db.read() as session:
         row = session.scalars(select(ApiKeyRow).where(ApiKeyRow.key_hash == token_hash(token))).first()
@@ -209,7 +215,7 @@ def create_session(db: Database, moderator_id: int, lifetime: dt.timedelta) -> s
 
 def session_for(db: Database, token: str) -> ModeratorSession | None:
     """The live session of this cookie token, or None (unknown, expired, or its moderator disabled)."""
-    if not token or len(token) > 100:
+    if not well_formed_token(token):
         return None
     with db.read() as session:
         found = session.execute(

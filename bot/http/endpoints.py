@@ -9,6 +9,7 @@ the published document from the very same declarations, so the document and the 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -25,6 +26,11 @@ B = TypeVar("B", bound=BaseModel)
 # Media types a success response may have besides a JSON model.
 BINARY_IMAGE = "image/*"
 EVENT_STREAM = "text/event-stream"
+# No request body needs more than a few levels; the limit refuses documents deep enough to exhaust
+# the parser's recursion (a few KB of brackets, well under the body size limit) before they are parsed.
+MAX_JSON_DEPTH = 32
+# A JSON string (its closing quote optional, so an unterminated one ends the scan in linear time) or a bracket.
+_JSON_TOKEN = re.compile(rb'"[^"\\]*+(?:\\.[^"\\]*+)*+"?|[\[\]{}]', re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -177,6 +183,8 @@ async def _read_body(request: web.Request, model: type[BaseModel] | None) -> Bas
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise ApiError(413, "body_too_large", f"the body may be at most {request.client_max_size} bytes") from None
+    if json_depth(raw) > MAX_JSON_DEPTH:
+        raise ApiError(400, "invalid_json", f"the body is not valid JSON: it is nested more than {MAX_JSON_DEPTH} levels deep")
     try:
         document = json.loads(raw, parse_constant=_refuse_constant)
     except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as error:
@@ -189,6 +197,22 @@ async def _read_body(request: web.Request, model: type[BaseModel] | None) -> Bas
         return model.model_validate(document, strict=True)
     except ValidationError as error:
         raise _validation_error(error, model, "body", 422) from None
+
+
+def json_depth(raw: bytes) -> int:
+    """How deeply arrays and objects nest in `raw`, brackets inside strings not counted; checked before
+    parsing because the parser recurses once per level and a few KB of brackets exhaust Python's stack."""
+    if raw.count(b"[") + raw.count(b"{") <= MAX_JSON_DEPTH:
+        return 0  # cannot be too deep: skip the scan for ordinary bodies
+    depth = deepest = 0
+    for token in _JSON_TOKEN.finditer(raw):
+        opener = token.group()
+        if opener in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif opener in (b"]", b"}"):
+            depth -= 1
+    return deepest
 
 
 def _refuse_constant(name: str) -> None:

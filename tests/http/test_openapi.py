@@ -91,4 +91,8 @@ def test_fuzz_no_server_errors_and_answers_match_the_document(case: schemathesis
     base_url, token = live
     if case.headers and case.headers.get("Authorization") == _KEY_PLACEHOLDER:
         case.headers["Authorization"] = f"Bearer {token}"
-    case.call_and_validate(base_url=base_url)
+    response = case.call_and_validate(base_url=base_url)
+    if case.headers and "Authorization" in case.headers and response.status_code not in (404, 405):
+        # The same case with a key holding non-UTF-8 bytes (requests sends str headers as Latin-1).
+        case.headers["Authorization"] = "Bearer gbk_\xe9\xe8\xff"
+        assert case.call(base_url=base_url).status_code == 401

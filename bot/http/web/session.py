@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from functools import wraps
 
 from aiohttp import web
+from multidict import MultiDictProxy
 
-from bot.http.accounts import ModeratorSession, session_for
+from bot.http.accounts import ModeratorSession, session_for, well_formed_token
 from bot.http.services import services
 
 SESSION_COOKIE = "glyphbot_session"
@@ -52,18 +53,43 @@ def session_cookie(response: web.StreamResponse, request: web.Request, token: st
 
 
 def same_origin(request: web.Request) -> bool:
-    """False when the browser says the request came from another site (Origin or Referer of another host)."""
+    """False when the browser says the request came from another site (Origin or Referer of another host),
+    or names its origin in a form no browser sends (undecodable bytes, a bad port): never a 500."""
     origin = request.headers.get("Origin") or request.headers.get("Referer")
     if not origin or origin == "null":
         return origin is None
     from yarl import URL
 
-    source = URL(origin)
-    return source.host == request.url.host and source.port == request.url.port
+    try:
+        source = URL(origin)
+        return source.host == request.url.host and source.port == request.url.port
+    except (ValueError, UnicodeError):  # yarl parses lazily: host and port may raise here, not in URL()
+        return False
 
 
 def tokens_equal(a: str, b: str) -> bool:
-    return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())
+    # Tokens we issue are ASCII; a value with undecodable bytes (surrogate escapes) cannot equal one.
+    return well_formed_token(a, 1024) and well_formed_token(b, 1024) and hmac.compare_digest(a.encode(), b.encode())
+
+
+async def read_form(request: web.Request) -> MultiDictProxy[str | web.FileField]:
+    """The posted form, or 400 when it cannot be decoded (bytes not in its charset, an unknown charset,
+    a broken multipart body); aiohttp raises those as plain exceptions, which would be a 500."""
+    try:
+        form = await request.post()
+    except (UnicodeError, LookupError, ValueError, AssertionError):
+        raise web.HTTPBadRequest(text="the form could not be decoded; send it as UTF-8") from None
+    if any(isinstance(value, str) and not _encodable(value) for value in form.values()):
+        raise web.HTTPBadRequest(text="the form could not be decoded; send it as UTF-8")
+    return form
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def moderator_page(handler: Page) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -73,14 +99,16 @@ def moderator_page(handler: Page) -> Callable[[web.Request], Awaitable[web.Strea
     @wraps(handler)
     async def guarded(request: web.Request) -> web.StreamResponse:
         token = request.cookies.get(SESSION_COOKIE, "")
-        found: ModeratorSession | None = await asyncio.to_thread(session_for, services(request).db, token) if token else None
+        found: ModeratorSession | None = (
+            await asyncio.to_thread(session_for, services(request).db, token) if well_formed_token(token) else None
+        )
         if found is None:
             if request.method == "GET":
                 return await login_form(request, status=401, next_path=request.path_qs)
             raise web.HTTPUnauthorized(text="log in first")
         moderator = Moderator(found.moderator, found.csrf_token, token)
         if request.method == "POST":
-            form = await request.post()
+            form = await read_form(request)
             if not same_origin(request):
                 raise web.HTTPForbidden(text="cross-site request refused")
             if not tokens_equal(str(form.get("csrf_token", "")), moderator.csrf_token):

@@ -28,6 +28,7 @@ from bot.http.web.session import (
     Moderator,
     login_form,
     moderator_page,
+    read_form,
     safe_next,
     same_origin,
     session_cookie,
@@ -56,7 +57,7 @@ async def login_page(request: web.Request) -> web.Response:
 @routes.post(COOKIE_PATH + "/login")
 async def login_submit(request: web.Request) -> web.StreamResponse:
     svc = services(request)
-    form = await request.post()
+    form = await read_form(request)
     next_path = str(form.get("next", ""))
     if not same_origin(request) or not tokens_equal(str(form.get("login_token", "")), request.cookies.get(LOGIN_COOKIE, "")):
         raise web.HTTPForbidden(text="the login form expired or came from another site; reload it and try again")
@@ -222,7 +223,7 @@ async def unhide_image(request: web.Request, moderator: Moderator) -> web.Stream
 
 async def _image_action(request: web.Request, moderator: Moderator, action: Callable[..., object]) -> web.StreamResponse:
     """Apply a hide/unhide form (audited under the moderator's name), then go back where the form said."""
-    form = await request.post()
+    form = await read_form(request)
     await asyncio.to_thread(action, _sha(request), moderator=moderator.name, reason=str(form.get("reason", ""))[:500])
     raise _redirect(str(form.get("next", "")))
 
@@ -241,7 +242,7 @@ async def moderation_page(request: web.Request, moderator: Moderator) -> web.Res
 @routes.post(COOKIE_PATH + "/bans")
 @moderator_page
 async def ban(request: web.Request, moderator: Moderator) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
     kind, source, subject = str(form.get("kind", "")), str(form.get("source", "")), str(form.get("subject", "")).strip()
     if kind not in BAN_KINDS:
         raise web.HTTPBadRequest(text=f"kind must be one of {', '.join(BAN_KINDS)}")
@@ -257,7 +258,7 @@ async def ban(request: web.Request, moderator: Moderator) -> web.StreamResponse:
 @routes.post(COOKIE_PATH + "/bans/{ban_id:\\d{1,18}}/lift")
 @moderator_page
 async def lift_ban(request: web.Request, moderator: Moderator) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
     try:
         await asyncio.to_thread(services(request).moderation.lift_ban, int(request.match_info["ban_id"]),
                                 moderator=moderator.name, reason=str(form.get("reason", ""))[:500])
@@ -269,7 +270,7 @@ async def lift_ban(request: web.Request, moderator: Moderator) -> web.StreamResp
 @routes.post(COOKIE_PATH + "/terms")
 @moderator_page
 async def block_term(request: web.Request, moderator: Moderator) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
     term = str(form.get("term", ""))
     if not term.strip() or len(term) > 200:
         raise web.HTTPBadRequest(text="a blocked term must have 1 to 200 characters")
@@ -281,7 +282,7 @@ async def block_term(request: web.Request, moderator: Moderator) -> web.StreamRe
 @routes.post(COOKIE_PATH + "/terms/remove")
 @moderator_page
 async def unblock_term(request: web.Request, moderator: Moderator) -> web.StreamResponse:
-    form = await request.post()
+    form = await read_form(request)
     await asyncio.to_thread(services(request).moderation.unblock_term, str(form.get("term", ""))[:200],
                             moderator=moderator.name)
     raise _redirect(COOKIE_PATH + "/moderation")
