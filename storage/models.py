@@ -147,7 +147,7 @@ class BanRow(Base):
 
 
 class BlockedTermRow(Base):
-    """A term that may not appear in prompts (matched case-insensitively as a substring)."""
+    """A term that may not appear in prompts, as the moderator wrote it (matched in folded form, storage.textfold)."""
 
     __tablename__ = "blocked_terms"
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from storage.db import Database
 from storage.models import AuditRow, BanRow, BlockedTermRow, HiddenImageRow
+from storage.textfold import fold
 from storage.types import utcnow
 
 BAN_KINDS = ("user", "place")
@@ -112,28 +113,31 @@ class Moderation:
     # --- blocked terms ------------------------------------------------------------------------
 
     def block_term(self, term: str, *, moderator: str, reason: str = "") -> BlockedTerm:
-        """Refuse prompts containing `term` (case-insensitive substring); blocking it twice is harmless."""
-        normalized = term.strip().casefold()
-        if not normalized:
-            raise ValueError("a blocked term cannot be empty")
+        """Refuse prompts containing `term`, matched in folded form (storage.textfold: case, width,
+        look-alike letters, invisible characters, spacing and punctuation do not matter). The term is
+        kept as the moderator wrote it; blocking one that folds the same as a blocked term is harmless."""
+        term = term.strip()
+        if not fold(term):
+            raise ValueError("a blocked term needs at least one letter, digit or symbol")
         now = self.clock()
         with self.db.write() as session:
-            row = session.scalar(select(BlockedTermRow).where(BlockedTermRow.term == normalized))
+            row = _term_row(session, term)
             if row is None:
-                row = BlockedTermRow(term=normalized, reason=reason, moderator=moderator, created_at=now)
+                row = BlockedTermRow(term=term, reason=reason, moderator=moderator, created_at=now)
                 session.add(row)
-                _audit(session, now, moderator, "block_term", normalized, reason=reason)
+                _audit(session, now, moderator, "block_term", term, reason=reason)
             return BlockedTerm(row.term, row.reason, row.moderator, row.created_at)
 
     def unblock_term(self, term: str, *, moderator: str, reason: str = "") -> bool:
-        """Allow `term` again; returns whether it was blocked."""
-        normalized = term.strip().casefold()
+        """Allow `term` (or the blocked term it folds the same as) again; returns whether it was blocked."""
         now = self.clock()
         with self.db.write() as session:
-            removed = session.execute(delete(BlockedTermRow).where(BlockedTermRow.term == normalized)).rowcount
-            if removed:
-                _audit(session, now, moderator, "unblock_term", normalized, reason=reason)
-            return bool(removed)
+            row = _term_row(session, term)
+            if row is None:
+                return False
+            session.delete(row)
+            _audit(session, now, moderator, "unblock_term", row.term, reason=reason)
+            return True
 
     def blocked_terms(self) -> list[BlockedTerm]:
         with self.db.read() as session:
@@ -141,7 +145,7 @@ class Moderation:
             return [BlockedTerm(r.term, r.reason, r.moderator, r.created_at) for r in rows]
 
     def find_blocked_term(self, text: str) -> str | None:
-        """The first blocked term that `text` contains, or None."""
+        """The first blocked term (as the moderator wrote it) that `text` contains once both are folded, or None."""
         with self.db.read() as session:
             return find_blocked_term(session, text)
 
@@ -202,11 +206,18 @@ def active_ban(session: Session, source: str, requester_id: str, place: str, now
 
 
 def find_blocked_term(session: Session, text: str) -> str | None:
-    folded = text.casefold()
-    for term in session.scalars(select(BlockedTermRow.term)):
-        if term in folded:
+    folded = fold(text)
+    for term in session.scalars(select(BlockedTermRow.term).order_by(BlockedTermRow.id)):
+        if fold(term) in folded:
             return term
     return None
+
+
+def _term_row(session: Session, term: str) -> BlockedTermRow | None:
+    """The blocked term that folds the same as `term` (terms are few: folding each beats a stored copy
+    that would go stale whenever the folding improves)."""
+    folded = fold(term)
+    return next((row for row in session.scalars(select(BlockedTermRow)) if fold(row.term) == folded), None)
 
 
 def _active_ban_conditions(now: dt.datetime) -> tuple:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from tests.discord.conftest import GatedRenderer
 from tests.discord.fake_discord import FakeDiscord, RecordedRequest
 from tests.discord.flows import ORIGINAL, custom_ids, original, png_claiming, result_of
+from tests.term_bypasses import BLOCKED, BYPASSES
 
 
 def successful_edits(fake: FakeDiscord) -> list[RecordedRequest]:
@@ -140,6 +141,19 @@ async def test_blocked_term_is_refused_before_a_job_exists(fake, storage, start_
     assert "blocked term" in followup[0].json["content"] and followup[0].json["flags"] & 64
     # The public "thinking" message was removed, so the channel never shows the refused prompt.
     assert fake.calls("DELETE", ORIGINAL)
+    assert (await storage.jobs.list()).jobs == []
+
+
+async def test_blocked_term_bypasses_are_refused(fake, storage, start_bot):
+    await start_bot()
+    storage.moderation.block_term(BLOCKED, moderator="test")
+    for number, prompt in enumerate(BYPASSES.values()):
+        user = fake.add_user(f"user{number}")
+        for options in ({"prompt": prompt}, {"prompt": "fine", "negative": prompt}):
+            before = len(fake.calls("POST", r"/webhooks/\d+/tok-\d+"))
+            await fake.slash(user, "imagine", options)
+            followups = await fake.wait_until(lambda: fake.calls("POST", r"/webhooks/\d+/tok-\d+")[before:] or None)
+            assert "blocked term" in followups[0].json["content"], (prompt, followups[0].json)
     assert (await storage.jobs.list()).jobs == []
 
 

@@ -49,10 +49,10 @@ async def test_block_and_unblock_terms_and_read_the_audit_log(fake, storage, sta
     await start_bot()
     mod = fake.add_user("mod", moderator=True)
     assert "refused from now on" in await answered(fake, await fake.slash(mod, "mod", {"term": "Spoiler"}, subcommand="block"))
-    assert "“spoiler”" in await answered(fake, await fake.slash(mod, "mod", subcommand="terms"))
+    assert "“Spoiler”" in await answered(fake, await fake.slash(mod, "mod", subcommand="terms"))  # as typed
     assert "allowed again" in await answered(fake, await fake.slash(mod, "mod", {"term": "spoiler"}, subcommand="unblock"))
     log = await answered(fake, await fake.slash(mod, "mod", subcommand="audit"))
-    assert "unblock_term spoiler" in log and "block_term spoiler" in log and str(mod.id) in log
+    assert "unblock_term Spoiler" in log and "block_term Spoiler" in log and str(mod.id) in log
 
 
 async def test_hide_from_the_message_menu_hides_images_and_deletes_the_message(fake, storage, start_bot):

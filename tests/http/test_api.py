@@ -7,13 +7,16 @@ import datetime as dt
 import hashlib
 import json
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from storage.db import Database
 from storage.images import ImageStore
+from storage.jobs import JobQueue
 from storage.models import JobRow
 from storage.moderation import Moderation
 from tests.http.conftest import finish
+from tests.term_bypasses import BLOCKED, BYPASSES
 
 JOBS = "/api/v1/jobs"
 
@@ -34,6 +37,15 @@ async def test_submit_then_status_with_queue_position(client: TestClient, keys: 
     reply = await client.get(f"{JOBS}/{second['id']}", headers=keys["alpha_read"])
     assert reply.status == 200
     assert (await reply.json())["queue_position"] == 2
+
+
+async def test_a_queued_job_says_when_no_worker_is_running(client: TestClient, keys: dict, db: Database) -> None:
+    _, view = await submit(client, keys["alpha"], prompt="HELLO")
+    assert view["workers_alive"] == 0 and "no worker is running" in view["notice"]
+    await asyncio.to_thread(JobQueue(db).worker_alive, "gpu-host:1:abc", ttl_s=60)
+    reply = await client.get(f"{JOBS}/{view['id']}", headers=keys["alpha_read"])
+    current = await reply.json()
+    assert current["workers_alive"] == 1 and current["notice"] is None
 
 
 async def test_eta_comes_from_finished_jobs(client: TestClient, keys: dict, db: Database, store: ImageStore) -> None:
@@ -187,6 +199,17 @@ async def test_moderation_policy_answers(client: TestClient, keys: dict, db: Dat
     moderation.ban("user", "http", "alpha", moderator="mia", reason="spam")
     status, error = await submit(client, keys["alpha"], prompt="hello")
     assert status == 403 and error["error"] == "banned" and "spam" in error["message"]
+
+
+@pytest.mark.parametrize("prompt", BYPASSES.values(), ids=BYPASSES.keys())
+async def test_blocked_term_bypasses_are_refused(client: TestClient, keys: dict, db: Database, prompt: str) -> None:
+    Moderation(db).block_term(BLOCKED, moderator="mia")
+    for body in ({"prompt": prompt}, {"prompt": "fine", "negative_prompt": prompt}):
+        status, error = await submit(client, keys["alpha"], **body)
+        assert status == 422 and error["error"] == "blocked_term", body
+    allowed = prompt.replace("d", "x").replace("ｄ", "ｘ")  # the same characters around a word that is not blocked
+    status, job = await submit(client, keys["alpha"], prompt=allowed)
+    assert status == 201 and job["prompt"] == allowed  # kept exactly as sent
 
 
 async def test_queue_limit_answers_429_with_retry_after(client: TestClient, keys: dict, limits) -> None:  # noqa: ANN001

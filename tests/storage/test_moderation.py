@@ -6,7 +6,12 @@ import datetime as dt
 
 import pytest
 
+from generation.types import RenderRequest
+from storage.errors import BlockedTermFound
+from storage.jobs import JobQueue
 from storage.moderation import Moderation
+from storage.types import JobSubmission
+from tests.term_bypasses import BLOCKED, BYPASSES
 
 
 def test_every_change_is_audited_once(db) -> None:  # noqa: ANN001
@@ -49,3 +54,29 @@ def test_moderator_name_and_valid_kinds_are_required(db) -> None:  # noqa: ANN00
     with pytest.raises(ValueError, match="ban kind"):
         moderation.ban("guild", "discord", "1", moderator="m")
     assert moderation.blocked_terms() == []
+
+
+@pytest.mark.parametrize("prompt", BYPASSES.values(), ids=BYPASSES.keys())
+def test_blocked_terms_match_however_they_are_written(db, prompt: str) -> None:  # noqa: ANN001
+    moderation = Moderation(db)
+    moderation.block_term(BLOCKED, moderator="alice")
+    queue = JobQueue(db)
+    for request in (RenderRequest(prompt=prompt), RenderRequest(prompt="fine", negative_prompt=prompt)):
+        with pytest.raises(BlockedTermFound):
+            queue.submit(JobSubmission(request, "cli", "u1", "u1", ""))
+    assert moderation.find_blocked_term(prompt) == BLOCKED  # the term as the moderator wrote it
+
+
+def test_terms_and_prompts_are_kept_as_written(db) -> None:  # noqa: ANN001
+    moderation = Moderation(db)
+    moderation.block_term("  Ｆｏｏ  Bar ", moderator="alice")
+    moderation.block_term("foobar", moderator="bob")  # folds the same: already blocked
+    assert [t.term for t in moderation.blocked_terms()] == ["Ｆｏｏ  Bar"]
+    assert [e.target for e in moderation.audit_log()] == ["Ｆｏｏ  Bar"]
+    prompt = "ｈｅｌｌｏ\u200b wörld\nagain"
+    job = JobQueue(db).submit(JobSubmission(RenderRequest(prompt=prompt), "cli", "u1", "u1", ""))
+    assert JobQueue(db).get(job.id).prompt == prompt  # only the matching is folded
+    assert moderation.unblock_term("FOO-BAR", moderator="bob")
+    assert moderation.blocked_terms() == []
+    with pytest.raises(ValueError, match="at least one letter"):
+        moderation.block_term(" -\u200b. ", moderator="alice")  # would fold to nothing and match every prompt

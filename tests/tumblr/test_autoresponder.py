@@ -12,6 +12,7 @@ from bot.tumblr.models import TumblrPostRow
 from ocr.transcripts import DELIMITER
 from storage.jobs import JobQueue
 from tests.tumblr.conftest import BOTH_DATABASES, drain_jobs, draw_text_png
+from tests.term_bypasses import BLOCKED, BYPASSES
 from tests.tumblr.fake_tumblr import FakeTumblr
 
 BLOG = "glyphbot-test"
@@ -112,3 +113,19 @@ async def test_drafts_below_the_first_page_are_taken_a_page_per_round(
     assert [r.source_post_id for r in rows(responder)] == [newest.id, oldest.id]
     drafts_read = [path for method, path in fake_tumblr.requests if path.endswith("/posts/draft")]
     assert len(drafts_read) == 4  # two pages a round, however long the pile
+
+
+async def test_blocked_term_bypasses_in_transcripts_hold_the_post(fake_tumblr: FakeTumblr, responder: TumblrAutoresponder,
+                                                                 queue: JobQueue) -> None:
+    from bot.tumblr.content import text_to_blocks
+    from storage.moderation import Moderation
+
+    Moderation(queue.db).block_term(BLOCKED, moderator="test")
+    for number, text in enumerate(BYPASSES.values()):
+        await responder.ingest(f"local:{number}", text_to_blocks(f"intro\n\n{DELIMITER}\n{text}\n{DELIMITER}\nbye"), [], "queue")
+    await settle(responder, queue)
+    assert [(r.status, "blocked term" in (r.held_reason or "")) for r in rows(responder)] == [("held", True)] * len(BYPASSES)
+    assert fake_tumblr.posts_in("queue") == [] and queue.list().jobs == []
+    held = [post.content for post in fake_tumblr.posts.values()]  # held in drafts, as the author wrote them
+    assert sorted(block["text"] for content in held for block in content if block.get("text") not in ("intro", "bye", DELIMITER, "")) \
+        == sorted(line for text in BYPASSES.values() for line in text.split("\n"))
