@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceParseError
 
@@ -178,6 +178,8 @@ class HttpSettings(Section):
     session_hours: float = Field(12.0, gt=0)
     cookie_secure: bool = True
     login_attempts_per_minute: float = Field(5.0, gt=0)
+    login_name_attempts_per_hour: float = Field(30.0, gt=0)
+    trusted_proxies: list[IPvAnyNetwork] = []
     history_page_size: int = Field(25, ge=1, le=200)
 
 

@@ -15,6 +15,7 @@ from bot.http import api as api_module
 from bot.http import tumblr_posts  # noqa: F401  registers the /tumblr/posts endpoints on api_module.api
 from bot.http.auth import api_guard
 from bot.http.errors import ApiError
+from bot.http.login_limits import LoginLimiter
 from bot.http.openapi import build_openapi
 from bot.http.ratelimit import RateLimiter
 from bot.http.services import SERVICES, Services
@@ -66,7 +67,7 @@ def create_app(settings: Any, db: Database, *, images: ImageStore | None = None,
         jobs=AsyncJobs(queue, poll_initial_s=min(0.1, config.poll_interval_seconds), poll_max_s=config.poll_interval_seconds),
         moderation=Moderation(db), images=images,
         api_limiter=RateLimiter(config.rate_limit_burst),
-        login_limiter=RateLimiter(int(config.login_attempts_per_minute)),
+        login_limiter=LoginLimiter(config.login_attempts_per_minute, config.login_name_attempts_per_hour),
         tumblr=tumblr or getattr(settings, "tumblr", None),
     )
     api_module.api.add_routes(app, api_guard)

@@ -29,19 +29,38 @@ class RateLimiter:
 
     def take(self, key: Hashable, per_minute: float) -> int | None:
         """None when allowed; otherwise the whole seconds to wait before the next request (for Retry-After)."""
-        now = self.clock()
         rate = per_minute / 60.0
+        bucket = self._refilled(key, rate, create=True)
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return None
+        return max(1, math.ceil((1.0 - bucket.tokens) / rate))
+
+    def wait(self, key: Hashable, per_minute: float) -> int | None:
+        """What `take` would answer, without spending a token."""
+        rate = per_minute / 60.0
+        bucket = self._refilled(key, rate)
+        if bucket is None or bucket.tokens >= 1.0:
+            return None
+        return max(1, math.ceil((1.0 - bucket.tokens) / rate))
+
+    def used(self, key: Hashable, per_minute: float) -> bool:
+        """Whether `key` spent tokens that have not refilled yet."""
+        bucket = self._refilled(key, per_minute / 60.0)
+        return bucket is not None and bucket.tokens < self.burst
+
+    def _refilled(self, key: Hashable, rate: float, *, create: bool = False) -> _Bucket | None:
+        now = self.clock()
         bucket = self._buckets.get(key)
         if bucket is None:
+            if not create:
+                return None
             if len(self._buckets) >= self.max_keys:
                 self._forget_full(now, rate)
             bucket = self._buckets[key] = _Bucket(float(self.burst), now)
         bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.updated) * rate)
         bucket.updated = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
-            return None
-        return max(1, math.ceil((1.0 - bucket.tokens) / rate))
+        return bucket
 
     def reset(self, key: Hashable) -> None:
         self._buckets.pop(key, None)

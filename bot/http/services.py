@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from bot.http.login_limits import LoginLimiter
 from bot.http.ratelimit import RateLimiter
 from bot.http.settings import HttpSettings
 from config.settings import TumblrSettings
@@ -25,7 +26,7 @@ class Services:
     moderation: Moderation
     images: ImageStore
     api_limiter: RateLimiter
-    login_limiter: RateLimiter
+    login_limiter: LoginLimiter
     tumblr: TumblrSettings | None  # None, or no blog: the autoresponder is not configured (posts answer 503)
 
 

@@ -161,20 +161,25 @@ async def test_open_redirects_are_refused(client: TestClient, db: Database) -> N
     assert reply.headers["Location"] == "/mod/"
 
 
+async def login_attempt(client: TestClient, name: str, password: str, address: str | None = None) -> int:
+    """One login through the form; `address` is the client's as a trusted proxy reports it in X-Forwarded-For."""
+    headers = {} if address is None else {"X-Forwarded-For": f"203.0.113.9, {address}"}
+    page = await (await client.get("/mod/login")).text()
+    token = re.search(r'name="login_token" value="([^"]+)"', page).group(1)
+    reply = await client.post("/mod/login", data={"login_token": token, "name": name, "password": password},
+                              headers=headers, allow_redirects=False)
+    return reply.status
+
+
 async def test_wrong_passwords_and_login_rate_limit(client: TestClient, db: Database) -> None:
     add_moderator(db, "tom", PASSWORD)
-
-    async def attempt(password: str) -> int:
-        page = await (await client.get("/mod/login")).text()
-        token = re.search(r'name="login_token" value="([^"]+)"', page).group(1)
-        reply = await client.post("/mod/login", data={"login_token": token, "name": "tom", "password": password}, allow_redirects=False)
-        return reply.status
-
-    assert await attempt("wrong password") == 401
-    assert await attempt("nobody knows") == 401
-    statuses = [await attempt("guess %d" % i) for i in range(5)]
-    assert 429 in statuses  # five attempts a minute per name and per address
-    assert await attempt(PASSWORD) == 429  # even the right password waits: no oracle for a guesser
+    assert await login_attempt(client, "tom", "wrong password") == 401
+    assert await login_attempt(client, "tom", "nobody knows") == 401
+    statuses = [await login_attempt(client, "tom", "guess %d" % i) for i in range(5)]
+    assert 429 in statuses  # five attempts a minute per address and name
+    assert await login_attempt(client, "tom", PASSWORD) == 429  # even the right password waits: no oracle for a guesser
+    # Without a trusted proxy, X-Forwarded-For is the client's own word and changes nothing.
+    assert await login_attempt(client, "tom", PASSWORD, address="198.51.100.7") == 429
 
 
 async def test_rate_limit_per_key_with_retry_after(db: Database, store: ImageStore, limits) -> None:  # noqa: ANN001

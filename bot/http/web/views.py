@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot.http import metrics, queries
 from bot.http.accounts import create_session, end_session, verify_login
 from bot.http.api import image_response
+from bot.http.login_limits import client_address
 from bot.http.services import services
 from bot.http.web.charts import Series, bar_chart, line_chart
 from bot.http.web.render import render
@@ -62,18 +63,17 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     if not same_origin(request) or not tokens_equal(str(form.get("login_token", "")), request.cookies.get(LOGIN_COOKIE, "")):
         raise web.HTTPForbidden(text="the login form expired or came from another site; reload it and try again")
     name, password = str(form.get("name", ""))[:64], str(form.get("password", ""))[:1024]
-    peer = request.remote or "unknown"
-    for bucket in (("name", name), ("peer", peer)):
-        wait = svc.login_limiter.take(bucket, svc.settings.login_attempts_per_minute)
+    address = client_address(request.remote or "unknown", request.headers.get("X-Forwarded-For"), svc.settings.trusted_proxies)
+    wait = svc.login_limiter.refusal(address, name)
+    moderator_id = None if wait is not None else await asyncio.to_thread(verify_login, svc.db, name, password)
+    if moderator_id is None:
+        wait = wait or svc.login_limiter.failed(address, name)
         if wait is not None:
             response = await login_form(request, status=429, error=f"Too many attempts; try again in {wait} s.", next_path=next_path)
             response.headers["Retry-After"] = str(wait)
             return response
-    moderator_id = await asyncio.to_thread(verify_login, svc.db, name, password)
-    if moderator_id is None:
         return await login_form(request, status=401, error="Wrong name or password.", next_path=next_path)
-    for bucket in (("name", name), ("peer", peer)):
-        svc.login_limiter.reset(bucket)
+    svc.login_limiter.succeeded(address, name)
     token = await asyncio.to_thread(create_session, svc.db, moderator_id, dt.timedelta(hours=svc.settings.session_hours))
     response = _redirect(next_path)
     session_cookie(response, request, token)
