@@ -10,7 +10,7 @@ import unicodedata
 
 from generation.types import RenderRequest
 from storage.errors import InvalidJob
-from storage.types import SOURCES, JobSubmission, QueueLimits
+from storage.types import SOURCES, Job, JobSubmission, QueueLimits
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_INIT_IMAGE_BYTES = 20 * 1024 * 1024
@@ -48,6 +48,15 @@ def validate_request(request: RenderRequest, limits: QueueLimits) -> None:
         if len(request.init_image_png) > MAX_INIT_IMAGE_BYTES:
             raise InvalidJob(f"the init image is larger than {MAX_INIT_IMAGE_BYTES // (1024 * 1024)} MiB")
         _check_range("strength", request.strength, 0.0, 1.0, low_inclusive=False)
+
+
+def same_request(job: Job, request: RenderRequest) -> bool:
+    """Whether `job` was queued for `request`: a reused idempotency key must carry the same request,
+    or the caller would silently get a job drawing something else."""
+    return (job.prompt, job.negative_prompt, job.guidance_scale, job.sr_guidance_scale, job.num_inference_steps,
+            job.sr_num_inference_steps, job.scheduler, job.candidates, job.seed) == (
+        request.prompt, request.negative_prompt, request.guidance_scale, request.sr_guidance_scale,
+        request.num_inference_steps, request.sr_num_inference_steps, request.scheduler, request.candidates, request.seed)
 
 
 def _check_prompt(name: str, value: str, max_chars: int, *, required: bool = False) -> None:

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from bot.cli.app import app, bench_app, reported_errors
+from bot.cli.app import app, bench_app, fail, reported_errors
 from storage.types import JOB_STATUSES, SOURCES
 
 # Choices, so a misspelt filter is refused instead of matching nothing.
@@ -55,6 +55,7 @@ def submit(
     from config.settings import load_settings
     from generation.types import RenderRequest
     from storage.types import JobSubmission
+    from storage.validation import same_request
 
     with reported_errors(TimeoutError):
         settings = load_settings()
@@ -75,6 +76,8 @@ def submit(
         )
         user = getpass.getuser()
         job = storage.jobs.submit(JobSubmission(request, "cli", user, user, "", key))
+        if key is not None and not same_request(job, request):
+            fail(f"idempotency key {key!r} was already used for job {job.id} with a different request; use another key")
         typer.echo(f"job {job.id} {job.status}" + (f", position {storage.jobs.position(job.id)}" if job.status == "queued" else ""))
         if wait:
             job = _follow(storage, job.id, timeout)

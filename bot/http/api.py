@@ -41,6 +41,7 @@ from storage.errors import (
     RequesterBanned,
 )
 from storage.types import Job, JobFilter, JobSubmission, JobUpdate, StoredImage
+from storage.validation import same_request
 
 PREFIX = "/api/v1"
 SOURCE = "http"
@@ -118,13 +119,6 @@ def _field_error(loc: str, message: str) -> ApiError:
     return ApiError(422, "validation_error", f"{loc}: {message}", details=[{"loc": loc, "msg": message}])
 
 
-def _same_request(job: Job, request: RenderRequest) -> bool:
-    return (job.prompt, job.negative_prompt, job.guidance_scale, job.sr_guidance_scale, job.num_inference_steps,
-            job.sr_num_inference_steps, job.scheduler, job.candidates, job.seed) == (
-        request.prompt, request.negative_prompt, request.guidance_scale, request.sr_guidance_scale,
-        request.num_inference_steps, request.sr_num_inference_steps, request.scheduler, request.candidates, request.seed)
-
-
 # --- endpoints ---------------------------------------------------------------------------------------
 
 
@@ -141,7 +135,7 @@ async def submit_job(request: web.Request, call: Call) -> web.Response:
     if key is not None:
         existing = await svc.jobs.get_by_key(key)
         if existing is not None:
-            if not _same_request(existing, render):
+            if not same_request(existing, render):
                 raise ApiError(409, "idempotency_conflict", "this idempotency key was already used for a different request")
             return json_response(await _current_view(request, svc, existing), 200)
     submission = JobSubmission(request=render, source=SOURCE, requester_id=client.client, requester_name=client.client,

@@ -29,7 +29,9 @@ def glyphbot(*args: str) -> tuple[int, str]:
 
 def test_submit_list_work_show_cancel(configured: str) -> None:
     assert glyphbot("jobs", "submit", "HELLO\\nWORLD", "--steps", "5", "--key", "k") == (0, "job 1 queued, position 1\n")
-    assert glyphbot("jobs", "submit", "OTHER", "--key", "k")[1] == "job 1 queued, position 1\n"  # same key, same job
+    assert glyphbot("jobs", "submit", "HELLO\\nWORLD", "--steps", "5", "--key", "k") == (0, "job 1 queued, position 1\n")
+    code, output = glyphbot("jobs", "submit", "OTHER", "--key", "k")  # same key, another request: refused, like the API's 409
+    assert code == 1 and "idempotency key 'k' was already used for job 1 with a different request" in output
     glyphbot("jobs", "submit", "SECOND")
     code, output = glyphbot("jobs", "list")
     assert code == 0 and "SECOND" in output.splitlines()[0] and "HELLO⏎WORLD" in output.splitlines()[1]
