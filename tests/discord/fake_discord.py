@@ -29,6 +29,7 @@ import itertools
 import json
 import re
 import time
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -146,6 +147,10 @@ class FakeDiscord:
         self.deleted_channels: set[int] = set()
         self._rate_limits: list[_RateLimitRule] = []
         self._sockets: list[web.WebSocketResponse] = []
+        # One zlib stream per connection that asked for compress=zlib-stream, as Discord keeps one per session.
+        self._compressors: dict[web.WebSocketResponse, Any] = {}
+        self.gateway_compression: list[str | None] = []  # what each connection asked for
+        self.compressed_frames = 0
         self._sessions: dict[str, list[dict[str, Any]]] = {}
         self._seq = 0
         self._changed = asyncio.Condition()
@@ -377,7 +382,7 @@ class FakeDiscord:
         for ws in list(self._sockets):
             if not ws.closed:
                 with contextlib.suppress(ConnectionError, RuntimeError):
-                    await ws.send_json(frame)
+                    await self._send(ws, frame)
 
     def _ready_frames(self, session_id: str) -> list[dict[str, Any]]:
         gateway_url = self.base_url.replace("http", "ws", 1) + "/gateway"
@@ -418,8 +423,12 @@ class FakeDiscord:
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
+        compression = request.query.get("compress")
+        self.gateway_compression.append(compression)
+        if compression == "zlib-stream":
+            self._compressors[ws] = zlib.compressobj()
         self._sockets.append(ws)
-        await ws.send_json({"op": 10, "d": {"heartbeat_interval": 41250}})
+        await self._send(ws, {"op": 10, "d": {"heartbeat_interval": 41250}})
         try:
             async for msg in ws:
                 if msg.type is not aiohttp.WSMsgType.TEXT:
@@ -427,7 +436,7 @@ class FakeDiscord:
                 frame = json.loads(msg.data)
                 op = frame.get("op")
                 if op == 1:
-                    await ws.send_json({"op": 11})
+                    await self._send(ws, {"op": 11})
                 elif op == 2:
                     self.identify_count += 1
                     self.identified_intents = frame["d"]["intents"]
@@ -435,24 +444,36 @@ class FakeDiscord:
                     self._sessions[session_id] = []
                     for ready_frame in self._ready_frames(session_id):
                         self._seq += 1
-                        await ws.send_json({**ready_frame, "s": self._seq})
+                        await self._send(ws, {**ready_frame, "s": self._seq})
                 elif op == 6:
                     await self._resume(ws, frame["d"])
         finally:
             self._sockets.remove(ws)
+            self._compressors.pop(ws, None)
         return ws
+
+    async def _send(self, ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:
+        """One gateway frame: JSON text, or with zlib-stream a binary message holding the next piece of the
+        connection's one zlib stream, ended by a sync flush (the 00 00 ff ff suffix clients wait for)."""
+        compressor = self._compressors.get(ws)
+        if compressor is None:
+            await ws.send_json(frame)
+            return
+        data = json.dumps(frame).encode()
+        await ws.send_bytes(compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH))
+        self.compressed_frames += 1
 
     async def _resume(self, ws: web.WebSocketResponse, data: dict[str, Any]) -> None:
         events = self._sessions.get(data.get("session_id", ""))
         if events is None:
-            await ws.send_json({"op": 9, "d": False})
+            await self._send(ws, {"op": 9, "d": False})
             return
         self.resume_count += 1
         for frame in events:
             if frame["s"] > (data.get("seq") or 0):
-                await ws.send_json(frame)
+                await self._send(ws, frame)
         self._seq += 1
-        await ws.send_json({"op": 0, "t": "RESUMED", "s": self._seq, "d": {}})
+        await self._send(ws, {"op": 0, "t": "RESUMED", "s": self._seq, "d": {}})
 
     # ----------------------------------------------------------------- REST
 

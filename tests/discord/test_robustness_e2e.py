@@ -88,6 +88,8 @@ async def test_gateway_drop_resumes_and_in_flight_jobs_still_deliver(fake, stora
     again = await fake.slash(alice, "imagine", {"prompt": "AFTER"})
     await fake.wait_until(lambda: again.callbacks)
     assert bot.is_ready()
+    # Both connections spoke zlib-stream, as discord.py asks for: a fresh stream on the resumed one.
+    assert fake.gateway_compression == ["zlib-stream", "zlib-stream"] and fake.compressed_frames >= 6
 
 
 async def test_an_invalidated_session_identifies_again_and_in_flight_jobs_still_deliver(fake, storage, start_bot, monkeypatch):
