@@ -9,6 +9,7 @@ either side.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import AsyncIterator
@@ -49,6 +50,9 @@ class AsyncJobs:
     async def eta(self, job_id: int) -> dt.timedelta | None:
         return await asyncio.to_thread(self.queue.eta, job_id)
 
+    async def live_workers(self) -> int:
+        return await asyncio.to_thread(self.queue.live_workers)
+
     async def list(self, filters: JobFilter | None = None, *, limit: int = 50, before_id: int | None = None) -> JobPage:
         return await asyncio.to_thread(self.queue.list, filters, limit=limit, before_id=before_id)
 
@@ -86,12 +90,12 @@ class AsyncJobs:
                 await asyncio.sleep(next(delays))
                 continue
             outage_since = None
-            key = tuple(getattr(update.job, name) for name in _WATCHED) + (update.position,)
+            key = tuple(getattr(update.job, name) for name in _WATCHED) + (update.position, update.workers)
             if key != previous:
                 changed = _changed(previous, key)
                 previous = key
                 delays = backoff_delays(self.poll_initial_s, self.poll_max_s)  # things move: look again soon
-                yield JobUpdate(job=update.job, position=update.position, eta=update.eta, changed=changed)
+                yield dataclasses.replace(update, changed=changed)
                 if update.job.done:
                     return
             await asyncio.sleep(next(delays))
@@ -100,11 +104,12 @@ class AsyncJobs:
         job = self.queue.get(job_id)
         if job.done:
             return JobUpdate(job=job)
-        return JobUpdate(job=job, position=self.queue.position(job_id), eta=self.queue.eta(job_id))
+        workers = self.queue.live_workers() if job.status == "queued" else None
+        return JobUpdate(job=job, position=self.queue.position(job_id), eta=self.queue.eta(job_id), workers=workers)
 
 
 def _changed(previous: tuple | None, current: tuple) -> tuple[str, ...]:
-    names = _WATCHED + ("position",)
+    names = _WATCHED + ("position", "workers")
     if previous is None:
         return names
     return tuple(name for name, old, new in zip(names, previous, current, strict=True) if old != new)

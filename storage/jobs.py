@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import fields
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,7 +29,7 @@ from storage.errors import (
     RequesterBanned,
 )
 from storage.images import ImageStore
-from storage.models import HiddenImageRow, ImageRow, JobRow
+from storage.models import HiddenImageRow, ImageRow, JobRow, WorkerRow
 from storage.moderation import active_ban, find_blocked_term
 from storage.types import ACTIVE_STATUSES, Job, JobFilter, JobPage, JobSubmission, QueueLimits, StoredImage, utcnow
 from storage.validation import validate_submission
@@ -385,6 +385,28 @@ class JobQueue:
                 .where(JobRow.id.in_(ids), JobRow.worker_id == worker_id, JobRow.status == "running")
                 .values(status="queued", worker_id=None, lease_expires_at=None, attempts=JobRow.attempts - 1)
             )
+
+    def worker_alive(self, worker_id: str, *, ttl_s: float) -> None:
+        """Record that this worker runs and will say so again within `ttl_s` seconds; rows of workers
+        that stopped saying so (killed, host gone) are swept here, so the table stays small."""
+        with self.db.write() as session:
+            now = self._now(session)
+            session.execute(delete(WorkerRow).where(WorkerRow.alive_until < now))
+            until = now + dt.timedelta(seconds=ttl_s)
+            renewed = session.execute(update(WorkerRow).where(WorkerRow.worker_id == worker_id).values(alive_until=until))
+            if not renewed.rowcount:
+                session.add(WorkerRow(worker_id=worker_id, started_at=now, alive_until=until))
+
+    def worker_gone(self, worker_id: str) -> None:
+        """A worker stopping cleanly: it no longer counts as running at once, not only when its row runs out."""
+        with self.db.write() as session:
+            session.execute(delete(WorkerRow).where(WorkerRow.worker_id == worker_id))
+
+    def live_workers(self) -> int:
+        """How many workers said lately that they run (0: queued jobs wait until someone starts one)."""
+        with self.db.read() as session:
+            now = self._now(session)
+            return session.scalar(select(func.count()).select_from(WorkerRow).where(WorkerRow.alive_until >= now)) or 0
 
     def load_init_image(self, job: Job) -> bytes | None:
         if job.init_image_hash is None:

@@ -108,6 +108,20 @@ class JobRow(Base):
     )
 
 
+class WorkerRow(Base):
+    """A running worker, so adapters can tell a user that no worker will pick up their job.
+
+    The worker renews `alive_until` every heartbeat and deletes its row when it stops; the row of a
+    worker that was killed simply runs out.
+    """
+
+    __tablename__ = "workers"
+
+    worker_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    alive_until: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+
+
 class ImageRow(Base):
     """One candidate image of one stage of a job; the file lives in the image store under `sha256`."""
 

@@ -16,6 +16,8 @@ SOURCES = ("discord", "tumblr", "http", "cli")
 # Plain tuples, free of SQLAlchemy, so commands can offer them as choices without loading the ORM.
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 ACTIVE_STATUSES = ("queued", "running")
+# What every front end says about a queued job while no worker runs: the CLI, the HTTP job view, Discord.
+NO_WORKER = "no worker is running, so the job waits in the queue until one starts (`glyphbot worker` or `glyphbot serve`)"
 
 
 def utcnow() -> dt.datetime:
@@ -155,3 +157,5 @@ class JobUpdate:
     position: int | None = None
     eta: dt.timedelta | None = None
     changed: tuple[str, ...] = field(default=())
+    # Running workers, counted while the job is queued (None otherwise): 0 means nobody will take it.
+    workers: int | None = None

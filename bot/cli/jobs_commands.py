@@ -46,6 +46,9 @@ def submit(
     strength: Annotated[float, typer.Option(help="With --image: how much of it is redrawn (0-1).")] = 0.75,
     key: Annotated[Optional[str], typer.Option(help="Idempotency key: submitting it again returns the same job.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the job to finish, showing progress.")] = False,
+    wait_for_worker: Annotated[
+        bool, typer.Option("--wait-for-worker", help="With --wait: keep waiting when no worker is running yet.")
+    ] = False,
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 3600.0,
     out: Annotated[Optional[Path], typer.Option(help="With --wait: write the chosen image here.")] = None,
 ) -> None:
@@ -80,7 +83,7 @@ def submit(
             fail(f"idempotency key {key!r} was already used for job {job.id} with a different request; use another key")
         typer.echo(f"job {job.id} {job.status}" + (f", position {storage.jobs.position(job.id)}" if job.status == "queued" else ""))
         if wait:
-            job = _follow(storage, job.id, timeout)
+            job = _follow(storage, job.id, timeout, wait_for_worker=wait_for_worker)
             if job.status != "succeeded":
                 typer.secho(f"job {job.id} {job.status}: {job.error}", fg=typer.colors.RED, err=True)
                 raise typer.Exit(1)
@@ -90,17 +93,33 @@ def submit(
                 typer.echo(f"wrote {out}")
 
 
-def _follow(storage, job_id: int, timeout_s: float):  # noqa: ANN001,ANN202
-    """Poll the job, printing a line whenever its status, position or stage changes."""
+# A worker started together with the job gets this long to report in before the user hears that none runs.
+NO_WORKER_GRACE_S = 2.0
+
+
+def _follow(storage, job_id: int, timeout_s: float, *, wait_for_worker: bool):  # noqa: ANN001,ANN202
+    """Poll the job, printing a line whenever its status, position or stage changes.
+
+    A queued job with no worker running would wait out the whole timeout in silence, so after a short
+    grace the user hears it; the command then stops (exit 1) unless `wait_for_worker`.
+    """
     import time
 
     from storage.jobs import backoff_delays
+    from storage.types import NO_WORKER
 
-    deadline = time.monotonic() + timeout_s
+    started = time.monotonic()
+    deadline = started + timeout_s
     shown = None
+    warned = False
     for delay in backoff_delays(0.1, 1.0):
         job = storage.jobs.get(job_id)
         position = storage.jobs.position(job_id) if job.status == "queued" else None
+        if job.status == "queued" and not warned and time.monotonic() - started >= NO_WORKER_GRACE_S and storage.jobs.live_workers() == 0:
+            if not wait_for_worker:
+                fail(f"job {job_id}: {NO_WORKER}; pass --wait-for-worker to keep waiting for one")
+            typer.secho(f"job {job_id}: {NO_WORKER}; waiting for one (--wait-for-worker)", fg=typer.colors.YELLOW, err=True)
+            warned = True
         line = f"job {job.id} {job.status}"
         if position:
             line += f", position {position}"

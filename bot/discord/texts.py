@@ -6,7 +6,7 @@ import datetime as dt
 
 import discord
 
-from storage.types import Job, JobUpdate, StoredImage
+from storage.types import NO_WORKER, Job, JobUpdate, StoredImage
 
 MAX_MESSAGE_CHARS = 2000
 STAGE_NAMES = {"base": "drawing", "sr": "sharpening"}
@@ -40,7 +40,8 @@ def status_line(update: JobUpdate, label: str = "") -> str:
         position = f"#{update.position} in the queue" if update.position else "in the queue"
         # A job goes back to the queue when its worker died; say so, or the progress seems to go backwards.
         again = f" again (attempt {job.attempts} was interrupted)" if job.attempts else ""
-        return f"{prefix}⏳ {position}{again}{format_eta(update.eta)}"
+        unattended = f"; {NO_WORKER}" if update.workers == 0 else ""
+        return f"{prefix}⏳ {position}{again}{format_eta(update.eta)}{unattended}"
     if job.status == "running":
         attempt = f" on attempt {job.attempts}" if job.attempts > 1 else ""
         if job.progress_stage and job.progress_total:

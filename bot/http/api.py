@@ -8,7 +8,6 @@ that does not exist, so ids cannot be probed.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 
 from aiohttp import web
@@ -40,7 +39,7 @@ from storage.errors import (
     QueueLimitReached,
     RequesterBanned,
 )
-from storage.types import Job, JobFilter, JobSubmission, JobUpdate, StoredImage
+from storage.types import NO_WORKER, Job, JobFilter, JobSubmission, JobUpdate, StoredImage
 from storage.validation import same_request
 
 PREFIX = "/api/v1"
@@ -77,7 +76,8 @@ def _links(request: web.Request, job_id: int) -> dict[str, str]:
     return {"self": base, "wait": f"{base}/wait", "events": f"{base}/events", "images": f"{base}/images", "cancel": f"{base}/cancel"}
 
 
-def job_view(request: web.Request, job: Job, position: int | None, eta: dt.timedelta | None) -> JobView:
+def job_view(request: web.Request, update: JobUpdate) -> JobView:
+    job, eta = update.job, update.eta
     prefix = f"{SOURCE}:{job.requester_id}:"
     client_key = job.idempotency_key[len(prefix):] if job.idempotency_key and job.idempotency_key.startswith(prefix) else None
     progress = None
@@ -90,16 +90,17 @@ def job_view(request: web.Request, job: Job, position: int | None, eta: dt.timed
                            scheduler=job.scheduler, candidates=job.candidates, seed=job.seed),
         idempotency_key=client_key, place=job.place,
         created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
-        queue_position=position, eta_seconds=None if eta is None else round(eta.total_seconds(), 1),
+        queue_position=update.position, eta_seconds=None if eta is None else round(eta.total_seconds(), 1),
+        workers_alive=update.workers, notice=NO_WORKER if update.workers == 0 else None,
         progress=progress, error=job.error, links=_links(request, job.id),
     )
 
 
 async def _current_view(request: web.Request, svc: Services, job: Job) -> JobView:
     if job.done:
-        return job_view(request, job, None, None)
-    position, eta = await asyncio.gather(svc.jobs.position(job.id), svc.jobs.eta(job.id))
-    return job_view(request, job, position, eta)
+        return job_view(request, JobUpdate(job))
+    position, eta, workers = await asyncio.gather(svc.jobs.position(job.id), svc.jobs.eta(job.id), svc.jobs.live_workers())
+    return job_view(request, JobUpdate(job, position, eta, workers=workers if job.status == "queued" else None))
 
 
 def _prompt_of(body: SubmitJob) -> str:
@@ -200,17 +201,13 @@ async def job_events(request: web.Request, call: Call) -> web.StreamResponse:
     try:
         async with asyncio.timeout(svc.settings.wait_max_seconds):
             async for update in svc.jobs.watch(job.id):
-                await stream.write(_event("update", _update_view(request, update).model_dump_json()))
+                await stream.write(_event("update", job_view(request, update).model_dump_json()))
     except TimeoutError:
         await stream.write(_event("timeout", json.dumps({"message": "stream time limit reached; reconnect to keep following"})))
     except DatabaseUnavailable as error:
         await stream.write(_event("error", json.dumps({"message": str(error)})))
     await stream.write_eof()
     return stream
-
-
-def _update_view(request: web.Request, update: JobUpdate) -> JobView:
-    return job_view(request, update.job, update.position, update.eta)
 
 
 def _event(name: str, data: str) -> bytes:

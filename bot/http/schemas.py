@@ -158,6 +158,8 @@ class JobView(BaseModel):
     finished_at: dt.datetime | None
     queue_position: int | None = Field(description="Place in the queue (1 = next to run); null unless queued.")
     eta_seconds: float | None = Field(description="Estimated seconds until the job finishes; null when unknown or done.")
+    workers_alive: int | None = Field(description="Workers running now; null unless queued. 0: nobody will run the job until one starts.")
+    notice: str | None = Field(description="Why a queued job is not moving (no worker is running); null when there is nothing to say.")
     progress: Progress | None
     error: str | None
     links: dict[str, str] = Field(description="URLs of this job's status, wait, events, images and cancel endpoints.")

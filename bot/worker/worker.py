@@ -67,6 +67,7 @@ class Worker:
         handled = 0
         db_delay = self.options.poll_interval_s
         log.info("worker %s started", self.worker_id)
+        self.heartbeat.announce()
         while not self.stop_event.is_set() and (max_jobs is None or handled < max_jobs):
             try:
                 count = self.run_once(max_jobs=None if max_jobs is None else max_jobs - handled)
@@ -82,6 +83,7 @@ class Worker:
                     break
                 self.stop_event.wait(self.options.poll_interval_s)
         self.heartbeat.stop()
+        self.heartbeat.withdraw()
         log.info("worker %s stopped after %d jobs", self.worker_id, handled)
         return handled
 
@@ -191,11 +193,16 @@ class Worker:
 
 
 class _Heartbeat:
-    """One thread per worker renewing the leases of the jobs in hand every heartbeat_s.
+    """One thread per worker renewing the leases of the jobs in hand every heartbeat_s, and, for a
+    worker that serves the queue (`announce`), its entry among the running workers.
 
     Jobs the worker no longer owns (cancelled, or taken over after a missed lease) go into the
-    `dropped` set that `track` returned, which the progress callbacks check.
+    `dropped` set that `track` returned, which the progress callbacks check. The presence is renewed
+    from this thread, not the claim loop, so a worker stays counted through a render of any length.
     """
+
+    # A presence outlives two missed beats, so one slow database write does not hide a live worker.
+    PRESENCE_BEATS = 3
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
@@ -203,17 +210,36 @@ class _Heartbeat:
         self.tracked: dict[int, set[int]] = {}
         self.done = threading.Event()
         self.thread: threading.Thread | None = None
+        self.present = False
+
+    def announce(self) -> None:
+        """Count this worker as running from now until `withdraw` (adapters stop saying "no worker")."""
+        self.present = True
+        self._start()
+
+    def withdraw(self) -> None:
+        if not self.present:
+            return
+        self.present = False
+        try:
+            self.worker.queue.worker_gone(self.worker.worker_id)
+        except DatabaseUnavailable as error:  # the row runs out by itself
+            log.error("worker %s: could not sign off: %s", self.worker.worker_id, error)
 
     def track(self, job_ids: list[int]) -> set[int]:
         dropped: set[int] = set()
         with self.lock:
             for job_id in job_ids:
                 self.tracked[job_id] = dropped
+        self._start()
+        return dropped
+
+    def _start(self) -> None:
+        with self.lock:
             if self.thread is None:
                 self.done.clear()
                 self.thread = threading.Thread(target=self._beat, name=f"heartbeat-{self.worker.worker_id}", daemon=True)
                 self.thread.start()
-        return dropped
 
     def untrack(self, job_ids: list[int]) -> None:
         with self.lock:
@@ -229,7 +255,9 @@ class _Heartbeat:
 
     def _beat(self) -> None:
         options = self.worker.options
+        self._renew_presence()
         while not self.done.wait(options.heartbeat_s):
+            self._renew_presence()
             with self.lock:
                 live = {job_id: dropped for job_id, dropped in self.tracked.items() if job_id not in dropped}
             if not live:
@@ -242,6 +270,14 @@ class _Heartbeat:
             for job_id, dropped in live.items():
                 if job_id not in owned:
                     dropped.add(job_id)
+
+    def _renew_presence(self) -> None:
+        if not self.present:
+            return
+        try:
+            self.worker.queue.worker_alive(self.worker.worker_id, ttl_s=self.PRESENCE_BEATS * self.worker.options.heartbeat_s)
+        except DatabaseUnavailable as error:
+            log.error("worker %s: could not renew its presence: %s", self.worker.worker_id, error)
 
 
 def _describe_failure(error: Exception) -> str:

@@ -268,3 +268,14 @@ async def test_modal_takes_a_multi_line_prompt(fake, storage, start_bot):
 
 def _job_id(request: RecordedRequest) -> int:
     return int(re.search(r"job (\d+)", request.json["content"])[1])
+
+
+async def test_the_pending_message_says_when_no_worker_is_running(fake, storage, start_bot):
+    await start_bot()
+    alice = fake.add_user("alice")
+    interaction = await fake.slash(alice, "imagine", {"prompt": "NOBODY HOME"})
+    pending = await fake.wait_until(lambda: (m := original(fake, interaction)) and "no worker is running" in m["content"] and m)
+    assert "in the queue" in pending["content"]
+    storage.start_worker()  # once one runs, the job is drawn and the notice is gone
+    message = await fake.wait_until(lambda: result_of(fake, interaction))
+    assert "no worker" not in message["content"]

@@ -271,7 +271,7 @@ def test_outbox_round_trips_and_skips_unreadable_entries(tmp_path, caplog):
 
 
 def test_status_lines_show_queue_position_eta_and_stage(storage_job):
-    from storage.types import JobUpdate
+    from storage.types import NO_WORKER, JobUpdate
 
     from bot.discord.texts import status_line
 
@@ -279,6 +279,8 @@ def test_status_lines_show_queue_position_eta_and_stage(storage_job):
     assert status_line(queued, "#2") == "#2 ⏳ #3 in the queue, ready in ~40 s"
     requeued = JobUpdate(job=storage_job(status="queued", attempts=1), position=1)
     assert status_line(requeued) == "⏳ #1 in the queue again (attempt 1 was interrupted)"
+    unattended = JobUpdate(job=storage_job(status="queued", attempts=0), position=1, workers=0)
+    assert status_line(unattended) == f"⏳ #1 in the queue; {NO_WORKER}"
     running = JobUpdate(job=storage_job(status="running", progress_stage="sr", progress_step=5, progress_total=20))
     assert status_line(running) == "🖌️ sharpening: step 5/20 (25%)"
     retried = JobUpdate(job=storage_job(status="running", attempts=2, progress_stage="base", progress_step=1, progress_total=4))

@@ -21,7 +21,7 @@ from storage.jobs import JobQueue
 from storage.types import JobSubmission, QueueLimits
 
 PG_HOST = os.environ.get("GLYPHBOT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
-TABLES = "audit_log, hidden_images, blocked_terms, bans, images, jobs"
+TABLES = "workers, audit_log, hidden_images, blocked_terms, bans, images, jobs"
 
 
 def _admin_connection():

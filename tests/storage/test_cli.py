@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -52,6 +56,37 @@ def test_submit_and_wait_writes_the_chosen_image(configured: str, tmp_path: Path
     thread.join()
     assert code == 0, output
     assert "job 1 succeeded" in output and out.read_bytes().startswith(b"\x89PNG")
+
+
+def test_waiting_with_no_worker_says_how_to_start_one_and_stops(configured: str) -> None:
+    started = time.monotonic()
+    code, output = glyphbot("jobs", "submit", "HELLO", "--wait")
+    assert time.monotonic() - started < 10, "it must not wait out --timeout"
+    assert code == 1
+    assert "no worker is running" in output and "glyphbot worker" in output and "--wait-for-worker" in output
+    assert "status: 'queued'" in glyphbot("jobs", "show", "1")[1]  # the job stays in the queue for a later worker
+
+
+def test_wait_for_worker_keeps_waiting_until_one_starts(configured: str, tmp_path: Path) -> None:
+    out = tmp_path / "hello.png"
+    command = [str(Path(sys.executable).with_name("glyphbot")), "jobs", "submit", "HELLO", "--steps", "3", "--wait",
+               "--wait-for-worker", "--out", str(out)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert process.stdout is not None
+    seen = []
+    for line in process.stdout:  # the notice comes first; only then does a worker start
+        seen.append(line)
+        if "no worker is running" in line:
+            break
+    assert "waiting" in seen[-1], seen
+    worker = Worker(open_storage().jobs, TextDrawingRenderer(), WorkerOptions(lease_s=10, heartbeat_s=1, poll_interval_s=0.02))
+    thread = threading.Thread(target=worker.run, kwargs={"max_jobs": 1})
+    thread.start()
+    rest, _ = process.communicate(timeout=60)
+    thread.join()
+    assert process.returncode == 0, seen + [rest]
+    assert "job 1 succeeded" in rest and out.read_bytes().startswith(b"\x89PNG")
 
 
 def test_errors_are_one_clear_line(configured: str) -> None:

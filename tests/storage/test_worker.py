@@ -155,3 +155,28 @@ def test_a_renderer_that_cannot_batch_claims_one_job_at_a_time(queue: JobQueue) 
     jobs = [queue.submit(submission(f"J{i}", candidates=1)) for i in range(3)]
     assert Worker(queue, TextDrawingRenderer(), FAST).run_once() == 1
     assert [queue.get(job.id).status for job in jobs] == ["succeeded", "queued", "queued"]
+
+
+def test_a_running_worker_is_alive_until_it_stops_even_mid_render(queue: JobQueue) -> None:
+    """Adapters tell a user "no worker is running" from this count, so it must hold through a long render
+    (longer than the presence lifetime) and drop as soon as the worker stops."""
+    assert queue.live_workers() == 0
+    job = queue.submit(submission("SLOW", num_inference_steps=20, sr_num_inference_steps=1))
+    worker = Worker(queue, TextDrawingRenderer(step_delay_s=0.1), FAST)  # ~2 s of rendering; presence lasts ~0.6 s
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        wait_for(lambda: queue.get(job.id).status == "running", 10)
+        wait_for(lambda: (queue.get(job.id).progress_step or 0) >= 15, 10)  # well past the presence lifetime
+        assert queue.live_workers() == 1
+        wait_for(lambda: queue.get(job.id).done, 10)
+    finally:
+        worker.stop()
+        thread.join()
+    assert queue.live_workers() == 0
+
+
+def test_a_worker_that_stops_reporting_is_not_counted(queue: JobQueue) -> None:
+    queue.worker_alive("lost-host:1:abc", ttl_s=0.3)
+    assert queue.live_workers() == 1
+    wait_for(lambda: queue.live_workers() == 0, 5)
