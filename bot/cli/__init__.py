@@ -12,4 +12,15 @@ from bot.cli import http_commands  # noqa: F401,E402  apikey, moderator
 
 
 def main() -> None:
-    app()
+    """Run the CLI; a file that turns out to be missing deep inside a command is one line, not a traceback."""
+    import sys
+
+    import typer
+
+    from bot.cli.app import RUNTIME_ERROR, no_such_file
+
+    try:
+        app()
+    except FileNotFoundError as error:
+        typer.secho(f"error: {no_such_file(error.filename) if error.filename else error}", fg=typer.colors.RED, err=True)
+        sys.exit(RUNTIME_ERROR)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import NoReturn
 
 import typer
@@ -38,3 +39,16 @@ def reported_errors(*also: type[Exception], code: int = RUNTIME_ERROR) -> Iterat
         yield
     except (SettingsError, StorageError, *also) as error:
         fail(str(error), code)
+
+
+def no_such_file(path: Path | str) -> str:
+    """The one line every command gives for a file it was told to read that does not exist."""
+    return f"{path}: no such file"
+
+
+def existing_file(path: Path | None) -> Path | None:
+    """Option callback for an input file: a missing one is the usual one-line runtime error (exit 1),
+    the same as a corrupt one, rather than click's usage box."""
+    if path is not None and not path.exists():
+        fail(no_such_file(path))
+    return path

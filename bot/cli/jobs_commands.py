@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from bot.cli.app import app, bench_app, fail, reported_errors
+from bot.cli.app import app, bench_app, existing_file, fail, reported_errors
 from storage.types import JOB_STATUSES, SOURCES
 
 # Choices, so a misspelt filter is refused instead of matching nothing.
@@ -42,7 +42,7 @@ def submit(
     scheduler: Annotated[Optional[str], typer.Option(help="ddpm, ddim or dpmsolver (default from settings).")] = None,
     candidates: Annotated[Optional[int], typer.Option(help="Base candidates (default from settings).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the first candidate.")] = None,
-    image: Annotated[Optional[Path], typer.Option(exists=True, dir_okay=False, help="Start image (PNG) to draw over.")] = None,
+    image: Annotated[Optional[Path], typer.Option(dir_okay=False, callback=existing_file, help="Start image (PNG) to draw over.")] = None,
     strength: Annotated[float, typer.Option(help="With --image: how much of it is redrawn (0-1).")] = 0.75,
     key: Annotated[Optional[str], typer.Option(help="Idempotency key: submitting it again returns the same job.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the job to finish, showing progress.")] = False,

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from bot.cli.app import USAGE_ERROR, app, bench_app, fail
+from bot.cli.app import USAGE_ERROR, app, bench_app, existing_file, fail, no_such_file
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -34,7 +34,10 @@ def read_command(
     from ocr.reader import Reader
 
     reader = _make_reader(Reader, min_line_confidence=min_confidence, corner_margin=corner_margin, psm=psm)
-    outcomes = reader.read_each(images)
+    # A missing file is reported in its place, like an unreadable one; the reader gets the others.
+    exists = {path: path.exists() for path in images}
+    readings = iter(reader.read_each([path for path in images if exists[path]]))
+    outcomes = [next(readings) if exists[path] else FileNotFoundError(no_such_file(path)) for path in images]
     failed = False
     records = []
     for path, outcome in zip(images, outcomes):
@@ -189,7 +192,7 @@ def _candidate_counts(text: str) -> list[int]:
 @bench_app.command("text-accuracy")
 def bench_text_accuracy(
     prompts: Optional[Path] = typer.Option(
-        None, "--prompts", exists=True, dir_okay=False, readable=True, help='Transcript file: one per line, "\\n" for a line break, # comments (default: the held-out set).',
+        None, "--prompts", dir_okay=False, readable=True, callback=existing_file, help='Transcript file: one per line, "\\n" for a line break, # comments (default: the held-out set).',
     ),
     limit: int = typer.Option(0, min=0, help="Use only the first N transcripts (0: all)."),
     candidates: str = typer.Option(

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from bot.cli.app import app, fail
+from bot.cli.app import app, fail, no_such_file
 
 tumblr_app = typer.Typer(help="The Tumblr autoresponder: submit posts, see what waits and why, run it.",
                          no_args_is_help=True)
@@ -43,7 +43,8 @@ def submit(
             try:
                 text = path.read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as error:  # said, and the other files still go in
-                typer.secho(f"error: cannot read {path}: {error}", fg=typer.colors.RED, err=True)
+                reason = no_such_file(path) if isinstance(error, FileNotFoundError) else f"cannot read {path}: {error}"
+                typer.secho(f"error: {reason}", fg=typer.colors.RED, err=True)
                 unreadable += 1
                 continue
             # Same file name and same text: the same post. The name is cut so the key stays short.

@@ -61,7 +61,6 @@ def test_without_a_trained_checkpoint_it_says_so(tmp_path: Path) -> None:
         (["--steps", "0"], "generation.num_inference_steps"),
         (["--scheduler", "euler"], "generation.scheduler"),
         (["--device", "cuda"], "CUDA"),
-        (["--prompts", "missing.txt"], "does not exist"),
     ],
 )
 def test_bad_options_are_refused_before_rendering(tiny_checkpoints: Path, tmp_path: Path, args: list[str], message: str) -> None:

@@ -25,7 +25,7 @@ def test_submit_records_once_and_status_shows_why(tmp_path, monkeypatch) -> None
     later = tmp_path / "later.txt"
     later.write_text("after the missing one")
     missing = runner.invoke(app, ["tumblr", "submit", str(tmp_path / "nope.txt"), str(later)])
-    assert missing.exit_code == 1 and "cannot read" in missing.output
+    assert missing.exit_code == 1 and f"error: {tmp_path / 'nope.txt'}: no such file" in missing.output
     assert "later.txt: recorded as post 3" in missing.output  # one unreadable file does not stop the others
     wrong = runner.invoke(app, ["tumblr", "submit", str(good), "--state", "later"])
     assert wrong.exit_code == 1 and "target state" in wrong.output
