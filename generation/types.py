@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 from typing import Callable, Literal, Protocol
 
 Stage = Literal["base", "sr"]
+# How a candidate is laid out: "glyph" draws its glyph map from its seed (the default), "none" draws
+# without one (seed 003's glyph-free mode). Alignments a user may pin (generation.layout).
+LAYOUT_MODES = ("glyph", "none")
+ALIGNMENTS = ("left", "center", "right")
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,9 @@ class RenderRequest:
     candidates: int = 4
     init_image_png: bytes | None = None
     strength: float = 0.75
+    layout: str = "glyph"
+    font: str | None = None  # a font name (`glyphbot fonts`); None: each candidate's seed picks one
+    align: str | None = None  # left, center or right; None: each candidate's seed picks
 
 
 @dataclass

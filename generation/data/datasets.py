@@ -1,8 +1,9 @@
 """Training datasets: endless synthetic text images, and folders of real (image, transcript) pairs.
 
-Both yield `TextImageExample`s with pixels in [-1, 1]; a super-resolution run asks for the high
-resolution and derives its low-resolution input in the training step, so one dataset serves both
-stages.
+Both yield `TextImageExample`s with pixels in [-1, 1] and a glyph map in [0, 1]; a super-resolution
+run asks for the high resolution and derives its low-resolution input in the training step, so one
+dataset serves both stages. Real pictures have no known layout: their glyph map is blank, so they
+train the glyph-free mode only.
 """
 
 from __future__ import annotations
@@ -17,14 +18,17 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-from generation.data.render import DEFAULT_FONT_DIRS, find_fonts, render_text_image
+from generation.data.render import render_text_image
 from generation.data.text_sampler import TextSampler, TextSamplerConfig
+from generation.layout import DEFAULT_FONT_DIRS, find_fonts
+from generation.tokenizer import GlyphTokenizer, PromptError
 
 
 @dataclass
 class TextImageExample:
     pixels: torch.Tensor  # (3, size, size) in [-1, 1]
     text: str
+    glyph: torch.Tensor  # (1, size, size) in [0, 1]; all zero when the layout is unknown
 
 
 def image_to_tensor(image: Image.Image) -> torch.Tensor:
@@ -58,16 +62,20 @@ class SyntheticTextDataset(IterableDataset):
         sampler = TextSampler(self.text, self.excluded)
         while True:
             text = sampler.sample(rng)
-            image, _ = render_text_image(text, self.size, rng, self.fonts, grayscale=rng.random() < self.grayscale_fraction)
-            yield TextImageExample(image_to_tensor(image), text)
+            image, layout = render_text_image(text, self.size, rng, self.fonts, grayscale=rng.random() < self.grayscale_fraction)
+            yield TextImageExample(image_to_tensor(image), text, torch.from_numpy(layout.glyph_map(self.size))[None])
 
 
 class FolderTextDataset(Dataset):
-    """`name.png` (or .jpg/.webp) beside `name.txt` holding its transcript; for fine-tuning on real images."""
+    """`name.png` (or .jpg/.webp) beside `name.txt` holding its transcript; for fine-tuning on real images.
+
+    Transcripts the model cannot take (control characters, over the tokenizer's limit) are left out
+    when the dataset is built, and counted in `skipped`: one bad file must not stop a run mid-way.
+    """
 
     SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
-    def __init__(self, root: str | Path, size: int) -> None:
+    def __init__(self, root: str | Path, size: int, tokenizer: GlyphTokenizer | None = None) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise FileNotFoundError(f"dataset folder {self.root} does not exist")
@@ -76,8 +84,19 @@ class FolderTextDataset(Dataset):
             for path in self.root.iterdir()
             if path.suffix.lower() in self.SUFFIXES and path.with_suffix(".txt").is_file()
         )
+        tokenizer = tokenizer or GlyphTokenizer()
+        self.skipped: list[tuple[Path, str]] = []
+        usable = []
+        for image_path, text_path in self.pairs:
+            try:
+                tokenizer.encode_one(text_path.read_text(encoding="utf-8").strip())
+            except (PromptError, UnicodeDecodeError) as error:
+                self.skipped.append((text_path, str(error)))
+            else:
+                usable.append((image_path, text_path))
+        self.pairs = usable
         if not self.pairs:
-            raise ValueError(f"no image+transcript pairs (e.g. a.png with a.txt) in {self.root}")
+            raise ValueError(f"no usable image+transcript pairs (e.g. a.png with a.txt) in {self.root}")
         self.size = size
 
     def __len__(self) -> int:
@@ -90,8 +109,12 @@ class FolderTextDataset(Dataset):
             left, top = (image.width - side) // 2, (image.height - side) // 2
             square = image.convert("RGB").crop((left, top, left + side, top + side))
             pixels = image_to_tensor(square.resize((self.size, self.size), Image.Resampling.LANCZOS))
-        return TextImageExample(pixels, text_path.read_text(encoding="utf-8").strip())
+        return TextImageExample(pixels, text_path.read_text(encoding="utf-8").strip(), torch.zeros(1, self.size, self.size))
 
 
 def collate_examples(examples: list[TextImageExample]) -> dict[str, object]:
-    return {"pixels": torch.stack([example.pixels for example in examples]), "texts": [example.text for example in examples]}
+    return {
+        "pixels": torch.stack([example.pixels for example in examples]),
+        "texts": [example.text for example in examples],
+        "glyphs": torch.stack([example.glyph for example in examples]),
+    }

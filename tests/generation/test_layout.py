@@ -1,0 +1,104 @@
+import random
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from generation.data.render import render_text_image
+from generation.layout import (
+    LayoutError,
+    choose_layout,
+    find_fonts,
+    font_by_name,
+    font_name,
+    uncovered_characters,
+)
+from generation.tokenizer import PromptError
+
+
+@pytest.fixture(scope="module")
+def fonts():
+    return find_fonts()
+
+
+def test_a_layout_is_deterministic_from_its_seed(fonts):
+    first = choose_layout("OPEN\nlate", random.Random(7), fonts)
+    again = choose_layout("OPEN\nlate", random.Random(7), fonts)
+    other = choose_layout("OPEN\nlate", random.Random(8), fonts)
+    assert first == again
+    assert first != other
+    assert np.array_equal(first.glyph_map(64), again.glyph_map(64))
+
+
+def test_the_base_and_sr_maps_of_one_layout_agree(fonts):
+    layout = choose_layout("HELLO\nWORLD", random.Random(3), fonts)
+    small, large = layout.glyph_map(64), layout.glyph_map(256)
+    assert small.shape == (64, 64) and large.shape == (256, 256)
+    assert 0 <= small.min() and large.max() <= 1 and small.max() > 0.9
+    # the 256 px map, averaged down to 64 px, puts its ink where the 64 px map does
+    pooled = large.reshape(64, 4, 64, 4).mean(axis=(1, 3))
+    assert np.corrcoef(pooled.ravel(), small.ravel())[0, 1] > 0.85
+
+
+def test_the_training_picture_is_drawn_where_its_glyph_map_says(fonts):
+    image, layout = render_text_image("wet paint", 128, random.Random(5), fonts)
+    glyph = layout.glyph_map(128)
+    pixels = np.asarray(image.convert("L"), dtype=np.float32)
+    ink, paper = pixels[glyph > 0.8], pixels[glyph < 0.05]
+    # text and background differ in lightness by construction (at least 0.4 of the range)
+    assert abs(np.median(ink) - np.median(paper)) > 60
+
+
+def test_font_and_alignment_can_be_pinned(fonts):
+    serif = font_by_name("DejaVuSerif", fonts)
+    for seed in range(5):
+        layout = choose_layout("Room 204", random.Random(seed), fonts, font=serif, align="right")
+        assert layout.font == serif and layout.align == "right"
+    assert font_name(serif) == "DejaVuSerif"
+    assert font_by_name("dejavuserif", fonts) == serif
+
+
+def test_an_unknown_font_names_the_choices(fonts):
+    with pytest.raises(LayoutError, match="unknown font 'Comic'.*DejaVuSans"):
+        font_by_name("Comic", fonts)
+
+
+def test_an_unknown_alignment_is_refused(fonts):
+    with pytest.raises(LayoutError, match="alignment must be one of left, center, right"):
+        choose_layout("hi", random.Random(0), fonts, align="justify")
+
+
+def test_text_too_large_to_be_legible_names_the_limit(fonts):
+    with pytest.raises(LayoutError, match=r"1 line\(s\), the longest 120 characters.*smaller than 8 px on a 256 px picture"):
+        choose_layout("x" * 120, random.Random(0), fonts)
+    with pytest.raises(LayoutError, match="40 line"):
+        choose_layout("\n".join(["ab"] * 40), random.Random(0), fonts)
+
+
+def test_characters_no_font_covers_are_named(fonts):
+    with pytest.raises(LayoutError, match="no installed font can draw '𓀀'"):
+        choose_layout("hi 𓀀", random.Random(0), fonts)
+    assert uncovered_characters("hi there", fonts[0]) == ""
+
+
+def test_a_font_that_lacks_a_character_is_refused_when_pinned(fonts):
+    mono = font_by_name("LiberationMono-Regular", fonts)
+    # N'Ko digits: DejaVu Sans draws them, Liberation Mono does not
+    assert uncovered_characters("ok \u07c0", mono) == "\u07c0"
+    assert uncovered_characters("ok \u07c0", font_by_name("DejaVuSans", fonts)) == ""
+    with pytest.raises(LayoutError, match="font LiberationMono-Regular cannot draw"):
+        choose_layout("ok \u07c0", random.Random(0), fonts, font=mono)
+    assert "DejaVu" in choose_layout("ok \u07c0", random.Random(0), fonts).font_name
+
+
+def test_layout_errors_are_prompt_errors(fonts):
+    """Every adapter already refuses PromptError as bad input; layout limits ride on that."""
+    assert issubclass(LayoutError, PromptError)
+
+
+def test_a_glyph_map_draws_nothing_outside_the_canvas(fonts):
+    for seed in range(20):
+        layout = choose_layout("Lost cat: answers to Mo", random.Random(seed), fonts)
+        glyph = layout.glyph_map(256)
+        assert glyph[:2].max() < 0.5 and glyph[-2:].max() < 0.5, seed
+        Image.fromarray((glyph * 255).astype(np.uint8))  # a valid picture
