@@ -1,6 +1,9 @@
 """Noise schedules: one training schedule per model, and the samplers a user may choose from.
 
-Training follows improved-diffusion: 1000 steps on the cosine schedule. Sampling can use the
+Training follows improved-diffusion: 1000 steps on the cosine schedule. The model may predict the
+noise (epsilon, the original), v, or the clean image ("sample", x0): on a CPU budget x0 learns
+legible glyphs far sooner (a probe drew words after 800 steps where epsilon drew speckle), and it
+never divides by the vanishing signal at t = 999 the way epsilon does in DPM-Solver++. Sampling can use the
 original's ancestral DDPM, or faster deterministic samplers that reach similar quality in far fewer
 steps (DDIM, DPM-Solver++). All are built from the model's own training schedule, so they agree on
 the betas and the prediction type.
@@ -12,7 +15,7 @@ from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
 SAMPLERS = ("ddpm", "ddim", "dpmsolver")
-PREDICTION_TYPES = ("epsilon", "v_prediction")
+PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 
 
 def training_scheduler(

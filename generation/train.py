@@ -2,13 +2,18 @@
 
 One loop serves both stages: a super-resolution step derives its low-resolution input from the
 high-resolution batch (downsampled, then noise-augmented with a random level the model is told).
+Both stages read the glyph map of each picture's layout; conditioning dropout blanks the text and
+the map together (the unconditional branch of guidance) or the map alone (seed 003's glyph-free mode).
 Accelerate handles device placement and bf16/fp16 on a GPU; the same code runs on a CPU with a
 tiny model config, which is how the tests exercise it.
 
 Each run can continue from shipped weights (`init_from`), warm-start an SR model from a base model
 (`warm_start_base`), and resume an interrupted run from its own latest checkpoint in `output_dir`.
 The product of a run is `output_dir/model`: the EMA weights in fp16 shards of at most 15 MB, the
-training scheduler's config and a `training.json` describing the run.
+training scheduler's config and a `training.json` describing the run. It is rewritten at every
+checkpoint, so a run stopped at any moment leaves weights to measure and ship. A run continued from
+shipped weights counts samples and wall time on from theirs, and its data stream starts where the
+previous stream stopped (no replay of the first samples).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import platform
 import random
 import shutil
 import time
@@ -32,9 +38,11 @@ from diffusers.training_utils import EMAModel, compute_snr
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from generation.data.datasets import FolderTextDataset, SyntheticTextDataset, collate_examples
+from generation.data.datasets import FolderTextDataset, SyntheticTextDataset, collate_examples, image_to_tensor
 from generation.data.grid import tile_grid
+from generation.data.render import render_text_image
 from generation.data.text_sampler import TextSamplerConfig
+from generation.layout import find_fonts
 from generation.pipeline import GlyphCascadePipeline, tensor_to_pil
 from generation.schedulers import PREDICTION_TYPES, training_scheduler
 from generation.tokenizer import GlyphTokenizer
@@ -58,9 +66,10 @@ class TrainingConfig:
     warmup_steps: int = 200
     ema_decay: float = 0.9999
     conditioning_dropout: float = 0.1
-    prediction_type: str = "epsilon"
+    glyph_dropout: float = 0.1
+    prediction_type: str = "sample"
     learned_variance: bool = False
-    min_snr_gamma: float | None = 5.0
+    min_snr_gamma: float | None = None
     mixed_precision: str = "no"
     grad_clip: float = 1.0
     num_workers: int = 0
@@ -74,7 +83,7 @@ class TrainingConfig:
     init_from: str | None = None
     warm_start_base: str | None = None
     low_res_size: int | None = None
-    sr_max_noise_level: int = 250
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.stage not in ("base", "sr"):
@@ -85,8 +94,11 @@ class TrainingConfig:
             raise ValueError("steps and batch_size must be at least 1")
         if self.max_wall_minutes is not None and self.max_wall_minutes <= 0:
             raise ValueError(f"max_wall_minutes must be positive, got {self.max_wall_minutes}")
-        if not 0 <= self.conditioning_dropout < 1:
-            raise ValueError(f"conditioning_dropout must be in [0, 1), got {self.conditioning_dropout}")
+        if not 0 <= self.conditioning_dropout < 1 or not 0 <= self.glyph_dropout < 1 or self.conditioning_dropout + self.glyph_dropout >= 1:
+            raise ValueError(
+                f"conditioning_dropout ({self.conditioning_dropout}) and glyph_dropout ({self.glyph_dropout}) "
+                "must each be in [0, 1) and add up to less than 1"
+            )
         if self.stage == "sr" and not self.low_res_size:
             raise ValueError("an SR run needs low_res_size (the base model's resolution)")
         if self.learned_variance and self.init_from is None:
@@ -95,7 +107,7 @@ class TrainingConfig:
 
     def config_hash(self) -> str:
         payload = dataclasses.asdict(self)
-        for volatile in ("output_dir", "steps", "max_wall_minutes", "save_every", "sample_every", "log_every", "num_workers"):
+        for volatile in ("output_dir", "steps", "max_wall_minutes", "save_every", "sample_every", "log_every", "num_workers", "threads"):
             payload.pop(volatile)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -116,10 +128,7 @@ def build_model(config: TrainingConfig, log: Callable[[str], None]) -> GlyphUNet
     _check_variance_channels(model, config)
     if config.stage == "sr" and config.warm_start_base:
         report = model.warm_start_from_base(GlyphUNet2DModel.from_pretrained(config.warm_start_base, torch_dtype=torch.float32))
-        log(
-            f"warm start from {config.warm_start_base}: {len(report.copied)} tensors copied, "
-            f"{len(report.shape_mismatch)} left fresh for shape ({', '.join(report.shape_mismatch) or 'none'})"
-        )
+        log(f"warm start from {config.warm_start_base}: {len(report.copied)} tensors copied")
     return model
 
 
@@ -133,10 +142,10 @@ def _check_variance_channels(model: GlyphUNet2DModel, config: TrainingConfig) ->
     return model
 
 
-def _dataset(config: TrainingConfig, size: int, excluded: frozenset[str]):
+def _dataset(config: TrainingConfig, size: int, excluded: frozenset[str], stream_seed: int, tokenizer: GlyphTokenizer):
     if config.folder_dataset:
-        return FolderTextDataset(config.folder_dataset, size)
-    return SyntheticTextDataset(size, config.text, seed=config.seed, excluded=excluded)
+        return FolderTextDataset(config.folder_dataset, size, tokenizer)
+    return SyntheticTextDataset(size, config.text, seed=stream_seed, excluded=excluded)
 
 
 def _forever(loader: DataLoader):
@@ -149,6 +158,42 @@ def _latest_checkpoint(output_dir: Path) -> Path | None:
     return checkpoints[-1] if checkpoints else None
 
 
+@dataclass(frozen=True)
+class _Totals:
+    """Samples and seconds trained before this run started (earlier runs, or this run before a resume)."""
+
+    step: int = 0
+    samples_seen: int = 0
+    wall_seconds: float = 0.0
+
+
+def _prior_totals(config: TrainingConfig, output_dir: Path) -> tuple[_Totals, Path | None]:
+    """Where this run starts: its own latest checkpoint if any, else the totals of the weights it continues."""
+    checkpoint = _latest_checkpoint(output_dir)
+    if checkpoint is not None:
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+        return _Totals(state["step"], state["samples_seen"], state["wall_seconds"]), checkpoint
+    if config.init_from and (Path(config.init_from) / "training.json").is_file():
+        info = json.loads((Path(config.init_from) / "training.json").read_text())
+        return _Totals(0, info.get("samples_seen", 0), info.get("wall_time_seconds", 0.0)), None
+    return _Totals(), None
+
+
+def machine_description() -> str:
+    """CPU model and core count (or the GPU's name): what training.json says the run ran on."""
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name()
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"cpu: {model}, {torch.get_num_threads()} threads"
+
+
 class Trainer:
     """Owns one run: model, EMA, optimiser, data, and the checkpoint folder."""
 
@@ -157,6 +202,8 @@ class Trainer:
         self.log = log
         self.output_dir = Path(config.output_dir)
         self.output_dir.mkdir(parents=True, exist_ok=True)
+        if config.threads:
+            torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
         random.seed(config.seed)
         self.accelerator = Accelerator(mixed_precision=config.mixed_precision)
@@ -170,29 +217,30 @@ class Trainer:
         )
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate, weight_decay=0.0)
         lr_schedule = get_scheduler("constant_with_warmup", optimizer, num_warmup_steps=config.warmup_steps)
+        self.totals, checkpoint = _prior_totals(config, self.output_dir)
+        # A fresh stream per starting point: a resumed or continued run never replays what it already saw.
+        stream_seed = config.seed * 1_000_003 + self.totals.samples_seen
+        dataset = _dataset(config, self.size, excluded_transcripts, stream_seed, self.tokenizer)
+        if isinstance(dataset, FolderTextDataset) and dataset.skipped:
+            log(f"left out {len(dataset.skipped)} transcripts the model cannot take, e.g. {dataset.skipped[0][0]}: {dataset.skipped[0][1]}")
         loader = DataLoader(
-            _dataset(config, self.size, excluded_transcripts), batch_size=config.batch_size,
+            dataset, batch_size=config.batch_size,
             num_workers=config.num_workers, collate_fn=collate_examples, persistent_workers=config.num_workers > 0,
             shuffle=bool(config.folder_dataset),
         )
         self.model, self.optimizer, self.loader, self.lr_schedule = self.accelerator.prepare(self.model, optimizer, loader, lr_schedule)
         self.ema.to(self.accelerator.device)
-        self.step = 0
-        self.samples_seen = 0
-        self.wall_seconds = 0.0
-        self._resume()
+        self.step, self.samples_seen, self.wall_seconds = self.totals.step, self.totals.samples_seen, self.totals.wall_seconds
+        self.sample_texts, self.sample_layouts, self.sample_pixels = self._sample_inputs()
+        if checkpoint is not None:
+            self._resume(checkpoint)
 
     # ------------------------------------------------------------------ checkpoints
 
-    def _resume(self) -> None:
-        checkpoint = _latest_checkpoint(self.output_dir)
-        if checkpoint is None:
-            return
+    def _resume(self, checkpoint: Path) -> None:
         self.accelerator.load_state(str(checkpoint))
         self.ema.load_state_dict(torch.load(checkpoint / "ema.pt", map_location="cpu", weights_only=False))
         self.ema.to(self.accelerator.device)
-        state = json.loads((checkpoint / "trainer_state.json").read_text())
-        self.step, self.samples_seen, self.wall_seconds = state["step"], state["samples_seen"], state["wall_seconds"]
         self.log(f"resumed from {checkpoint} at step {self.step}")
 
     def save_checkpoint(self) -> Path:
@@ -212,22 +260,33 @@ class Trainer:
         self.ema.copy_to(model.parameters())
         return model.to(self.accelerator.device).eval()
 
-    def export(self, final_loss: float) -> Path:
-        """Write the shippable model: fp16 EMA weights, scheduler config, training.json."""
+    def export(self, recent_loss: float) -> Path:
+        """Write the shippable model: fp16 EMA weights, scheduler config, training.json.
+
+        Written to a temporary folder and swapped in, so a reader never sees half an export."""
         target = self.output_dir / "model"
+        staging = self.output_dir / "model.partial"
+        shutil.rmtree(staging, ignore_errors=True)
         model = self.ema_model().half()  # .half(), not .to(): diffusers warns on every .to(dtype)
-        model.save_pretrained(target, max_shard_size="15MB", safe_serialization=True)
-        self.noise_scheduler.save_pretrained(target)
-        device = self.accelerator.device
+        model.save_pretrained(staging, max_shard_size="15MB", safe_serialization=True)
+        self.noise_scheduler.save_pretrained(staging)
         info = {
             "stage": self.config.stage,
             "steps": self.step,
             "batch_size": self.config.batch_size,
             "samples_seen": self.samples_seen,
-            "final_loss": final_loss,
+            "final_loss": recent_loss,
             "wall_time_seconds": round(self.wall_seconds, 1),
-            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "this_run": {
+                "samples_seen": self.samples_seen - self.totals.samples_seen,
+                "wall_time_seconds": round(self.wall_seconds - self.totals.wall_seconds, 1),
+            },
+            "device": machine_description(),
             "mixed_precision": self.config.mixed_precision,
+            "prediction_type": self.config.prediction_type,
+            "conditioning_dropout": self.config.conditioning_dropout,
+            "glyph_dropout": self.config.glyph_dropout,
+            "learning_rate": self.config.learning_rate,
             "config_hash": self.config.config_hash(),
             "parameters": sum(p.numel() for p in model.parameters()),
             "text_distribution": dataclasses.asdict(self.config.text),
@@ -235,35 +294,59 @@ class Trainer:
             "warm_start_base": self.config.warm_start_base,
             "low_res_size": self.config.low_res_size,
         }
-        (target / "training.json").write_text(json.dumps(info, indent=2) + "\n")
+        (staging / "training.json").write_text(json.dumps(info, indent=2) + "\n")
+        old = self.output_dir / "model.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if target.exists():
+            target.rename(old)
+        staging.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
         return target
 
     # ------------------------------------------------------------------ training
 
-    def _conditioning_texts(self, texts: list[str]) -> list[str | None]:
-        """Drop each caption to the mask prompt with the configured probability (for CFG)."""
-        return [None if random.random() < self.config.conditioning_dropout else text for text in texts]
+    def _dropped(self, texts: list[str], glyphs: torch.Tensor) -> tuple[list[str | None], torch.Tensor]:
+        """Conditioning dropout: text and map together (CFG's unconditional branch), or the map alone."""
+        kept_texts: list[str | None] = []
+        keep_map = torch.ones(len(texts), 1, 1, 1, dtype=glyphs.dtype, device=glyphs.device)
+        for index, text in enumerate(texts):
+            draw = random.random()
+            if draw < self.config.conditioning_dropout:
+                kept_texts.append(None)
+                keep_map[index] = 0
+            else:
+                kept_texts.append(text)
+                if draw < self.config.conditioning_dropout + self.config.glyph_dropout:
+                    keep_map[index] = 0
+        return kept_texts, glyphs * keep_map
 
-    def loss(self, pixels: torch.Tensor, texts: list[str]) -> torch.Tensor:
-        tokens = self.tokenizer(self._conditioning_texts(texts)).to(pixels.device)
+    def loss(self, pixels: torch.Tensor, texts: list[str], glyphs: torch.Tensor) -> torch.Tensor:
+        kept_texts, glyphs = self._dropped(texts, glyphs)
+        tokens = self.tokenizer(kept_texts).to(pixels.device)
         batch = pixels.shape[0]
         scheduler = self.noise_scheduler
         timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (batch,), device=pixels.device)
         noise = torch.randn_like(pixels)
         noisy = scheduler.add_noise(pixels, noise, timesteps)
+        model_config = self.accelerator.unwrap_model(self.model).config
         extra: dict[str, torch.Tensor] = {}
+        if model_config.glyph_channels:
+            extra["glyph"] = glyphs.expand(-1, model_config.glyph_channels, -1, -1)
         if self.config.stage == "sr":
             low = F.interpolate(pixels, size=(self.config.low_res_size,) * 2, mode="area")
-            levels = torch.randint(0, self.config.sr_max_noise_level + 1, (batch,), device=pixels.device)
-            extra = {"low_res": scheduler.add_noise(low, torch.randn_like(low), levels), "noise_level": levels}
+            levels = torch.randint(0, model_config.max_noise_level + 1, (batch,), device=pixels.device)
+            extra.update(low_res=scheduler.add_noise(low, torch.randn_like(low), levels), noise_level=levels)
         output = self.model(noisy, timesteps, tokens.input_ids, tokens.attention_mask, tokens.line_ids, **extra).sample
         prediction, variance_values = split_learned_variance(output, pixels.shape[1])
-        target = noise if self.config.prediction_type == "epsilon" else scheduler.get_velocity(pixels, noise, timesteps)
+        target = {"epsilon": noise, "sample": pixels}.get(self.config.prediction_type)
+        if target is None:
+            target = scheduler.get_velocity(pixels, noise, timesteps)
         per_sample = F.mse_loss(prediction.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
         if self.config.min_snr_gamma:
+            # Min-SNR-gamma, written for each target: its epsilon-space weight min(snr, gamma) / snr.
             snr = compute_snr(scheduler, timesteps)
             clipped = torch.clamp(snr, max=self.config.min_snr_gamma)
-            weight = clipped / snr if self.config.prediction_type == "epsilon" else clipped / (snr + 1)
+            weight = {"epsilon": clipped / snr, "sample": clipped}.get(self.config.prediction_type, clipped / (snr + 1))
             per_sample = per_sample * weight
         if variance_values is not None:
             # improved-diffusion's hybrid loss: L_simple + lambda*L_vlb with lambda = 0.001 over 1000 terms,
@@ -273,27 +356,40 @@ class Trainer:
         return per_sample.mean()
 
     def _predicted_clean(self, noisy: torch.Tensor, prediction: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+        if self.config.prediction_type == "sample":
+            return prediction.float()
         alphas_cumprod = self.noise_scheduler.alphas_cumprod.to(noisy.device)[timesteps].view(-1, 1, 1, 1)
         signal, noise_scale = alphas_cumprod.sqrt(), (1 - alphas_cumprod).sqrt()
         if self.config.prediction_type == "epsilon":
             return (noisy.float() - noise_scale * prediction.float()) / signal
         return signal * noisy.float() - noise_scale * prediction.float()
 
+    def _sample_inputs(self) -> tuple[list[str], list, torch.Tensor]:
+        """The fixed prompts of the sample grids, their layouts and (for SR) the pictures to upscale.
+
+        Drawn once, from their own generator: taking a batch from the training loader would restart
+        its workers and replay the stream."""
+        rng = random.Random(12345)
+        fonts = find_fonts()
+        rendered = [render_text_image(text, self.size, rng, fonts) for text in SAMPLE_PROMPTS]
+        pixels = torch.stack([image_to_tensor(image) for image, _ in rendered])
+        return list(SAMPLE_PROMPTS), [layout for _, layout in rendered], pixels
+
     def sample_grid(self) -> Path:
-        """Sample the fixed prompts with the EMA weights and save a grid PNG for a quick look."""
+        """Sample the fixed prompts with the EMA weights and save a grid PNG for a quick look.
+
+        DPM-Solver++ at guidance 2 (the product's default): DDIM with guidance collapsed on small models."""
         model = self.ema_model()
-        prompts = list(SAMPLE_PROMPTS)
+        seeds = list(range(len(self.sample_texts)))
         if self.config.stage == "base":
             pipe = GlyphCascadePipeline(model, self.noise_scheduler)
             pipe.set_progress_bar_config(disable=True)
-            images = pipe.generate_base(prompts, seeds=list(range(len(prompts))), num_inference_steps=25, guidance_scale=2.0, scheduler="ddim")
+            images = pipe.generate_base(self.sample_texts, seeds=seeds, num_inference_steps=20, guidance_scale=2.0, layouts=self.sample_layouts)
         else:
             pipe = GlyphCascadePipeline(None, None, model, self.noise_scheduler)
             pipe.set_progress_bar_config(disable=True)
-            batch = next(iter(self.loader))
-            prompts = batch["texts"][: len(prompts)]
-            low = F.interpolate(batch["pixels"][: len(prompts)].float(), size=(self.config.low_res_size,) * 2, mode="area")
-            images = pipe.upscale(prompts, low, seeds=list(range(len(prompts))), num_inference_steps=25, scheduler="ddim")
+            low = F.interpolate(self.sample_pixels, size=(self.config.low_res_size,) * 2, mode="area").to(self.accelerator.device)
+            images = pipe.upscale(self.sample_texts, low, seeds=seeds, num_inference_steps=10, layouts=self.sample_layouts)
         grid = tile_grid(tensor_to_pil(images))
         path = self.output_dir / "samples" / f"step-{self.step:07d}.png"
         path.parent.mkdir(exist_ok=True)
@@ -305,7 +401,7 @@ class Trainer:
         losses: list[float] = []
         smoothed = math.nan
         batches = _forever(self.loader)
-        bar = tqdm(total=config.steps, initial=self.step, disable=not progress, desc=f"train {config.stage}", unit="step")
+        bar = tqdm(total=config.steps, initial=self.step, disable=not progress, desc=f"train {config.stage}", unit="step", mininterval=10)
         self.model.train()
         budget_s = config.max_wall_minutes * 60 if config.max_wall_minutes else math.inf
         run_started = time.perf_counter()
@@ -313,7 +409,7 @@ class Trainer:
             started = time.perf_counter()
             batch = next(batches)
             with self.accelerator.accumulate(self.model):
-                loss = self.loss(batch["pixels"], batch["texts"])
+                loss = self.loss(batch["pixels"], batch["texts"], batch["glyphs"])
                 self.accelerator.backward(loss)
                 if self.accelerator.sync_gradients and config.grad_clip:
                     self.accelerator.clip_grad_norm_(self.model.parameters(), config.grad_clip)
@@ -333,10 +429,15 @@ class Trainer:
                 bar.set_postfix(loss=f"{smoothed:.4f}", samples_per_s=f"{len(batch['texts']) / max(elapsed, 1e-9):.1f}")
             if self.step % config.save_every == 0:
                 self.save_checkpoint()
+                self.export(smoothed)
+                self.log(
+                    f"step {self.step}: loss {smoothed:.4f}, {self.samples_seen} samples seen, "
+                    f"{self.samples_seen / max(self.wall_seconds, 1e-9):.1f} samples/s overall; exported {self.output_dir / 'model'}"
+                )
             if self.step % config.sample_every == 0:
                 self.log(f"samples: {self.sample_grid()}")
             if time.perf_counter() - run_started > budget_s:
-                # A lent GPU is held for a fixed time: stop cleanly and ship what was learned so far.
+                # A session or a lent GPU lasts a fixed time: stop cleanly and ship what was learned so far.
                 self.log(f"wall-clock budget of {config.max_wall_minutes} min reached at step {self.step}")
                 break
         bar.close()

@@ -1,4 +1,4 @@
-"""Model commands: `glyphbot imagine`, `glyphbot train base|sr`, `glyphbot bench sample`."""
+"""Model commands: `glyphbot imagine`, `glyphbot fonts`, `glyphbot train base|sr`, `glyphbot bench sample`."""
 
 from __future__ import annotations
 
@@ -43,24 +43,32 @@ def imagine(
     image: Optional[Path] = typer.Option(None, "--image", help="Init image for img2img (square; resized to the base size)."),
     strength: float = typer.Option(0.75, "--strength", help="img2img: 0 keeps the init image, 1 ignores it."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="ddpm (original, ancestral), ddim or dpmsolver."),
+    layout: str = typer.Option("glyph", "--layout", help="glyph: draw each candidate's text layout for the model to follow (default); none: the model alone."),
+    font: Optional[str] = typer.Option(None, "--font", help="Font of the layout, by name (glyphbot fonts lists them); default: each candidate's seed picks."),
+    align: Optional[str] = typer.Option(None, "--align", help="left, center or right; default: each candidate's seed picks."),
     out: Path = typer.Option(Path("glyphbot.png"), "--out", help="Where to write the winning image (PNG)."),
     all_candidates: bool = typer.Option(False, "--all", help="Also write every candidate beside --out."),
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda (default from config)."),
     checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="Folder with base/ and sr/ checkpoints."),
 ) -> None:
     """Write an image that contains TEXT, using the shipped checkpoint; the job is kept in the history."""
-    from bot.render import CascadeRenderer
     from config.settings import SettingsError, load_settings
-    from generation.checkpoints import CheckpointMissingError, DeviceUnavailableError
+    from generation.checkpoints import CheckpointMissingError, locate_checkpoints
+
+    try:
+        settings = load_settings()
+        # Before torch is imported (seconds): a missing checkpoint is the most common first-run problem.
+        locate_checkpoints(checkpoint_dir or settings.generation.checkpoint_dir)
+    except (SettingsError, CheckpointMissingError) as error:
+        fail(str(error), USAGE_ERROR)
+
+    from bot.render import CascadeRenderer
+    from generation.checkpoints import DeviceUnavailableError
     from generation.pipeline import ImageInputError, OptionError
     from generation.tokenizer import PromptError
     from generation.types import RenderRequest
     from ocr.imageio import ImageReadError, load_frames
 
-    try:
-        settings = load_settings()
-    except SettingsError as error:
-        fail(str(error), USAGE_ERROR)
     generation = settings.generation
     if checkpoint_dir is not None or device is not None:
         generation = generation.model_copy(
@@ -82,6 +90,9 @@ def imagine(
         candidates=generation.candidates if candidates is None else candidates,
         init_image_png=init_png,
         strength=strength,
+        layout=layout,
+        font=font,
+        align=align,
     )
     if not 1 <= request.candidates <= generation.max_candidates:
         fail(f"--candidates must be between 1 and {generation.max_candidates}, got {request.candidates}", USAGE_ERROR)
@@ -107,6 +118,19 @@ def imagine(
             for c in images
         ],
     }, indent=2))
+
+
+@app.command("fonts")
+def fonts_command() -> None:
+    """List the fonts a layout can use (the names `imagine --font` takes)."""
+    from generation.layout import FontError, find_fonts, font_name
+
+    try:
+        fonts = find_fonts()
+    except FontError as error:
+        fail(str(error), USAGE_ERROR)
+    for path in fonts:
+        typer.echo(f"{font_name(path)}\t{path}")
 
 
 class _ShownRenderer:
@@ -165,16 +189,19 @@ def _default_low_res_size(model_config: dict, warm_start_base: Optional[Path], i
 def train(
     stage: Stage = typer.Argument(..., help="base (text -> low-res image) or sr (low-res -> 256 px)."),
     output_dir: Path = typer.Option(..., "--output", help="Run folder: checkpoints, samples, and model/ at the end."),
-    config: Path = typer.Option(None, "--config", help="Model config JSON (default: configs/base-64.json or sr-256-from-64.json)."),
+    config: Path = typer.Option(None, "--config", help="Model config JSON (default: configs/cpu-base-64.json or cpu-sr-256.json, the shipped CPU cascade)."),
     steps: int = typer.Option(1000, help="Total optimiser steps (a resumed run continues to this count)."),
     batch_size: int = typer.Option(32),
     learning_rate: float = typer.Option(1e-4),
     warmup_steps: int = typer.Option(200),
     ema_decay: float = typer.Option(0.9999),
-    prediction_type: str = typer.Option("epsilon", help="epsilon or v_prediction."),
+    prediction_type: str = typer.Option("sample", help="sample (x0, the shipped models), epsilon or v_prediction."),
     learned_variance: bool = typer.Option(False, help="Also learn the reverse-step variances (hybrid loss; used by --scheduler ddpm)."),
-    min_snr_gamma: float = typer.Option(5.0, help="Min-SNR loss weighting; 0 turns it off."),
-    mixed_precision: str = typer.Option("no", help="no, fp16 or bf16 (GPU)."),
+    min_snr_gamma: float = typer.Option(0.0, help="Min-SNR loss weighting (e.g. 5 for epsilon); 0 turns it off."),
+    mixed_precision: str = typer.Option("no", help="no, fp16 (GPU) or bf16 (GPU, or a CPU with avx512_bf16)."),
+    conditioning_dropout: float = typer.Option(0.1, help="Share of samples trained without text and glyph map (CFG's unconditional branch)."),
+    glyph_dropout: float = typer.Option(0.1, help="Share of samples trained with the text but no glyph map (the glyph-free mode)."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for torch (1 each when two runs share a 2-core machine)."),
     num_workers: int = typer.Option(0, help="DataLoader processes rendering synthetic data."),
     save_every: int = typer.Option(500),
     max_minutes: Optional[float] = typer.Option(None, help="Stop (checkpoint and export) after this many minutes of this run."),
@@ -194,7 +221,7 @@ def train(
     from generation.train import Trainer, TrainingConfig
     from ocr.heldout import load_heldout
 
-    config = config or CONFIG_DIR / ("base-64.json" if stage is Stage.base else "sr-256-from-64.json")
+    config = config or CONFIG_DIR / ("cpu-base-64.json" if stage is Stage.base else "cpu-sr-256.json")
     if not config.is_file():
         fail(f"model config {config} not found", USAGE_ERROR)
     model_config = json.loads(config.read_text())
@@ -205,6 +232,7 @@ def train(
             stage=stage.value, model=model_config, output_dir=str(output_dir), steps=steps, batch_size=batch_size,
             learning_rate=learning_rate, warmup_steps=warmup_steps, ema_decay=ema_decay, prediction_type=prediction_type,
             learned_variance=learned_variance, min_snr_gamma=min_snr_gamma or None, mixed_precision=mixed_precision, num_workers=num_workers,
+            conditioning_dropout=conditioning_dropout, glyph_dropout=glyph_dropout, threads=threads,
             save_every=save_every, max_wall_minutes=max_minutes, sample_every=sample_every, seed=seed,
             text=TextSamplerConfig(min_lines=min_lines, max_lines=max_lines, max_chars=max_chars, max_line_chars=max_line_chars),
             folder_dataset=str(folder_dataset) if folder_dataset else None,
@@ -235,7 +263,7 @@ def preview_data(
 
     from generation.data.datasets import SyntheticTextDataset
     from generation.data.grid import tile_grid
-    from generation.data.render import FontError
+    from generation.layout import FontError
     from generation.data.text_sampler import TextSamplerConfig, WordListError
     from generation.pipeline import tensor_to_pil
 

@@ -8,7 +8,8 @@ from PIL import Image, ImageDraw, ImageFont
 from safetensors import safe_open
 
 from generation.data.datasets import FolderTextDataset, SyntheticTextDataset
-from generation.data.render import FontError, find_fonts, render_text_image
+from generation.data.render import render_text_image
+from generation.layout import FontError, find_fonts
 from generation.data.text_sampler import TextSampler, TextSamplerConfig, WordListError, load_vocabulary
 from generation.pipeline import GlyphCascadePipeline
 from generation.train import Trainer, TrainingConfig
@@ -45,11 +46,11 @@ def test_transcripts_respect_the_curriculum_and_skip_excluded():
 
 def test_rendering_is_deterministic_and_sized():
     fonts = find_fonts()
-    first, style = render_text_image("HELLO\nworld", 64, random.Random(3), fonts)
+    first, layout = render_text_image("HELLO\nworld", 64, random.Random(3), fonts)
     second, _ = render_text_image("HELLO\nworld", 64, random.Random(3), fonts)
     assert first.size == (64, 64) and first.mode == "RGB"
     assert list(first.getdata()) == list(second.getdata())
-    assert style.font.endswith((".ttf", ".otf"))
+    assert layout.font.endswith((".ttf", ".otf")) and layout.text == "HELLO\nworld"
 
 
 def test_synthetic_dataset_yields_pixels_in_range():
@@ -70,8 +71,11 @@ def test_folder_dataset_pairs_images_with_transcripts(tmp_path):
 
 
 def test_folder_dataset_refuses_an_empty_folder(tmp_path):
-    with pytest.raises(ValueError, match="no image\\+transcript pairs"):
+    with pytest.raises(ValueError, match="no usable image\\+transcript pairs"):
         FolderTextDataset(tmp_path, 16)
+
+
+STEPS = 400
 
 
 def _two_signs(folder):
@@ -89,6 +93,7 @@ def _two_signs(folder):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_training_learns_to_draw_what_the_prompt_says(tmp_path):
     """The whole conditional path end to end: after training, each prompt draws its own image.
 
@@ -98,10 +103,13 @@ def test_training_learns_to_draw_what_the_prompt_says(tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     targets = _two_signs(data)
+    # Half the tiny model's widths: the test is about the text path opening, not about capacity, and it
+    # must stay well inside its time limit on a machine that is busy training.
+    model = {**tiny_config("tiny-base"), "block_out_channels": [16, 32], "text_width": 16}
     config = TrainingConfig(
-        stage="base", model=tiny_config("tiny-base"), output_dir=str(tmp_path / "run"), steps=1000, batch_size=8,
-        learning_rate=2e-3, warmup_steps=10, ema_decay=0.99, save_every=10_000, sample_every=10_000,
-        folder_dataset=str(data), min_snr_gamma=None,
+        stage="base", model=model, output_dir=str(tmp_path / "run"), steps=STEPS, batch_size=8,
+        learning_rate=3e-3, warmup_steps=10, ema_decay=0.99, save_every=10_000, sample_every=10_000,
+        folder_dataset=str(data),
     )
     trainer = Trainer(config, log=lambda _: None)
     result = trainer.train(progress=False)
@@ -118,7 +126,7 @@ def test_training_learns_to_draw_what_the_prompt_says(tmp_path):
         assert np.abs(drawn - targets[prompt]).mean() < np.abs(drawn - targets[other]).mean(), prompt
 
     info = json.loads((result.model_dir / "training.json").read_text())
-    assert info["steps"] == 1000 and info["samples_seen"] == 8000 and info["device"] == "cpu"
+    assert info["steps"] == STEPS and info["samples_seen"] == 8 * STEPS and info["device"].startswith("cpu")
     with safe_open(next(result.model_dir.glob("*.safetensors")), "pt") as weights:
         assert {weights.get_tensor(name).dtype for name in weights.keys()} == {torch.float16}
 
