@@ -5,7 +5,9 @@ draws base candidates and super-resolves the survivors; the reranker reads them 
 winner. Every candidate of both stages comes back in the `RenderResult`, so storage can keep them.
 
 Seeds: base candidate i uses `seed + i`; SR slot j uses `seed + SR_SEED_OFFSET + j` (a base candidate
-can fill several SR slots, and each must draw its own noise).
+can fill several SR slots, and each must draw its own noise). Base candidate i's glyph layout is drawn
+from `seed + i` too, and travels with the candidate to the SR stage, which draws the same layout at
+its own size.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from __future__ import annotations
 import contextlib
 import io
 import secrets
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 import torch
 from PIL import Image
 
 from generation.checkpoints import locate_checkpoints, resolve_device
+from generation.layout import SUPERSAMPLE, GlyphLayout, candidate_layouts
 from generation.pipeline import MAX_SEED, GlyphCascadePipeline, ImageInputError, check_options, tensor_to_pil
 from generation.types import Progress, ProgressCallback, RenderRequest, RenderResult
 from ocr.policy import OcrSettings
@@ -28,6 +32,14 @@ if TYPE_CHECKING:
     from config.settings import Settings
 
 SR_SEED_OFFSET = 10_000
+
+
+@dataclass(frozen=True)
+class _BaseDraw:
+    """What a base candidate hands on to the SR stage: its pixels and the layout it was drawn with."""
+
+    pixels: torch.Tensor
+    layout: GlyphLayout | None
 
 
 def _png(image: Image.Image) -> bytes:
@@ -72,7 +84,9 @@ class CascadeRenderer:
                 init_image.load()
             except (OSError, Image.DecompressionBombError) as error:
                 raise ImageInputError(f"the init image cannot be read: {error}") from None
-        self.pipeline.check_inputs([request.prompt], [request.negative_prompt or None], init_image)
+        self.pipeline.check_inputs(
+            [request.prompt], [request.negative_prompt or None], init_image, request.layout, request.font, request.align
+        )
 
     def render(self, request: RenderRequest, progress: ProgressCallback | None = None) -> RenderResult:
         return self.render_batch([request], [progress])[0]
@@ -115,15 +129,23 @@ class CascadeRenderer:
         if first.init_image_png is not None:
             opened = [Image.open(io.BytesIO(request.init_image_png)) for request in requests]
             init_images = [opened[index] for index in owners]
+        layouts = [
+            layout
+            for index, request in enumerate(requests)
+            for layout in self.pipeline.layouts(
+                [request.prompt] * request.candidates, [seeds[index] + slot for slot in range(request.candidates)],
+                request.layout, request.font, request.align,
+            )
+        ]
         images = self.pipeline.generate_base(
             [requests[index].prompt for index in owners], [requests[index].negative_prompt or None for index in owners],
             candidate_seeds, first.guidance_scale, first.num_inference_steps, first.scheduler, init_images, first.strength,
-            listeners.step_callback(),
+            listeners.step_callback(), layouts,
         )
         pil = tensor_to_pil(images)
         bases: list[list[Candidate]] = [[] for _ in requests]
         for position, (index, image, seed) in enumerate(zip(owners, pil, candidate_seeds)):
-            bases[index].append(Candidate(image, seed, "base", payload=images[position : position + 1]))
+            bases[index].append(Candidate(image, seed, "base", payload=_BaseDraw(images[position : position + 1], layouts[position])))
         for index, (base, request) in enumerate(zip(bases, requests)):
             listeners.tell(index, Progress("base", request.num_inference_steps, request.num_inference_steps, _png(base[0].image)))
         return bases
@@ -134,13 +156,43 @@ class CascadeRenderer:
         def super_resolve(inputs: list[Candidate]) -> list[Candidate]:
             seeds = [seed + SR_SEED_OFFSET + slot for slot in range(len(inputs))]
             images = self.pipeline.upscale(
-                [request.prompt] * len(inputs), torch.cat([c.payload for c in inputs]), [negative] * len(inputs), seeds,
+                [request.prompt] * len(inputs), torch.cat([c.payload.pixels for c in inputs]), [negative] * len(inputs), seeds,
                 request.sr_guidance_scale, request.sr_num_inference_steps, request.scheduler,
-                callback_on_step_end=listeners.step_callback(),
+                callback_on_step_end=listeners.step_callback(), layouts=[c.payload.layout for c in inputs],
             )
             return [Candidate(image, s, "sr") for image, s in zip(tensor_to_pil(images), seeds)]
 
         return super_resolve
+
+
+class LayoutFontRenderer:
+    """The ceiling of the text-accuracy benchmark: each candidate's own layout (the one the cascade
+    would follow) drawn with its font, dark on light, at the final size, and reranked by the same OCR.
+    The score a cascade that copied its glyph map perfectly would get; no model is loaded."""
+
+    def __init__(self, size: int, ocr_settings: OcrSettings) -> None:
+        self.size = size
+        self.ocr_settings = ocr_settings
+        self.reader = ocr_settings.reader()
+
+    def _draw(self, layout: GlyphLayout | None) -> Image.Image:
+        canvas = Image.new("RGB", (self.size * SUPERSAMPLE,) * 2, (245, 242, 235))
+        if layout is not None:
+            layout.draw_onto(canvas, (20, 20, 20))
+        return canvas.resize((self.size, self.size), Image.Resampling.LANCZOS)
+
+    def render(self, request: RenderRequest, progress: ProgressCallback | None = None) -> RenderResult:
+        seed = request.seed or 0
+
+        def make_base(count: int) -> list[Candidate]:
+            seeds = [seed + slot for slot in range(count)]
+            layouts = candidate_layouts([request.prompt] * count, seeds, "glyph", request.font, request.align)
+            return [Candidate(self._draw(layout), s, "base") for layout, s in zip(layouts, seeds)]
+
+        return rejection_sample(request.prompt, request.candidates, make_base, None, self.reader, self.ocr_settings).to_render_result()
+
+    def free_memory(self) -> None:
+        """Nothing to free: no model is loaded."""
 
 
 def _check_shared_base_settings(requests: Sequence[RenderRequest]) -> None:

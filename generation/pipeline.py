@@ -8,6 +8,11 @@ Guidance uses the diffusers form `uncond + g * (cond - uncond)`: g = 0 is the un
 g = 1 the conditional one. The original's `(1 + s) * cond - s * uncond` with s in 1..4 is g = 1 + s.
 The unconditional branch reads the mask prompt, or the negative prompt ("antiprompt") when one is
 given, so steering away from a text works exactly like steering towards one.
+
+Both stages read a glyph map (see `generation.layout`). Each candidate's layout is drawn from its
+own seed (font, alignment, size, position), so OCR reranking chooses among layouts as well as among
+samples, and the SR stage draws the same layout at its own size. The unconditional branch gets a
+blank map. A candidate whose layout is None is drawn without a map (seed 003's glyph-free mode).
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils import BaseOutput
 from PIL import Image
 
+from generation.layout import GlyphLayout, candidate_layouts
 from generation.schedulers import SAMPLERS, sampling_scheduler
 from generation.tokenizer import GlyphTokenizer, PromptError, TokenizedBatch
+from generation.types import LAYOUT_MODES
 from generation.unet import GlyphUNet2DModel
 from generation.variance import split_learned_variance
 
@@ -48,6 +55,7 @@ class GlyphPipelineOutput(BaseOutput):
     images: Any
     base_images: Any
     seeds: list[int]
+    layouts: list[GlyphLayout | None]
 
 
 def check_options(guidance_scale: float, num_inference_steps: int, scheduler: str, strength: float = 0.0) -> None:
@@ -138,10 +146,36 @@ class GlyphCascadePipeline(DiffusionPipeline):
         uncond = self.tokenizer([negative or None for negative in negative_prompts]).to(device)
         return cond, uncond
 
-    def check_inputs(self, prompts: list[str], negative_prompts: list[str | None] | None = None, image: Any = None) -> None:
-        """Raise what generation would raise for these texts and init image (PromptError, ImageInputError),
-        without drawing anything: callers that queue work check first, so a bad request is never queued."""
+    def layouts(
+        self,
+        prompts: Sequence[str],
+        seeds: Sequence[int],
+        mode: str = "glyph",
+        font: str | None = None,
+        align: str | None = None,
+    ) -> list[GlyphLayout | None]:
+        """Each candidate's layout, drawn from its seed (see `generation.layout.candidate_layouts`).
+
+        Raises LayoutError (a PromptError) for a transcript that cannot be laid out legibly or an
+        unknown font, and OptionError for an unknown mode."""
+        if mode not in LAYOUT_MODES:
+            raise OptionError(f"layout must be one of {', '.join(LAYOUT_MODES)}, got {mode!r}")
+        return candidate_layouts(prompts, seeds, mode, font, align)
+
+    def check_inputs(
+        self,
+        prompts: list[str],
+        negative_prompts: list[str | None] | None = None,
+        image: Any = None,
+        layout: str = "glyph",
+        font: str | None = None,
+        align: str | None = None,
+    ) -> None:
+        """Raise what generation would raise for these texts, layout options and init image
+        (PromptError, LayoutError, OptionError, ImageInputError), without drawing anything:
+        callers that queue work check first, so a bad request is never queued."""
         self._conditioning(prompts, _negatives(prompts, negative_prompts))
+        self.layouts(prompts, [0] * len(prompts), layout, font, align)
         if image is not None:
             first = self.base_unet or self.sr_unet
             self._image_tensor(image, len(prompts), first.config.sample_size)
@@ -174,14 +208,19 @@ class GlyphCascadePipeline(DiffusionPipeline):
         uncond: TokenizedBatch,
         guidance_scale: float,
         extra: dict[str, torch.Tensor],
+        glyph: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Guided prediction; runs only the branches that guidance actually needs."""
+        """Guided prediction; runs only the branches that guidance actually needs.
+
+        `glyph` is the conditional branch's map; the unconditional branch always gets a blank one."""
         if guidance_scale == 1:
-            return unet(sample, timestep, cond.input_ids, cond.attention_mask, cond.line_ids, **extra).sample
+            return unet(sample, timestep, cond.input_ids, cond.attention_mask, cond.line_ids, glyph=glyph, **extra).sample
         if guidance_scale == 0:
             return unet(sample, timestep, uncond.input_ids, uncond.attention_mask, uncond.line_ids, **extra).sample
         both = _stack_tokens(uncond, cond)
         doubled = {name: torch.cat([value, value]) for name, value in extra.items()}
+        if glyph is not None:
+            doubled["glyph"] = torch.cat([torch.zeros_like(glyph), glyph])
         out = unet(torch.cat([sample, sample]), timestep, both.input_ids, both.attention_mask, both.line_ids, **doubled).sample
         out_uncond, out_cond = out.chunk(2)
         prediction_uncond, _ = split_learned_variance(out_uncond, sample.shape[1])
@@ -204,8 +243,10 @@ class GlyphCascadePipeline(DiffusionPipeline):
         strength: float,
         extra: dict[str, torch.Tensor],
         callback: StepCallback | None,
+        layouts: Sequence[GlyphLayout | None],
     ) -> torch.Tensor:
         device, dtype = self._execution_device, unet.dtype
+        glyph = self._glyph_tensor(unet, layouts)
         size = unet.config.sample_size
         count = len(generators)
         scheduler = sampling_scheduler(scheduler_name, training_scheduler)
@@ -226,13 +267,30 @@ class GlyphCascadePipeline(DiffusionPipeline):
             sample = scheduler.add_noise(init, noise, timesteps[:1].repeat(count))
         for step, timestep in enumerate(self.progress_bar(timesteps)):
             model_input = scheduler.scale_model_input(sample, timestep)
-            output = self._model_output(unet, model_input, timestep, cond, uncond, guidance_scale, extra)
+            output = self._model_output(unet, model_input, timestep, cond, uncond, guidance_scale, extra, glyph)
             if not isinstance(scheduler, DDPMScheduler):  # only the ancestral sampler reads learned variances
                 output = split_learned_variance(output, sample.shape[1])[0]
             sample = scheduler.step(output, timestep, sample, generator=generators).prev_sample
             if callback is not None:
                 callback(self, step, int(timestep), {"latents": sample, "stage": self.current_stage, "total_steps": len(timesteps)})
         return sample.clamp(-1, 1)
+
+    def _glyph_tensor(self, unet: GlyphUNet2DModel, layouts: Sequence[GlyphLayout | None]) -> torch.Tensor | None:
+        """The conditional branch's glyph maps at the model's size; None when no candidate has a layout."""
+        if not unet.reads_glyphs or all(layout is None for layout in layouts):
+            return None
+        size = unet.config.sample_size
+        maps = [np.zeros((size, size), np.float32) if layout is None else layout.glyph_map(size) for layout in layouts]
+        glyph = torch.from_numpy(np.stack(maps))[:, None].expand(-1, unet.config.glyph_channels, -1, -1)
+        return glyph.to(self._execution_device, unet.dtype)
+
+    def _candidate_layouts(self, prompts: list[str], seeds: list[int], layouts: Sequence[GlyphLayout | None] | None) -> list[GlyphLayout | None]:
+        if layouts is None:
+            return self.layouts(prompts, seeds)
+        layouts = list(layouts)
+        if len(layouts) != len(prompts):
+            raise OptionError(f"got {len(layouts)} layouts for {len(prompts)} candidates")
+        return layouts
 
     @staticmethod
     def _generators(seeds: list[int], salt: int) -> list[torch.Generator]:
@@ -251,19 +309,23 @@ class GlyphCascadePipeline(DiffusionPipeline):
         image: Any = None,
         strength: float = 0.75,
         callback_on_step_end: StepCallback | None = None,
+        layouts: Sequence[GlyphLayout | None] | None = None,
     ) -> torch.Tensor:
-        """Base-stage candidates, (batch, 3, S, S) in [-1, 1]: one per prompt, seeded per candidate."""
+        """Base-stage candidates, (batch, 3, S, S) in [-1, 1]: one per prompt, seeded per candidate.
+
+        `layouts` (one per prompt; see `layouts()`) default to ones drawn from the seeds."""
         if self.base_unet is None:
             raise RuntimeError("this pipeline has no base model")
         check_options(guidance_scale, num_inference_steps, scheduler, strength)
         negative_prompts = _negatives(prompts, negative_prompts)
         seeds = self._seeds(len(prompts), seeds)
         cond, uncond = self._conditioning(prompts, negative_prompts)
+        layouts = self._candidate_layouts(prompts, seeds, layouts)
         init = None if image is None else self._image_tensor(image, len(prompts), self.base_unet.config.sample_size)
         self.current_stage = "base"
         return self._denoise(
             self.base_unet, self.base_scheduler, scheduler, cond, uncond, self._generators(seeds, 0),
-            guidance_scale, num_inference_steps, init, strength, {}, callback_on_step_end,
+            guidance_scale, num_inference_steps, init, strength, {}, callback_on_step_end, layouts,
         )
 
     @torch.no_grad()
@@ -278,19 +340,24 @@ class GlyphCascadePipeline(DiffusionPipeline):
         scheduler: str = "dpmsolver",
         noise_level: int = 50,
         callback_on_step_end: StepCallback | None = None,
+        layouts: Sequence[GlyphLayout | None] | None = None,
     ) -> torch.Tensor:
-        """Super-resolve base images (batch, 3, s, s) in [-1, 1] to the SR model's size."""
+        """Super-resolve base images (batch, 3, s, s) in [-1, 1] to the SR model's size.
+
+        Pass the `layouts` the base images were drawn with (the SR stage draws them at its own size);
+        by default they are drawn from `seeds`."""
         if self.sr_unet is None:
             raise RuntimeError("this pipeline has no super-resolution model")
         check_options(guidance_scale, num_inference_steps, scheduler)
-        max_level = self.sr_scheduler.config.num_train_timesteps - 1
+        max_level = self.sr_unet.config.max_noise_level
         if not 0 <= noise_level <= max_level:
-            raise OptionError(f"noise_level must be between 0 and {max_level}, got {noise_level}")
+            raise OptionError(f"noise_level must be between 0 and {max_level} (the most the SR model was trained on), got {noise_level}")
         if low_res.ndim != 4 or low_res.shape[0] != len(prompts) or low_res.shape[1] != 3:
             raise ImageInputError(f"low_res must be (batch={len(prompts)}, 3, H, W), got {tuple(low_res.shape)}")
         negative_prompts = _negatives(prompts, negative_prompts)
         seeds = self._seeds(len(prompts), seeds)
         cond, uncond = self._conditioning(prompts, negative_prompts)
+        layouts = self._candidate_layouts(prompts, seeds, layouts)
         device, dtype = self._execution_device, self.sr_unet.dtype
         generators = self._generators(seeds, 1)
         levels = torch.full((len(prompts),), noise_level, device=device, dtype=torch.long)
@@ -299,7 +366,7 @@ class GlyphCascadePipeline(DiffusionPipeline):
         self.current_stage = "sr"
         return self._denoise(
             self.sr_unet, self.sr_scheduler, scheduler, cond, uncond, generators, guidance_scale,
-            num_inference_steps, None, 1.0, {"low_res": augmented, "noise_level": levels}, callback_on_step_end,
+            num_inference_steps, None, 1.0, {"low_res": augmented, "noise_level": levels}, callback_on_step_end, layouts,
         )
 
     @torch.no_grad()
@@ -320,8 +387,14 @@ class GlyphCascadePipeline(DiffusionPipeline):
         sr_noise_level: int = 50,
         output_type: str = "pil",
         callback_on_step_end: StepCallback | None = None,
+        layout: str = "glyph",
+        font: str | None = None,
+        align: str | None = None,
     ) -> GlyphPipelineOutput:
-        """Run the whole cascade. Candidates are ordered prompt-major; `seeds[i]` reproduces image i."""
+        """Run the whole cascade. Candidates are ordered prompt-major; `seeds[i]` reproduces image i.
+
+        `layout` "glyph" (default) draws each candidate's glyph map from its seed, "none" draws without;
+        `font` and `align` pin the layout's font (a name from `glyphbot fonts`) and alignment."""
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         if not prompts:
             raise PromptError("the batch of prompts is empty")
@@ -337,16 +410,20 @@ class GlyphCascadePipeline(DiffusionPipeline):
         seeds = self._seeds(len(expanded), seed)
         if image is not None and isinstance(image, (list, tuple)) and len(image) == len(prompts) and num_images_per_prompt > 1:
             image = [img for img in image for _ in range(num_images_per_prompt)]
+        layouts = self.layouts(expanded, seeds, layout, font, align)
         base = self.generate_base(
-            expanded, expanded_negatives, seeds, guidance_scale, num_inference_steps, scheduler, image, strength, callback_on_step_end
+            expanded, expanded_negatives, seeds, guidance_scale, num_inference_steps, scheduler, image, strength,
+            callback_on_step_end, layouts,
         )
         final = base
         if self.sr_unet is not None:
             final = self.upscale(
                 expanded, base, expanded_negatives, seeds, sr_guidance_scale, sr_num_inference_steps, scheduler,
-                sr_noise_level, callback_on_step_end,
+                sr_noise_level, callback_on_step_end, layouts,
             )
-        return GlyphPipelineOutput(images=_convert(final, output_type), base_images=_convert(base, output_type), seeds=seeds)
+        return GlyphPipelineOutput(
+            images=_convert(final, output_type), base_images=_convert(base, output_type), seeds=seeds, layouts=layouts
+        )
 
 
 def _negatives(prompts: list[str], negative_prompts: Sequence[str | None] | None) -> list[str | None]:

@@ -122,16 +122,22 @@ def run_text_accuracy(
     return TextAccuracyReport(tuple(summaries), tuple(all_samples))
 
 
-def report_table(report: TextAccuracyReport, title: str = "text accuracy") -> Table:
-    """One row per candidate count; fits 80 columns (the prompt count, equal in every row, belongs in `title`)."""
+def report_table(report: TextAccuracyReport, title: str = "text accuracy", ceiling: TextAccuracyReport | None = None) -> Table:
+    """One row per candidate count; fits 80 columns (the prompt count, equal in every row, belongs in `title`).
+
+    `ceiling`, when given, adds its rows below, marked: the same transcripts drawn with a font (what a
+    model that copied its layout perfectly would score), so the model's rows read against the best."""
     table = Table(title=title)
     for column in ("candidates", "exact", "any case", "CER", "trigram", "no text", "ms/prompt"):
         table.add_column(column, justify="right")
-    for s in report.summaries:
-        table.add_row(
-            f"{s.candidates} (baseline)" if s.candidates == 1 else str(s.candidates), f"{s.exact:.1%}",
-            f"{s.exact_ignoring_case:.1%}", f"{s.cer:.3f}", f"{s.trigram:.3f}", f"{s.no_text_rate:.1%}", f"{s.ms_per_prompt:,.0f}",
-        )
+    parts = [(report, "")] + ([(ceiling, " font")] if ceiling is not None else [])
+    for part, mark in parts:
+        for s in part.summaries:
+            label = f"{s.candidates} (baseline)" if s.candidates == 1 and not mark else f"{s.candidates}"
+            table.add_row(
+                label + mark, f"{s.exact:.1%}",
+                f"{s.exact_ignoring_case:.1%}", f"{s.cer:.3f}", f"{s.trigram:.3f}", f"{s.no_text_rate:.1%}", f"{s.ms_per_prompt:,.0f}",
+            )
     return table
 
 

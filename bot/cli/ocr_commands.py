@@ -203,18 +203,21 @@ def bench_text_accuracy(
     sr_steps: Optional[int] = typer.Option(None, "--sr-steps", help="SR-stage sampler steps (default from config)."),
     guidance: Optional[float] = typer.Option(None, "--guidance", help="Base-stage guidance scale (default from config)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="ddpm, ddim or dpmsolver (default from config)."),
+    layout: str = typer.Option("glyph", "--layout", help="glyph (each candidate follows its drawn layout) or none (the model alone)."),
+    ceiling: bool = typer.Option(True, "--ceiling/--no-ceiling", help="Also score font renders of the same layouts, the most the cascade can reach."),
     sheet: Path = typer.Option(Path("text-accuracy.png"), "--sheet", dir_okay=False, help="Where to write the contact sheet (PNG)."),
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda (default from config)."),
     checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="Folder with base/ and sr/ checkpoints."),
 ) -> None:
     """Render transcripts with the trained cascade at several candidate counts; print how well the winners read.
 
-    One table row per count: exact match (also ignoring case), CER, trigram score, no-text rate, ms/prompt.
+    One table row per count: exact match (also ignoring case), CER, trigram score, no-text rate, ms/prompt;
+    with --ceiling, the same rows for font renders of the candidates' own layouts below them.
     """
     from rich.console import Console
     from rich.progress import Progress
 
-    from bot.render import CascadeRenderer
+    from bot.render import CascadeRenderer, LayoutFontRenderer
     from config.settings import SettingsError, load_settings
     from generation.checkpoints import CheckpointMissingError, DeviceUnavailableError
     from generation.pipeline import OptionError
@@ -240,17 +243,22 @@ def bench_text_accuracy(
     g = settings.generation
     request = RenderRequest("", guidance_scale=g.guidance_scale, sr_guidance_scale=g.sr_guidance_scale, seed=seed,
                             num_inference_steps=g.num_inference_steps, sr_num_inference_steps=g.sr_num_inference_steps,
-                            scheduler=g.scheduler)
+                            scheduler=g.scheduler, layout=layout)
     console = Console()
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("rendering", total=len(transcripts) * len(counts))
+        task = progress.add_task("rendering", total=len(transcripts) * len(counts) * (2 if ceiling else 1))
         try:
             report = run_text_accuracy(transcripts, renderer, request, counts, on_sample=lambda _: progress.advance(task))
+            best = None
+            if ceiling:
+                final_size = (renderer.pipeline.sr_unet or renderer.pipeline.base_unet).config.sample_size
+                best = run_text_accuracy(transcripts, LayoutFontRenderer(final_size, renderer.ocr_settings), request, counts,
+                                         on_sample=lambda _: progress.advance(task))
         except (PromptError, OptionError) as error:
             fail(str(error), USAGE_ERROR)
     console.print(f"checkpoints in {g.checkpoint_dir}, {g.scheduler} {g.num_inference_steps}+{g.sr_num_inference_steps} steps, "
-                  f"guidance {g.guidance_scale}, seed {seed}; ms/prompt includes OCR", soft_wrap=True, markup=False)
-    console.print(report_table(report, f"text accuracy of {len(transcripts)} transcripts"))
+                  f"guidance {g.guidance_scale}, layout {layout}, seed {seed}; ms/prompt includes OCR", soft_wrap=True, markup=False)
+    console.print(report_table(report, f"text accuracy of {len(transcripts)} transcripts", best))
     try:
         console.print(f"contact sheet: {write_contact_sheet(report, sheet)}", soft_wrap=True, markup=False)
     except OSError as error:

@@ -140,3 +140,66 @@ def test_sr_only_pipeline_upscales(tiny_sr):
     assert out.shape == (1, 3, 32, 32)
     with pytest.raises(RuntimeError, match="no base model"):
         pipe.generate_base(["hi"])
+
+
+def _glyphs_seen(pipe, unet_name="base_unet"):
+    """Record the glyph maps a model sees, per forward call."""
+    seen = []
+    unet = getattr(pipe, unet_name)
+    original = unet.forward
+
+    def spy(*args, glyph=None, **kwargs):
+        seen.append(None if glyph is None else glyph.clone())
+        return original(*args, glyph=glyph, **kwargs)
+
+    unet.forward = spy
+    return seen
+
+
+def test_each_candidate_is_laid_out_from_its_own_seed(tiny_pipe):
+    out = tiny_pipe("OPEN\nlate", num_images_per_prompt=3, seed=11, **FAST)
+    again = tiny_pipe.layouts(["OPEN\nlate"] * 3, [11, 12, 13])
+    assert out.layouts == again
+    assert len({(layout.font, layout.left, layout.top) for layout in out.layouts}) == 3
+
+
+def test_the_conditional_branch_reads_the_map_and_the_unconditional_a_blank(tiny_pipe):
+    seen = _glyphs_seen(tiny_pipe)
+    tiny_pipe.generate_base(["HELLO"], seeds=[2], guidance_scale=2.0, num_inference_steps=2)
+    uncond, cond = seen[0].chunk(2)
+    assert torch.count_nonzero(uncond) == 0 and cond.max() > 0.5
+    expected = torch.from_numpy(tiny_pipe.layouts(["HELLO"], [2])[0].glyph_map(16))
+    assert torch.allclose(cond[0, 0], expected)
+
+
+def test_the_sr_stage_draws_the_base_candidates_layout_at_its_own_size(tiny_pipe):
+    seen = _glyphs_seen(tiny_pipe, "sr_unet")
+    out = tiny_pipe("HELLO", seed=4, **FAST)
+    expected = torch.from_numpy(out.layouts[0].glyph_map(32))
+    assert seen[0].shape == (1, 1, 32, 32) and torch.allclose(seen[0][0, 0], expected)
+
+
+def test_layout_none_draws_without_a_map(tiny_pipe):
+    seen = _glyphs_seen(tiny_pipe)
+    out = tiny_pipe("HELLO", seed=4, layout="none", **FAST)
+    assert out.layouts == [None] and all(glyph is None for glyph in seen)
+    assert not torch.allclose(out.images, tiny_pipe("HELLO", seed=4, **FAST).images, atol=1e-4)
+
+
+def test_font_and_alignment_pin_every_candidates_layout(tiny_pipe):
+    out = tiny_pipe("HELLO", num_images_per_prompt=2, seed=0, font="DejaVuSerif-Bold", align="left", **FAST)
+    assert [(layout.font_name, layout.align) for layout in out.layouts] == [("DejaVuSerif-Bold", "left")] * 2
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(layout="fancy"), "layout must be one of glyph, none"),
+        (dict(font="NoSuchFont"), "unknown font 'NoSuchFont'"),
+        (dict(align="justify"), "alignment must be one of"),
+        (dict(prompt="W" * 55), "too large to be legible"),
+    ],
+)
+def test_bad_layout_options_are_refused_before_drawing(tiny_pipe, kwargs, match):
+    with pytest.raises((OptionError, PromptError), match=match):
+        tiny_pipe.check_inputs([kwargs.pop("prompt", "HELLO")], None, None, **kwargs)

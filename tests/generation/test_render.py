@@ -81,9 +81,34 @@ def _png_of(size: tuple[int, int]) -> bytes:
         (dict(init_image_png=_png_of((8, 8)), strength=1.5), OptionError, "strength"),
         (dict(init_image_png=b"\x89PNG broken"), ImageInputError, "cannot be read"),
         (dict(init_image_png=_png_of((8, 6))), ImageInputError, "square"),
+        (dict(font="NoSuchFont"), PromptError, "unknown font"),
+        (dict(align="justify"), PromptError, "alignment"),
+        (dict(layout="fancy"), OptionError, "layout"),
     ],
 )
 def test_bad_requests_are_refused_before_anything_is_drawn(renderer, change, error, message):
     with pytest.raises(error, match=message):
         renderer.check(_request("AB", 1, **change))
     renderer.check(_request("AB", 1, init_image_png=_png_of((8, 8))))
+
+
+def test_each_sr_candidate_follows_the_layout_of_the_base_candidate_it_came_from(renderer, tiny_pipe):
+    """The SR stage must draw the same layout, at its own size, as the base candidate it upscales."""
+    seen = []
+    original = tiny_pipe.upscale
+
+    def spy(prompts, low_res, *args, layouts=None, **kwargs):
+        seen.extend(layouts)
+        return original(prompts, low_res, *args, layouts=layouts, **kwargs)
+
+    tiny_pipe.upscale = spy
+    request = _request("OPEN\nlate", 21, candidates=3)
+    result = renderer.render(request)
+    base_layouts = tiny_pipe.layouts(["OPEN\nlate"] * 3, [21, 22, 23])
+    assert seen and all(layout in base_layouts for layout in seen)
+    assert any(image.stage == "sr" and image.chosen for image in result.images)
+
+
+def test_layout_none_renders_without_glyph_maps(renderer):
+    result = renderer.render(_request("AB", 3, layout="none"))
+    assert sum(image.chosen for image in result.images) == 1
