@@ -72,6 +72,9 @@ class JobRow(Base):
     candidates: Mapped[int] = mapped_column(Integer)
     init_image_hash: Mapped[str | None] = mapped_column(String(64))
     strength: Mapped[float] = mapped_column(Float)
+    layout: Mapped[str] = mapped_column(String(16), default="glyph", server_default="glyph")
+    font: Mapped[str | None] = mapped_column(String(200))
+    align: Mapped[str | None] = mapped_column(String(16))
     # Jobs with equal batch keys share every setting that must match inside one GPU batch.
     batch_key: Mapped[str] = mapped_column(String(64))
     priority: Mapped[int] = mapped_column(Integer, default=0)

@@ -64,6 +64,9 @@ class Job:
     candidates: int
     init_image_hash: str | None
     strength: float
+    layout: str
+    font: str | None
+    align: str | None
     batch_key: str
     priority: int
     attempts: int
@@ -97,6 +100,9 @@ class Job:
             candidates=self.candidates,
             init_image_png=init_image_png,
             strength=self.strength,
+            layout=self.layout,
+            font=self.font,
+            align=self.align,
         )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import unicodedata
 
-from generation.types import RenderRequest
+from generation.types import ALIGNMENTS, LAYOUT_MODES, RenderRequest
 from storage.errors import InvalidJob
 from storage.types import SOURCES, Job, JobSubmission, QueueLimits
 
@@ -42,6 +42,12 @@ def validate_request(request: RenderRequest, limits: QueueLimits) -> None:
         _check_int("seed", request.seed, 0, 2**63 - 1)
     if request.scheduler not in SCHEDULERS:
         raise InvalidJob(f"scheduler {request.scheduler!r} is not one of {', '.join(SCHEDULERS)}")
+    if request.layout not in LAYOUT_MODES:
+        raise InvalidJob(f"layout {request.layout!r} is not one of {', '.join(LAYOUT_MODES)}")
+    if request.align is not None and request.align not in ALIGNMENTS:
+        raise InvalidJob(f"alignment {request.align!r} is not one of {', '.join(ALIGNMENTS)}")
+    if request.font is not None:
+        _check_text("font", request.font, 200, required=True)
     if request.init_image_png is not None:
         if not request.init_image_png.startswith(PNG_SIGNATURE):
             raise InvalidJob("the init image is not a PNG file")
@@ -54,9 +60,10 @@ def same_request(job: Job, request: RenderRequest) -> bool:
     """Whether `job` was queued for `request`: a reused idempotency key must carry the same request,
     or the caller would silently get a job drawing something else."""
     return (job.prompt, job.negative_prompt, job.guidance_scale, job.sr_guidance_scale, job.num_inference_steps,
-            job.sr_num_inference_steps, job.scheduler, job.candidates, job.seed) == (
+            job.sr_num_inference_steps, job.scheduler, job.candidates, job.seed, job.layout, job.font, job.align) == (
         request.prompt, request.negative_prompt, request.guidance_scale, request.sr_guidance_scale,
-        request.num_inference_steps, request.sr_num_inference_steps, request.scheduler, request.candidates, request.seed)
+        request.num_inference_steps, request.sr_num_inference_steps, request.scheduler, request.candidates, request.seed,
+        request.layout, request.font, request.align)
 
 
 def _check_prompt(name: str, value: str, max_chars: int, *, required: bool = False) -> None:

@@ -297,3 +297,18 @@ def test_the_schedulers_accepted_are_the_pipelines_and_the_settings() -> None:
     from storage.validation import SCHEDULERS
 
     assert SCHEDULERS == SAMPLERS == get_args(GenerationSettings.model_fields["scheduler"].annotation)
+
+
+def test_layout_options_are_kept_and_come_back_to_the_worker(queue: JobQueue) -> None:
+    job = queue.submit(submission("OPEN", layout="none", font="DejaVuSerif", align="right"))
+    request = queue.get(job.id).render_request()
+    assert (request.layout, request.font, request.align) == ("none", "DejaVuSerif", "right")
+    plain = queue.get(queue.submit(submission("SHUT")).id).render_request()
+    assert (plain.layout, plain.font, plain.align) == ("glyph", None, None)
+
+
+@pytest.mark.parametrize("change, message", [(dict(layout="fancy"), "layout"), (dict(align="justify"), "alignment"),
+                                             (dict(font=""), "font is empty")])
+def test_bad_layout_options_are_refused_at_submission(queue: JobQueue, change: dict, message: str) -> None:
+    with pytest.raises(InvalidJob, match=message):
+        queue.submit(submission("OPEN", **change))
