@@ -8,10 +8,12 @@
 #   generation/gpu_session.sh collect         wait for both exports, then pack models, logs and the latest
 #                                             sample grids into $OUT as models.tar.part-* (16 MB pieces)
 #
-# Both runs continue from the checkpoints shipped in generation/checkpoints when they exist (never from
-# scratch), and the SR run warm-starts from the shipped base when no SR checkpoint is shipped yet.
-# Environment overrides (defaults in brackets): RUN [/root/glyphbot-run], BASE_CONFIG [base-64],
-# SR_CONFIG [sr-256-from-64], BASE_BATCH [256], SR_BATCH [32], BASE_WORKERS [9], SR_WORKERS [6],
+# Both runs continue from the checkpoints shipped in generation/checkpoints when they exist and no
+# config is named; naming BASE_CONFIG / SR_CONFIG (e.g. base-64 and sr-256-from-64, the 25M cascade)
+# starts that larger cascade fresh instead, to be shipped only if it scores higher. The SR run
+# warm-starts from the shipped base when no SR checkpoint is used and the shapes allow it.
+# Environment overrides (defaults in brackets): RUN [/root/glyphbot-run], BASE_CONFIG [the shipped
+# base, else cpu-base-64], SR_CONFIG [the shipped SR, else cpu-sr-256], BASE_BATCH [256], SR_BATCH [32], BASE_WORKERS [9], SR_WORKERS [6],
 # PRECISION [bf16], LR [2e-4], MAX_LINES [3], MAX_CHARS [40].
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,9 +28,9 @@ pip() { "$PYTHON" -m pip "$@"; }
 
 install() {
   # The device has torch, accelerate, transformers, safetensors, pillow and numpy, and no network.
-  python -c 'import diffusers, typer, rich' 2>/dev/null ||
-    pip install -q --no-index --find-links .whl diffusers==0.42.1 typer rich
-  if ! python -c 'from generation.data.render import find_fonts; find_fonts()' 2>/dev/null; then
+  python -c 'import diffusers, typer, rich, fontTools' 2>/dev/null ||
+    pip install -q --no-index --find-links .whl diffusers==0.42.1 typer rich fonttools
+  if ! python -c 'from generation.layout import find_fonts; find_fonts()' 2>/dev/null; then
     mkdir -p /usr/share/fonts/truetype/glyphbot
     cp .fonts/*.[to]tf /usr/share/fonts/truetype/glyphbot/
   fi
@@ -52,17 +54,16 @@ start() {
   local minutes=${1:?usage: start MINUTES}
   install
   local base_args=(base --batch-size "${BASE_BATCH:-256}" --num-workers "${BASE_WORKERS:-9}")
-  if shipped base; then
+  if [ -z "${BASE_CONFIG:-}" ] && shipped base; then
     base_args+=(--init-from "$SHIPPED/base")
   else
-    base_args+=(--config "generation/configs/${BASE_CONFIG:-base-64}.json")
+    base_args+=(--config "generation/configs/${BASE_CONFIG:-cpu-base-64}.json")
   fi
   local sr_args=(sr --batch-size "${SR_BATCH:-32}" --num-workers "${SR_WORKERS:-6}")
-  if shipped sr; then
+  if [ -z "${SR_CONFIG:-}" ] && shipped sr; then
     sr_args+=(--init-from "$SHIPPED/sr")
   else
-    sr_args+=(--config "generation/configs/${SR_CONFIG:-sr-256-from-64}.json")
-    shipped base && sr_args+=(--warm-start-base "$SHIPPED/base")
+    sr_args+=(--config "generation/configs/${SR_CONFIG:-cpu-sr-256}.json")
   fi
   launch base "$minutes" "${base_args[@]}"
   launch sr "$minutes" "${sr_args[@]}"

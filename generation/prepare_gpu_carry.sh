@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 pip=.venv/bin/pip
 rm -rf .whl .fonts && mkdir -p .whl .fonts
-$pip download -q -d .whl diffusers==0.42.1 typer==0.29.1 'rich>=13' exceptiongroup
+$pip download -q -d .whl diffusers==0.42.1 typer==0.29.1 'rich>=13' 'fonttools>=4.50' exceptiongroup
 # pydantic pins its core exactly: fetch that version for the other Pythons.
 core=$(ls .whl | sed -n 's/^pydantic_core-\([0-9.]*\)-.*/\1/p' | head -n 1)
 for version in 3.10 3.12 3.13; do
@@ -17,7 +17,7 @@ done
 rm -f .whl/numpy-* .whl/pillow-*  # the device has its own, matched to its torch
 .venv/bin/python - <<'PY'
 import shutil
-from generation.data.render import find_fonts
+from generation.layout import find_fonts
 for path in find_fonts():
     shutil.copy(path, ".fonts/")
 PY
