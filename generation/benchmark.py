@@ -2,8 +2,8 @@
 
 A sampler's cost is its number of U-Net evaluations: each denoising step is one forward pass (two
 batch rows per image under classifier-free guidance). So the benchmark times guided forward passes
-per stage and batch size and prices two recipes from the same measurements: glyphbot's default
-(DPM-Solver++, 50 base + 25 SR steps) and the original's (250-step ancestral DDPM per stage). The
+per stage and batch size and prices two recipes from the same measurements: glyphbot's configured
+steps (DPM-Solver++) and the original's (250-step ancestral DDPM per stage). The
 sampler's own arithmetic is negligible beside the U-Net and is not timed.
 """
 
@@ -57,15 +57,16 @@ def time_guided_step(unet: GlyphUNet2DModel, batch: int, device: torch.device, r
             "low_res": torch.randn(batch, 3, size // 2, size // 2, device=device, dtype=unet.dtype),
             "noise_level": torch.zeros(batch, dtype=torch.long, device=device),
         }
+    glyph = torch.rand(batch, unet.config.glyph_channels, size, size, device=device, dtype=unet.dtype) if unet.reads_glyphs else None
     timestep = torch.tensor(500, device=device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    pipe._model_output(unet, sample, timestep, cond, uncond, 2.0, extra)  # warm-up
+    pipe._model_output(unet, sample, timestep, cond, uncond, 2.0, extra, glyph)  # warm-up
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     started = time.perf_counter()
     for _ in range(repeats):
-        pipe._model_output(unet, sample, timestep, cond, uncond, 2.0, extra)
+        pipe._model_output(unet, sample, timestep, cond, uncond, 2.0, extra, glyph)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     elapsed = (time.perf_counter() - started) / repeats

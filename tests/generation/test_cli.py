@@ -134,7 +134,9 @@ def test_bench_sample_prints_both_recipes(tiny_checkpoints):
     result = runner.invoke(app, ["bench", "sample", "--checkpoint-dir", str(tiny_checkpoints), "--batch-sizes", "1,2", "--repeats", "1", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert "shipped checkpoints" in result.output
-    assert "original = ancestral DDPM 250 + 250" in result.output and "speed-up" in result.output
+    assert "original = ancestral DDPM 250 + 250" in result.output and "speed-up at N=2" in result.output
+    # the 25M cascade is timed in the same run, beside the shipped one
+    assert "25M base 64px batch 2" in result.output and "25M sr 256px batch 2" in result.output
 
 
 def test_preview_data_writes_a_grid_and_its_transcripts(tmp_path):
