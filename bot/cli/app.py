@@ -7,11 +7,33 @@ Command modules import heavy stacks (torch, SQLAlchemy, discord.py) inside their
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, get_args
 
 import typer
+import typer.core
+
+_METAVARS: dict[type, str] = {str: "TEXT", int: "N", float: "NUMBER", bool: "BOOLEAN", dt.datetime: "DATETIME"}
+
+
+def conventional_metavar(param: typer.core._TyperParameter, ctx: object) -> str | None:
+    """What a parameter takes, as help screens conventionally say it: TEXT, N, NUMBER, PATH, FILE, DIR or
+    [a|b]; nothing for a flag. Typer 0.29 prints Python annotations instead (`<str>`, `<list[Path]>`)."""
+    if getattr(param, "is_flag", False):
+        return None
+    described = param.type_descriptor
+    if described.is_choice:
+        return "[" + "|".join(str(getattr(choice, "value", choice)) for choice in described.choices or ()) + "]"
+    taken = get_args(described.annotation)[0] if described.is_list else described.annotation
+    if described.is_path or (isinstance(taken, type) and issubclass(taken, Path)):
+        return described.path_type.upper()
+    return _METAVARS.get(taken, getattr(taken, "__name__", str(taken)).upper())
+
+
+# Every option and argument of every command, including those typer builds later, shows these.
+typer.core._TyperParameter.display_type = conventional_metavar  # type: ignore[method-assign]
 
 app = typer.Typer(help="glyphbot: images that contain the text you write.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks that print figures beside a baseline measured in the same run.", no_args_is_help=True)
