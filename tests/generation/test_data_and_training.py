@@ -186,3 +186,18 @@ def test_sr_training_warm_starts_and_samples(tmp_path):
 def test_bad_training_configs_are_refused(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
         TrainingConfig(**{"stage": "base", "model": {}, "output_dir": str(tmp_path), **kwargs})
+
+
+def test_sr_low_res_inputs_are_sometimes_blurred_never_moved():
+    """The SR stage must learn to take letters from the glyph map when the base's picture is soft."""
+    from generation.train import _degraded
+
+    torch.manual_seed(0)
+    checkers = (torch.arange(16)[:, None] + torch.arange(16)[None, :]) % 2 * 2.0 - 1
+    low = checkers.expand(64, 3, 16, 16).clone()
+    out = _degraded(low)
+    assert out.shape == low.shape
+    kept = [(a == b).all() for a, b in zip(out, low)]
+    assert 16 < sum(kept) < 48  # about half left as they were, the rest blurred
+    blurred = out[[not k for k in kept]]
+    assert blurred.abs().max() < 0.9 and abs(float(blurred.mean()) - float(low.mean())) < 0.05  # same colours, less detail
