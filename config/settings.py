@@ -78,8 +78,8 @@ class GenerationSettings(Section):
     device: str = "auto"
     guidance_scale: float = Field(2.0, ge=0, le=30)
     sr_guidance_scale: float = Field(1.0, ge=0, le=30)
-    num_inference_steps: int = Field(50, ge=1, le=1000)
-    sr_num_inference_steps: int = Field(25, ge=1, le=1000)
+    num_inference_steps: int = Field(20, ge=1, le=1000)
+    sr_num_inference_steps: int = Field(10, ge=1, le=1000)
     scheduler: Literal["ddpm", "ddim", "dpmsolver"] = "dpmsolver"
     candidates: int = Field(4, ge=1)
     max_candidates: int = Field(8, ge=1, le=64)
@@ -121,7 +121,7 @@ class DiscordSettings(Section):
     guidance_default: float = Field(2.0, ge=0, le=30)
     steps_min: int = Field(5, ge=1)
     steps_max: int = Field(150, ge=1, le=1000)
-    steps_default: int = Field(50, ge=1, le=1000)
+    steps_default: int = Field(20, ge=1, le=1000)
     count_max: int = Field(4, ge=1, le=4)
     count_default: int = Field(1, ge=1, le=4)
     candidates: int = Field(4, ge=1)

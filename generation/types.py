@@ -24,8 +24,8 @@ class RenderRequest:
     negative_prompt: str = ""
     guidance_scale: float = 2.0
     sr_guidance_scale: float = 1.0
-    num_inference_steps: int = 50
-    sr_num_inference_steps: int = 25
+    num_inference_steps: int = 20
+    sr_num_inference_steps: int = 10
     scheduler: str = "dpmsolver"
     seed: int | None = None
     candidates: int = 4

@@ -48,7 +48,7 @@ def test_backslash_n_becomes_a_newline_and_double_backslash_stays_literal():
 
 def test_defaults_fill_missing_options_and_seed_is_drawn_when_absent():
     options = parse_imagine(SETTINGS, prompt="  HI  ", rng=random.Random(1))
-    assert (options.prompt, options.guidance, options.steps, options.count) == ("HI", 2.0, 50, 1)
+    assert (options.prompt, options.guidance, options.steps, options.count) == ("HI", 2.0, 20, 1)
     assert 0 <= options.seed <= MAX_SEED
 
 
