@@ -37,6 +37,7 @@ class DatabaseSettings(Section):
     url: str | None = None
     password_file: Path | None = None
     busy_timeout_s: float = Field(10.0, gt=0)
+    fail_fast: bool = False
 
     @field_validator("url")
     @classmethod

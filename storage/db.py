@@ -4,11 +4,16 @@ SQLite needs care to be a safe queue between processes: WAL so readers never blo
 busy timeout so writers wait for each other instead of failing, and `BEGIN IMMEDIATE` for every
 write transaction so two writers never both read a row as free and then both take it (a deferred
 transaction that reads first and writes later fails or races when another writer got in between).
+
+A SQLite file can also be deleted or replaced under a running process, which goes on working in the
+unlinked file while everyone else sees another one. So a Database notes which file it opened
+(device and inode) and checks, with one stat call before each transaction, that the path still names it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from storage.errors import DatabaseUnavailable
+from storage.errors import DatabaseFileChanged, DatabaseUnavailable
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -56,13 +61,16 @@ class Database:
             database = parsed.database
             if not database or database == ":memory:":
                 raise ValueError("an in-memory SQLite database cannot be shared by a worker and adapters; give a file path")
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            path = Path(os.path.abspath(Path(database).expanduser()))
+            path.parent.mkdir(parents=True, exist_ok=True)
             self.engine = _sqlite_engine(url, busy_timeout_s, immediate=False, echo=echo)
             self._write_engine = _sqlite_engine(url, busy_timeout_s, immediate=True, echo=echo)
+            self._file = _SqliteFile(path, self._write_engine)
         elif self.dialect == "postgresql":
             connect_args = {"connect_timeout": max(1, int(busy_timeout_s))}
             self.engine = create_engine(url, echo=echo, pool_pre_ping=True, connect_args=connect_args)
             self._write_engine = self.engine
+            self._file = None
         else:
             raise ValueError(f"unsupported database {self.dialect!r}: use sqlite:///PATH or postgresql+psycopg://...")
         self._read_sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -79,13 +87,13 @@ class Database:
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
         """A session for queries; nothing is committed."""
-        with translate_errors(), self._read_sessions() as session:
+        with translate_errors(), self._checked(), self._read_sessions() as session:
             yield session
 
     @contextlib.contextmanager
     def write(self) -> Iterator[Session]:
         """A session whose work commits as one transaction when the block ends, or rolls back on error."""
-        with translate_errors(), self._write_sessions.begin() as session:
+        with translate_errors(), self._checked(), self._write_sessions.begin() as session:
             yield session
 
     def ping(self) -> None:
@@ -97,14 +105,14 @@ class Database:
         """Migrate the schema up to `revision` (Alembic); "heads" includes adapters' own migration branches."""
         from alembic import command
 
-        with translate_errors():
+        with translate_errors(), self._checked():
             command.upgrade(self._alembic_config(), revision)
 
     def downgrade(self, revision: str) -> None:
         """Migrate the schema down to `revision` ("base" drops every table)."""
         from alembic import command
 
-        with translate_errors():
+        with translate_errors(), self._checked():
             command.downgrade(self._alembic_config(), revision)
 
     create_all = upgrade
@@ -113,7 +121,7 @@ class Database:
         """The revisions the database is at (one per migration branch; empty before any migration)."""
         from alembic.runtime.migration import MigrationContext
 
-        with translate_errors(), self.engine.connect() as connection:
+        with translate_errors(), self._checked(), self.engine.connect() as connection:
             return set(MigrationContext.configure(connection).get_current_heads())
 
     def head_revisions(self) -> set[str]:
@@ -121,6 +129,13 @@ class Database:
         from alembic.script import ScriptDirectory
 
         return set(ScriptDirectory.from_config(self._alembic_config()).get_heads())
+
+    @contextlib.contextmanager
+    def _checked(self) -> Iterator[None]:
+        """Raise DatabaseFileChanged before any connection is used when the SQLite file is not the one opened."""
+        if self._file is not None:
+            self._file.check()
+        yield
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -136,8 +151,44 @@ class Database:
         return config
 
 
+class _SqliteFile:
+    """The identity (st_dev, st_ino) of the file a SQLite Database opened, and the check that its path still names it."""
+
+    def __init__(self, path: Path, engine: Engine) -> None:
+        self.path = path
+        # Connect once now, so that a fresh path gets its file (SQLite creates it) and an identity to
+        # hold on to from the start rather than from whichever transaction happens to come first.
+        with translate_errors(), engine.connect():
+            pass
+        self.identity = self._stat()
+
+    def check(self) -> None:
+        """Raise DatabaseFileChanged if the file was deleted or replaced since it was opened."""
+        identity = self._stat()
+        if identity is None:
+            raise DatabaseFileChanged(
+                f"SQLite database {self.path} was deleted while in use; stopping (restore it, or restart to begin an empty one)"
+            )
+        if identity != self.identity:
+            raise DatabaseFileChanged(
+                f"SQLite database {self.path} was replaced while in use; stopping (restart to use the new file)"
+            )
+
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            status = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise DatabaseUnavailable(f"database unavailable: cannot look at {self.path}: {error.strerror}") from error
+        return status.st_dev, status.st_ino
+
+
 def open_database(url: str, *, busy_timeout_s: float = 10.0, echo: bool = False) -> Database:
-    """Open (without migrating) the database at `url`: `sqlite:///path/to/file.db` or `postgresql+psycopg://...`."""
+    """Open (without migrating) the database at `url`: `sqlite:///path/to/file.db` or `postgresql+psycopg://...`.
+
+    A SQLite file is created here if missing (DatabaseUnavailable if it cannot be), so that its identity is known
+    from the start; PostgreSQL is first reached by the first transaction."""
     return Database(url, busy_timeout_s=busy_timeout_s, echo=echo)
 
 

@@ -15,6 +15,15 @@ class DatabaseUnavailable(StorageError):
     """The database could not be reached or stayed locked; the operation did not happen and may be retried."""
 
 
+class DatabaseFileChanged(DatabaseUnavailable):
+    """The SQLite file was deleted, or another file took its path, while this process had it open.
+
+    Unlike its parent this is not worth retrying: open connections would go on writing into the old
+    file, which nobody else sees, and a new connection would start a second history at the path. A
+    long-running process stops on it; adapters answer as to any outage (try again later).
+    """
+
+
 class JobNotFound(StorageError, LookupError):
     """No job has this id."""
 

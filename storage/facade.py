@@ -7,6 +7,7 @@ from pathlib import Path
 
 from storage.async_api import AsyncJobs
 from storage.db import Database, open_database
+from storage.errors import DatabaseUnavailable
 from storage.images import ImageStore
 from storage.jobs import JobQueue
 from storage.moderation import Moderation
@@ -42,7 +43,11 @@ def open_storage(settings=None, *, upgrade: bool = True) -> Storage:  # noqa: AN
     _make_folder(settings.images_dir, "storage.images_dir" if settings.storage.images_dir else "storage.data_dir")
     db = open_database(settings.database_url, busy_timeout_s=settings.database.busy_timeout_s)
     if upgrade:
-        db.upgrade()
+        try:
+            db.upgrade()
+        except DatabaseUnavailable:
+            db.dispose()  # a caller that retries (storage.retry) opens a new one each time
+            raise
     images = ImageStore(settings.images_dir)
     limits = QueueLimits(
         per_requester=settings.limits.per_requester,

@@ -198,6 +198,20 @@ def cancel(job_id: int, reason: Annotated[str, typer.Option()] = "cancelled from
         typer.echo(f"job {job.id} {job.status}")
 
 
+def _open_waiting(settings, fail_fast: bool):  # noqa: ANN001,ANN202  Settings -> storage.facade.Storage
+    """Open storage for a long-running command, waiting out an unreachable database unless told to fail fast."""
+    from storage.retry import wait_for_database
+
+    return wait_for_database(
+        lambda: _open(settings), max_delay_s=settings.worker.db_retry_max_s, fail_fast=fail_fast or settings.database.fail_fast
+    )
+
+
+FailFastOption = Annotated[
+    bool, typer.Option("--fail-fast", help="Stop at once if the database is unreachable (default: retry with back-off; database.fail_fast).")
+]
+
+
 def _build_worker(settings, storage, renderer: str | None = None, batch_size: int | None = None):  # noqa: ANN001,ANN202
     """A worker on `storage` with the configured renderer; a renderer that cannot start (no trained
     checkpoint, no GPU) stops the command here, before it claims any job."""
@@ -240,6 +254,7 @@ def worker(
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Jobs per GPU batch (default from settings).")] = None,
     exit_when_idle: Annotated[bool, typer.Option("--exit-when-idle", help="Stop once the queue is empty.")] = False,
     checkpoint_dir: CheckpointDirOption = None,
+    fail_fast: FailFastOption = False,
 ) -> None:
     """Run a worker against the configured database until interrupted."""
     import signal
@@ -247,7 +262,7 @@ def worker(
     _log_to_console()
     with reported_errors(TimeoutError):
         settings = _settings_with_checkpoint(checkpoint_dir)
-        runner = _build_worker(settings, _open(settings), renderer, batch_size)
+        runner = _build_worker(settings, _open_waiting(settings, fail_fast), renderer, batch_size)
         signal.signal(signal.SIGTERM, lambda *_: runner.stop())
         try:
             runner.run(exit_when_idle=exit_when_idle)
@@ -262,6 +277,7 @@ def serve(
     ] = None,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Adapters only; workers run elsewhere.")] = False,
     checkpoint_dir: CheckpointDirOption = None,
+    fail_fast: FailFastOption = False,
 ) -> None:
     """Run the adapters plus an in-process worker against the configured database until SIGINT/SIGTERM."""
     import asyncio
@@ -275,7 +291,7 @@ def serve(
     _log_to_console()
     with reported_errors(TimeoutError):
         settings = _settings_with_checkpoint(checkpoint_dir)
-        storage = _open(settings)
+        storage = _open_waiting(settings, fail_fast)
         runner = None if no_worker else _build_worker(settings, storage)
         names = list(dict.fromkeys(adapter or configured_adapters(settings)))
         logging.getLogger(__name__).info("serving %s %s", ", ".join(names), "without a worker" if no_worker else "with an in-process worker")

@@ -3,7 +3,8 @@
 One worker per GPU. Several workers on several hosts share one PostgreSQL database; the lease makes
 that safe: a heartbeat thread renews it while rendering, and a job whose worker dies goes back to
 the queue when the lease runs out. The worker never lets one job's failure (bad input, CUDA OOM,
-full disk, database blip) stop it.
+full disk, database blip) stop it; only its SQLite file being deleted or replaced does
+(DatabaseFileChanged), since everything written after that would be lost.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass, fields
 
 from bot.worker.worker_render import BatchRenderer, OutOfMemory, is_out_of_memory, render_jobs
 from generation.types import Progress, ProgressCallback, RenderResult, Renderer
-from storage.errors import DatabaseUnavailable, ImageStoreError, LeaseLost
+from storage.errors import DatabaseFileChanged, DatabaseUnavailable, ImageStoreError, LeaseLost
 from storage.jobs import JobQueue
 from storage.types import Job
 
@@ -71,6 +72,9 @@ class Worker:
         while not self.stop_event.is_set() and (max_jobs is None or handled < max_jobs):
             try:
                 count = self.run_once(max_jobs=None if max_jobs is None else max_jobs - handled)
+            except DatabaseFileChanged:
+                self.heartbeat.stop()  # each beat would fail the same way, and log it after the last line
+                raise
             except DatabaseUnavailable as error:
                 log.error("worker %s: %s; retrying in %.1f s", self.worker_id, error, db_delay)
                 self.stop_event.wait(db_delay)
@@ -131,6 +135,8 @@ class Worker:
     # --- one job's end ------------------------------------------------------------------------
 
     def _finish(self, job: Job, outcome: RenderResult | Exception, dropped: set[int]) -> None:
+        if isinstance(outcome, DatabaseFileChanged):  # from a progress report: the job is not to blame
+            raise outcome
         if job.id in dropped or isinstance(outcome, JobDropped):
             log.info("job %d was cancelled or taken over; its work is dropped", job.id)
             return
@@ -161,6 +167,8 @@ class Worker:
         while True:
             try:
                 return call()
+            except DatabaseFileChanged:
+                raise
             except DatabaseUnavailable as error:
                 if time.monotonic() + delay > deadline:
                     raise
@@ -182,6 +190,8 @@ class Worker:
             last_write = now
             try:
                 owned = self.queue.report_progress(job.id, self.worker_id, progress)
+            except DatabaseFileChanged:
+                raise
             except (DatabaseUnavailable, ImageStoreError) as error:
                 log.warning("job %d: progress not recorded: %s", job.id, error)
                 return

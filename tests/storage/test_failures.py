@@ -169,13 +169,16 @@ class Outage:
 
 
 class TcpRelay:
-    """Forwards local connections to PostgreSQL; `set_down(True)` cuts every connection and refuses new ones."""
+    """Forwards local connections to PostgreSQL; `set_down(True)` cuts every connection and refuses new ones.
 
-    def __init__(self, target: tuple[str, int]) -> None:
+    `port` 0 picks a free one; a given port lets a test make a server appear where clients already knock.
+    """
+
+    def __init__(self, target: tuple[str, int], port: int = 0) -> None:
         self.target = target
         self.down = False
         self.sockets: list[socket.socket] = []
-        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener = socket.create_server(("127.0.0.1", port))
         self.port = self.listener.getsockname()[1]
         threading.Thread(target=self._accept, daemon=True).start()
 
