@@ -410,6 +410,7 @@ class GlyphCascadePipeline(DiffusionPipeline):
         seeds = self._seeds(len(expanded), seed)
         if image is not None and isinstance(image, (list, tuple)) and len(image) == len(prompts) and num_images_per_prompt > 1:
             image = [img for img in image for _ in range(num_images_per_prompt)]
+        self._conditioning(expanded, expanded_negatives)  # the tokenizer's errors (length, control characters) first
         layouts = self.layouts(expanded, seeds, layout, font, align)
         base = self.generate_base(
             expanded, expanded_negatives, seeds, guidance_scale, num_inference_steps, scheduler, image, strength,

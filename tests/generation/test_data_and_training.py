@@ -201,3 +201,28 @@ def test_sr_low_res_inputs_are_sometimes_blurred_never_moved():
     assert 16 < sum(kept) < 48  # about half left as they were, the rest blurred
     blurred = out[[not k for k in kept]]
     assert blurred.abs().max() < 0.9 and abs(float(blurred.mean()) - float(low.mean())) < 0.05  # same colours, less detail
+
+
+def test_folder_dataset_leaves_out_transcripts_the_model_cannot_take(tmp_path):
+    for name, text in (("good", "HELLO"), ("bell", "ring\x07"), ("long", "x" * 500)):
+        Image.new("RGB", (16, 16), "white").save(tmp_path / f"{name}.png")
+        (tmp_path / f"{name}.txt").write_text(text)
+    dataset = FolderTextDataset(tmp_path, 16)
+    assert [example.text for example in dataset] == ["HELLO"]
+    assert sorted(path.name for path, _ in dataset.skipped) == ["bell.txt", "long.txt"]
+
+
+def test_a_continued_run_counts_on_and_draws_fresh_data(tmp_path):
+    common = dict(
+        stage="base", model=tiny_config("tiny-base"), batch_size=2, warmup_steps=1, save_every=1000, sample_every=1000,
+        text=TextSamplerConfig(max_lines=1, max_chars=6, max_line_chars=6),
+    )
+    first = Trainer(TrainingConfig(output_dir=str(tmp_path / "one"), steps=2, **common), log=lambda _: None)
+    first_batch = next(iter(first.loader))["texts"]
+    shipped = first.train(progress=False).model_dir
+    again = Trainer(TrainingConfig(output_dir=str(tmp_path / "two"), steps=2, init_from=str(shipped), **common), log=lambda _: None)
+    assert again.samples_seen == 4 and again.step == 0
+    assert next(iter(again.loader))["texts"] != first_batch
+    result = again.train(progress=False)
+    info = json.loads((result.model_dir / "training.json").read_text())
+    assert info["samples_seen"] == 8 and info["this_run"]["samples_seen"] == 4

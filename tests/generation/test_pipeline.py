@@ -114,6 +114,7 @@ def test_img2img_from_pil_keeps_the_structure_at_low_strength(tiny_pipe):
         (dict(prompt="hi", num_images_per_prompt=0), OptionError, "num_images_per_prompt"),
         (dict(prompt="hi", seed=-1), OptionError, "seed"),
         (dict(prompt="hi", sr_noise_level=5000), OptionError, "noise_level"),
+        (dict(prompt="hi", sr_noise_level=251), OptionError, "most the SR model was trained on"),
         (dict(prompt=["a", "b"], negative_prompt=["x"]), PromptError, "negative prompts"),
     ],
 )
