@@ -22,12 +22,17 @@ done
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 # The moderator web app's browser test drives the system Chromium (Playwright downloads no browser).
 $tests && { [ -x /usr/bin/chromium ] || need_apt+=(chromium); }
+# Another apt or dpkg (unattended upgrades on a fresh machine, a second shell) may hold the lock:
+# apt waits for it this long instead of failing at once.
+apt_lock_timeout_s=600
 if ((${#need_apt[@]})); then
   sudo_cmd=""
   [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
   echo "setup: installing Debian packages: ${need_apt[*]}"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  echo "setup: if another apt or dpkg is running, setup waits up to ${apt_lock_timeout_s} s for it to finish"
+  apt=($sudo_cmd apt-get -o "DPkg::Lock::Timeout=$apt_lock_timeout_s")
+  "${apt[@]}" update -qq
+  DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
 if [ ! -x .venv/bin/python ]; then
