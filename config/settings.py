@@ -59,7 +59,7 @@ class WorkerSettings(Section):
     batch_size: int = Field(4, ge=1, le=64)
     poll_interval_s: float = Field(0.5, gt=0)
     db_retry_max_s: float = Field(30.0, gt=0)
-    renderer: str = "bot.render:CascadeRenderer"
+    renderer: str = "bot.worker.cascade:CascadeRenderer"
 
     @model_validator(mode="after")
     def _heartbeat_inside_lease(self) -> WorkerSettings:

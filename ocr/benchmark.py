@@ -11,7 +11,7 @@ Transcript i uses seed `request.seed + i` under every setting, and candidate j o
 in how many candidates they draw.
 
 The model comes in as a `generation.types.Renderer` (what the worker calls): `glyphbot bench
-text-accuracy` passes `bot.render.CascadeRenderer`, the tests a font-drawn stand-in.
+text-accuracy` passes `bot.worker.cascade.CascadeRenderer`, the tests a font-drawn stand-in.
 """
 
 from __future__ import annotations

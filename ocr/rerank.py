@@ -12,7 +12,7 @@ the pipeline can change without touching it:
 Every candidate's OCR text and score is returned, for storage to keep. An empty (text-less) transcript
 skips OCR entirely: all base candidates survive and the first SR output is chosen.
 
-How `bot/render.py` glues it to `generation.pipeline.GlyphCascadePipeline` (`pipe`)::
+How `bot/worker/cascade.py` glues it to `generation.pipeline.GlyphCascadePipeline` (`pipe`)::
 
     from generation.pipeline import tensor_to_pil
     from ocr.policy import OcrSettings

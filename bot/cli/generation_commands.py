@@ -62,7 +62,7 @@ def imagine(
     except (SettingsError, CheckpointMissingError) as error:
         fail(str(error), USAGE_ERROR)
 
-    from bot.render import CascadeRenderer
+    from bot.worker.cascade import CascadeRenderer
     from generation.checkpoints import DeviceUnavailableError
     from generation.pipeline import ImageInputError, OptionError
     from generation.tokenizer import PromptError
@@ -158,7 +158,7 @@ def _render_as_job(settings, renderer, request):  # noqa: ANN001,ANN202
     crash mid-render leaves a job another worker can finish. Returns (job, its images, image reader)."""
     import getpass
 
-    from bot.render import cli_progress
+    from bot.worker.cascade import cli_progress
     from bot.worker import Worker, WorkerOptions
     from storage.facade import open_storage
     from storage.types import JobSubmission

@@ -217,7 +217,7 @@ def bench_text_accuracy(
     from rich.console import Console
     from rich.progress import Progress
 
-    from bot.render import CascadeRenderer, LayoutFontRenderer
+    from bot.worker.cascade import CascadeRenderer, LayoutFontRenderer
     from config.settings import SettingsError, load_settings
     from generation.checkpoints import CheckpointMissingError, DeviceUnavailableError
     from generation.pipeline import OptionError

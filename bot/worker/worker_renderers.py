@@ -1,6 +1,6 @@
 """Choosing the worker's renderer, plus two model-free renderers for development, tests and benchmarks.
 
-The real renderer (`bot.render:CascadeRenderer`) is imported only when a worker starts, so adapters
+The real renderer (`bot.worker.cascade:CascadeRenderer`) is imported only when a worker starts, so adapters
 and the CLI never load torch just by importing this module.
 """
 
