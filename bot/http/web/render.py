@@ -9,6 +9,8 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from bot.http.web.moderator import current_moderator
+
 TEMPLATES = Path(__file__).with_name("templates")
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -36,7 +38,5 @@ _env.globals.update(duration=_duration)
 
 
 def render(request: web.Request, template: str, context: dict[str, Any], *, status: int = 200) -> web.Response:
-    from bot.http.web.session import current_moderator
-
     page = _env.get_template(template).render(moderator=current_moderator(request), **context)
     return web.Response(text=page, status=status, content_type="text/html", charset="utf-8")

@@ -12,7 +12,6 @@ import asyncio
 import datetime as dt
 import hmac
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from functools import wraps
 
 from aiohttp import web
@@ -20,26 +19,15 @@ from multidict import MultiDictProxy
 
 from bot.http.accounts import ModeratorSession, session_for, well_formed_token
 from bot.http.services import services
+from bot.http.web.moderator import MODERATOR, Moderator
+from bot.http.web.render import render
 
 SESSION_COOKIE = "glyphbot_session"
 LOGIN_COOKIE = "glyphbot_login"
 COOKIE_PATH = "/mod"
 
 
-@dataclass(frozen=True)
-class Moderator:
-    name: str
-    csrf_token: str
-    session_token: str
-
-
 Page = Callable[[web.Request, Moderator], Awaitable[web.StreamResponse]]
-_MODERATOR = web.RequestKey("glyphbot_moderator", Moderator)
-
-
-def current_moderator(request: web.Request) -> Moderator | None:
-    """The moderator of a guarded request (templates show the name and the CSRF token); None on the login page."""
-    return request.get(_MODERATOR)
 
 
 def set_cookie(response: web.StreamResponse, request: web.Request, name: str, value: str, *, max_age: int, path: str) -> None:
@@ -113,7 +101,7 @@ def moderator_page(handler: Page) -> Callable[[web.Request], Awaitable[web.Strea
                 raise web.HTTPForbidden(text="cross-site request refused")
             if not tokens_equal(str(form.get("csrf_token", "")), moderator.csrf_token):
                 raise web.HTTPForbidden(text="missing or wrong CSRF token; reload the page and try again")
-        request[_MODERATOR] = moderator
+        request[MODERATOR] = moderator
         response = await handler(request, moderator)
         response.headers["Cache-Control"] = "no-store"
         return response
@@ -124,8 +112,6 @@ def moderator_page(handler: Page) -> Callable[[web.Request], Awaitable[web.Strea
 async def login_form(request: web.Request, *, status: int = 200, error: str = "", next_path: str = "") -> web.Response:
     """The login page with a fresh login-CSRF token (double-submit: cookie and hidden field must match)."""
     import secrets
-
-    from bot.http.web.render import render
 
     token = secrets.token_urlsafe(24)
     response = render(request, "login.html", {"login_token": token, "error": error, "next": safe_next(next_path)}, status=status)
