@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 if TYPE_CHECKING:
-    from bot.discord.client import GlyphBot
+    from bot.discord.context import BotContext
 
 ACTIONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
     "reroll": ("Reroll", "🔁", discord.ButtonStyle.primary),
@@ -38,7 +38,7 @@ class JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=CUSTOM_
         return cls(match["action"], int(match["job_id"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        bot: GlyphBot = interaction.client  # type: ignore[assignment]
+        bot: BotContext = interaction.client  # type: ignore[assignment]
         await bot.on_job_button(interaction, self.action, self.job_id)
 
 

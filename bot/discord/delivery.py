@@ -28,7 +28,7 @@ from storage.errors import DatabaseUnavailable, StorageError
 from storage.types import Job, JobUpdate
 
 if TYPE_CHECKING:
-    from bot.discord.client import GlyphBot
+    from bot.discord.context import BotContext
 
 log = logging.getLogger(__name__)
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024
@@ -72,7 +72,7 @@ class Target:
 
 
 class Delivery:
-    def __init__(self, bot: "GlyphBot", target: Target, pending: PendingDelivery) -> None:
+    def __init__(self, bot: "BotContext", target: Target, pending: PendingDelivery) -> None:
         self.bot = bot
         self.target = target
         self.pending = pending

@@ -16,7 +16,7 @@ from bot.discord.imagine import checked, imagine_command
 from bot.discord.options import check_form_options
 
 if TYPE_CHECKING:
-    from bot.discord.client import GlyphBot
+    from bot.discord.context import BotContext
 
 TEXT_INPUT_MAX = 4000  # Discord refuses a whole form whose text input allows more
 FORM_ID = re.compile(r"glyph:lines:(?P<guidance>[0-9.e+-]*):(?P<steps>-?[0-9]*):(?P<seed>-?[0-9]*):(?P<count>-?[0-9]*)")
@@ -52,7 +52,7 @@ async def imagine_lines_command(
     seed: int | None = None,
     count: int | None = None,
 ) -> None:
-    bot: GlyphBot = interaction.client  # type: ignore[assignment]
+    bot: BotContext = interaction.client  # type: ignore[assignment]
     numbers = await checked(
         interaction, lambda settings: check_form_options(settings, guidance=guidance, steps=steps, seed=seed, count=count)
     )

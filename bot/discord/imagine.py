@@ -28,7 +28,7 @@ from storage.errors import DatabaseUnavailable, InvalidJob, SubmissionRefused
 from storage.types import JobSubmission
 
 if TYPE_CHECKING:
-    from bot.discord.client import GlyphBot
+    from bot.discord.context import BotContext
 
 log = logging.getLogger(__name__)
 DM_REFUSAL = "glyphbot draws in servers only: use /imagine in a server channel where the bot is present."
@@ -60,7 +60,7 @@ def too_late(error: BaseException) -> bool:
 async def checked(interaction: discord.Interaction, parse: Callable[[DiscordSettings], T]) -> T | None:
     """The checks every entry point makes before answering (servers only, options within the limits):
     pure, so a refusal goes out at once; returns None after refusing, else what `parse` returned."""
-    bot: GlyphBot = interaction.client  # type: ignore[assignment]
+    bot: BotContext = interaction.client  # type: ignore[assignment]
     if interaction.guild_id is None:
         await refuse(interaction, DM_REFUSAL)
         return None
@@ -71,7 +71,7 @@ async def checked(interaction: discord.Interaction, parse: Callable[[DiscordSett
         return None
 
 
-async def claim_cooldown(bot: "GlyphBot", interaction: discord.Interaction) -> bool:
+async def claim_cooldown(bot: "BotContext", interaction: discord.Interaction) -> bool:
     """Refuse while the user's cooldown runs; otherwise start it now, before any await, so two quick
     requests cannot both pass (it is forgotten again if the submission is refused)."""
     wait = bot.cooldowns.remaining(interaction.user.id)
@@ -82,7 +82,7 @@ async def claim_cooldown(bot: "GlyphBot", interaction: discord.Interaction) -> b
     return True
 
 
-async def submit_and_deliver(bot: "GlyphBot", interaction: discord.Interaction, options: ImagineOptions) -> None:
+async def submit_and_deliver(bot: "BotContext", interaction: discord.Interaction, options: ImagineOptions) -> None:
     """Queue one job per requested image (keyed by the interaction, so a retried interaction queues nothing twice)
     and start delivering them. The interaction must already be deferred."""
     user = interaction.user
@@ -139,7 +139,7 @@ async def imagine_command(
     image: discord.Attachment | None = None,
     strength: float | None = None,
 ) -> None:
-    bot: GlyphBot = interaction.client  # type: ignore[assignment]
+    bot: BotContext = interaction.client  # type: ignore[assignment]
 
     def parse(settings: DiscordSettings) -> ImagineOptions:
         if image is not None and image.size > settings.max_init_image_bytes:

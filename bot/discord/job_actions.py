@@ -19,7 +19,7 @@ from storage.errors import DatabaseUnavailable, JobNotFound
 from storage.types import Job
 
 if TYPE_CHECKING:
-    from bot.discord.client import GlyphBot
+    from bot.discord.context import BotContext
 
 
 def _options_from(job: Job, *, init_image_png: bytes | None, strength: float) -> ImagineOptions:
@@ -29,13 +29,13 @@ def _options_from(job: Job, *, init_image_png: bytes | None, strength: float) ->
     )
 
 
-async def reroll(bot: "GlyphBot", interaction: discord.Interaction, job: Job) -> None:
+async def reroll(bot: "BotContext", interaction: discord.Interaction, job: Job) -> None:
     """Same settings (and same start image, if any), new seed; the clicker becomes the requester."""
     init = await bot.jobs.read_image(job.init_image_hash) if job.init_image_hash else None
     await submit_and_deliver(bot, interaction, _options_from(job, init_image_png=init, strength=job.strength))
 
 
-async def variations(bot: "GlyphBot", interaction: discord.Interaction, job: Job) -> None:
+async def variations(bot: "BotContext", interaction: discord.Interaction, job: Job) -> None:
     """img2img from this result's chosen image with the configured strength."""
     winner = next((image for image in await bot.jobs.images_of(job.id) if image.chosen), None)
     if winner is None:
@@ -46,7 +46,7 @@ async def variations(bot: "GlyphBot", interaction: discord.Interaction, job: Job
     await submit_and_deliver(bot, interaction, _options_from(job, init_image_png=init, strength=bot.settings.variation_strength))
 
 
-async def candidates(bot: "GlyphBot", interaction: discord.Interaction, job: Job) -> None:
+async def candidates(bot: "BotContext", interaction: discord.Interaction, job: Job) -> None:
     """Every stored candidate with its OCR score, to the clicker only."""
     images = await bot.jobs.images_of(job.id)
     pngs = [await bot.jobs.read_image(image.sha256) for image in images[:MAX_FILES]]
@@ -61,7 +61,7 @@ async def candidates(bot: "GlyphBot", interaction: discord.Interaction, job: Job
     await interaction.followup.send(fit(text), files=files, ephemeral=True)
 
 
-async def delete(bot: "GlyphBot", interaction: discord.Interaction, job: Job) -> None:
+async def delete(bot: "BotContext", interaction: discord.Interaction, job: Job) -> None:
     if not may_manage(interaction, job):
         await refuse(interaction, "Only the person who asked for this image or a moderator can delete it.")
         return
@@ -72,7 +72,7 @@ async def delete(bot: "GlyphBot", interaction: discord.Interaction, job: Job) ->
         await asyncio.to_thread(bot.moderation.record, actor(interaction), "delete_result", f"job:{job.id}", channel=interaction.channel_id)
 
 
-async def cancel(bot: "GlyphBot", interaction: discord.Interaction, job: Job) -> None:
+async def cancel(bot: "BotContext", interaction: discord.Interaction, job: Job) -> None:
     if not may_manage(interaction, job):
         await refuse(interaction, "Only the person who asked for this image or a moderator can cancel it.")
         return
@@ -92,7 +92,7 @@ PUBLIC, PRIVATE, SILENT = "public", "private", "silent"
 ACKNOWLEDGEMENT = {"reroll": PUBLIC, "vary": PUBLIC, "cands": PRIVATE, "cancel": PRIVATE, "delete": SILENT}
 
 
-async def handle(bot: "GlyphBot", interaction: discord.Interaction, action: str, job_id: int) -> None:
+async def handle(bot: "BotContext", interaction: discord.Interaction, action: str, job_id: int) -> None:
     """Acknowledge the click before the database is asked anything: Discord drops an interaction that
     is not answered within 3 s, and a busy database can take longer than that."""
     submits = action in ("reroll", "vary")

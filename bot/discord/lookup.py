@@ -15,7 +15,7 @@ from storage.errors import JobNotFound
 from storage.types import JobFilter
 
 if TYPE_CHECKING:
-    from bot.discord.client import GlyphBot
+    from bot.discord.context import BotContext
 
 HISTORY_PAGE = 10
 
@@ -24,7 +24,7 @@ HISTORY_PAGE = 10
 @app_commands.guild_only()
 @app_commands.describe(user="Whose history to show (moderators only, for other people)")
 async def history_command(interaction: discord.Interaction, user: discord.User | None = None) -> None:
-    bot: GlyphBot = interaction.client  # type: ignore[assignment]
+    bot: BotContext = interaction.client  # type: ignore[assignment]
     subject = user or interaction.user
     other = subject.id != interaction.user.id
     if other and not is_moderator(interaction):
@@ -42,7 +42,7 @@ async def history_command(interaction: discord.Interaction, user: discord.User |
 @app_commands.guild_only()
 @app_commands.describe(id="The job number shown under a result")
 async def job_command(interaction: discord.Interaction, id: app_commands.Range[int, 1]) -> None:
-    bot: GlyphBot = interaction.client  # type: ignore[assignment]
+    bot: BotContext = interaction.client  # type: ignore[assignment]
     await interaction.response.defer(ephemeral=True, thinking=True)
     try:
         job = await bot.jobs.get(id)

@@ -20,7 +20,7 @@ from bot.discord.texts import discord_time, fit
 from storage.errors import JobNotFound
 
 if TYPE_CHECKING:
-    from bot.discord.client import GlyphBot
+    from bot.discord.context import BotContext
 
 AUDIT_PAGE = 15
 MESSAGE_LINK = re.compile(
@@ -35,7 +35,7 @@ def _moderator_only(interaction: discord.Interaction) -> bool:
 
 
 async def _in_thread(interaction: discord.Interaction, method: str, *args: Any, **kwargs: Any) -> Any:
-    bot: GlyphBot = interaction.client  # type: ignore[assignment]
+    bot: BotContext = interaction.client  # type: ignore[assignment]
     return await asyncio.to_thread(getattr(bot.moderation, method), *args, **kwargs)
 
 
@@ -180,7 +180,7 @@ async def _delete_result(interaction: discord.Interaction, message: discord.Mess
 
 async def _hide_jobs(interaction: discord.Interaction, job_ids: list[int], reason: str) -> str:
     """Hide every image of the jobs (all checked first, so a refusal changes nothing)."""
-    bot: GlyphBot = interaction.client  # type: ignore[assignment]
+    bot: BotContext = interaction.client  # type: ignore[assignment]
     for job_id in job_ids:
         try:
             job = await bot.jobs.get(job_id)
