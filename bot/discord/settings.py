@@ -30,7 +30,7 @@ class DiscordSettings:
     guidance_default: float = 2.0
     steps_min: int = 5
     steps_max: int = 150
-    steps_default: int = 50
+    steps_default: int = 20
     count_max: int = 4
     count_default: int = 1
     candidates: int = 4

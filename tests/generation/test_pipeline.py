@@ -168,8 +168,8 @@ def test_the_conditional_branch_reads_the_map_and_the_unconditional_a_blank(tiny
     seen = _glyphs_seen(tiny_pipe)
     tiny_pipe.generate_base(["HELLO"], seeds=[2], guidance_scale=2.0, num_inference_steps=2)
     uncond, cond = seen[0].chunk(2)
-    assert torch.count_nonzero(uncond) == 0 and cond.max() > 0.5
     expected = torch.from_numpy(tiny_pipe.layouts(["HELLO"], [2])[0].glyph_map(16))
+    assert torch.count_nonzero(uncond) == 0 and torch.count_nonzero(cond) > 0
     assert torch.allclose(cond[0, 0], expected)
 
 

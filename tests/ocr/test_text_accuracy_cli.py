@@ -25,7 +25,8 @@ def test_one_row_per_candidate_count_and_a_contact_sheet(tiny_checkpoints: Path,
                    "--sheet", str(sheet), *FAST)
     assert result.exit_code == 0, result.output
     rows = [line for line in result.stdout.splitlines() if re.match(r"[│|]\s+\d", line)]
-    assert [re.split(r"[│|]", row)[1].strip() for row in rows] == ["1 (baseline)", "2"]
+    # the cascade's rows, then the ceiling's: font renders of the same layouts, read the same way
+    assert [re.split(r"[│|]", row)[1].strip() for row in rows] == ["1 (baseline)", "2", "1 font", "2 font"]
     for row in rows:
         cells = [cell.strip() for cell in re.split(r"[│|]", row)[2:-1]]
         exact, any_case, cer, trigram, no_text, ms = cells
@@ -82,3 +83,10 @@ def test_a_bad_prompt_file_names_its_line(tiny_checkpoints: Path, tmp_path: Path
     prompts.write_text("OPEN\nOPEN\n")
     result = bench("--prompts", str(prompts), "--checkpoint-dir", str(tiny_checkpoints), "--sheet", str(tmp_path / "s.png"))
     assert result.exit_code == 2 and "prompts.txt:2: duplicate of line 1" in result.stderr
+
+
+def test_layout_none_and_no_ceiling(tiny_checkpoints: Path, tmp_path: Path) -> None:
+    result = bench("--limit", "1", "--candidates", "1", "--layout", "none", "--no-ceiling", "--checkpoint-dir",
+                   str(tiny_checkpoints), "--sheet", str(tmp_path / "s.png"), *FAST)
+    assert result.exit_code == 0, result.output
+    assert "layout none" in result.stdout and " font " not in result.stdout
