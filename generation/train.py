@@ -178,11 +178,14 @@ def _degraded(low: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class _Totals:
-    """Samples and seconds trained before this run started (earlier runs, or this run before a resume)."""
+    """Where a process starts: samples and seconds trained so far (earlier runs, and this run before a
+    resume), and how much of that the weights the run (its output folder) started from already had."""
 
     step: int = 0
     samples_seen: int = 0
     wall_seconds: float = 0.0
+    run_start_samples: int = 0
+    run_start_seconds: float = 0.0
 
 
 def _prior_totals(config: TrainingConfig, output_dir: Path) -> tuple[_Totals, Path | None]:
@@ -190,10 +193,14 @@ def _prior_totals(config: TrainingConfig, output_dir: Path) -> tuple[_Totals, Pa
     checkpoint = _latest_checkpoint(output_dir)
     if checkpoint is not None:
         state = json.loads((checkpoint / "trainer_state.json").read_text())
-        return _Totals(state["step"], state["samples_seen"], state["wall_seconds"]), checkpoint
+        start = state.get("run_start", {})
+        return _Totals(
+            state["step"], state["samples_seen"], state["wall_seconds"], start.get("samples_seen", 0), start.get("wall_seconds", 0.0)
+        ), checkpoint
     if config.init_from and (Path(config.init_from) / "training.json").is_file():
         info = json.loads((Path(config.init_from) / "training.json").read_text())
-        return _Totals(0, info.get("samples_seen", 0), info.get("wall_time_seconds", 0.0)), None
+        samples, seconds = info.get("samples_seen", 0), info.get("wall_time_seconds", 0.0)
+        return _Totals(0, samples, seconds, samples, seconds), None
     return _Totals(), None
 
 
@@ -266,7 +273,10 @@ class Trainer:
         self.accelerator.save_state(str(checkpoint))
         torch.save(self.ema.state_dict(), checkpoint / "ema.pt")
         (checkpoint / "trainer_state.json").write_text(
-            json.dumps({"step": self.step, "samples_seen": self.samples_seen, "wall_seconds": self.wall_seconds})
+            json.dumps({
+                "step": self.step, "samples_seen": self.samples_seen, "wall_seconds": self.wall_seconds,
+                "run_start": {"samples_seen": self.totals.run_start_samples, "wall_seconds": self.totals.run_start_seconds},
+            })
         )
         for old in sorted(self.output_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[:-KEEP_CHECKPOINTS]:
             shutil.rmtree(old)
@@ -296,8 +306,8 @@ class Trainer:
             "final_loss": recent_loss,
             "wall_time_seconds": round(self.wall_seconds, 1),
             "this_run": {
-                "samples_seen": self.samples_seen - self.totals.samples_seen,
-                "wall_time_seconds": round(self.wall_seconds - self.totals.wall_seconds, 1),
+                "samples_seen": self.samples_seen - self.totals.run_start_samples,
+                "wall_time_seconds": round(self.wall_seconds - self.totals.run_start_seconds, 1),
             },
             "device": machine_description(),
             "mixed_precision": self.config.mixed_precision,

@@ -142,6 +142,8 @@ def test_training_resumes_from_its_latest_checkpoint(tmp_path):
     assert trainer.step == 3 and any("resumed" in m for m in messages)
     result = trainer.train(progress=False)
     assert result.steps == 5 and len(result.losses) == 2
+    # the run is the output folder: a resume adds to it, it does not start a new one
+    assert json.loads((result.model_dir / "training.json").read_text())["this_run"]["samples_seen"] == 10
 
 
 def test_a_wall_clock_budget_stops_the_run_cleanly_and_exports(tmp_path):
