@@ -44,8 +44,11 @@ def _peak_memory_mb(device: torch.device) -> float:
 
 
 @torch.no_grad()
-def time_guided_step(unet: GlyphUNet2DModel, batch: int, device: torch.device, repeats: int, prompt: str) -> StageTiming:
-    """Milliseconds of one classifier-free-guided denoising step for `batch` images."""
+def time_guided_step(
+    unet: GlyphUNet2DModel, batch: int, device: torch.device, repeats: int, prompt: str, guidance_scale: float = 2.0
+) -> StageTiming:
+    """Milliseconds of one denoising step for `batch` images at `guidance_scale` (1: one pass, no CFG;
+    the product's SR stage runs so; otherwise two rows per image)."""
     pipe = GlyphCascadePipeline(unet, None) if not unet.is_super_resolution else GlyphCascadePipeline(None, None, unet, None)
     tokenizer = GlyphTokenizer(unet.config.max_tokens, unet.config.max_lines)
     cond, uncond = tokenizer([prompt] * batch).to(device), tokenizer([None] * batch).to(device)
@@ -61,12 +64,12 @@ def time_guided_step(unet: GlyphUNet2DModel, batch: int, device: torch.device, r
     timestep = torch.tensor(500, device=device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    pipe._model_output(unet, sample, timestep, cond, uncond, 2.0, extra, glyph)  # warm-up
+    pipe._model_output(unet, sample, timestep, cond, uncond, guidance_scale, extra, glyph)  # warm-up
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     started = time.perf_counter()
     for _ in range(repeats):
-        pipe._model_output(unet, sample, timestep, cond, uncond, 2.0, extra, glyph)
+        pipe._model_output(unet, sample, timestep, cond, uncond, guidance_scale, extra, glyph)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     elapsed = (time.perf_counter() - started) / repeats

@@ -286,7 +286,7 @@ def preview_data(
 def bench_sample(
     batch_sizes: str = typer.Option("1,4", help="Comma-separated batch sizes (4 = a request's default candidates)."),
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    repeats: int = typer.Option(3, help="Timed guided steps per batch size (after one warm-up)."),
+    repeats: int = typer.Option(3, help="Timed steps per stage and batch size (after one warm-up)."),
     checkpoint_dir: Optional[Path] = typer.Option(None, help="Time these checkpoints instead of the shipped ones."),
     baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also time the 25M GPU-sized cascade (configs base-64 and sr-256-from-64)."),
 ) -> None:
@@ -328,14 +328,16 @@ def bench_sample(
         console.print("no trained checkpoint is shipped: timing untrained models of configs cpu-base-64 and cpu-sr-256", soft_wrap=True)
     if baseline:
         cascades["25M"] = fresh("base-64", "sr-256-from-64")
-    console.print(f"on {torch_device} ({dtype}, {torch.get_num_threads()} threads), guided steps (CFG, 2 rows per image)", soft_wrap=True)
+    scales = {"base": generation.guidance_scale, "sr": generation.sr_guidance_scale}
+    console.print(f"on {torch_device} ({dtype}, {torch.get_num_threads()} threads), guidance as configured: "
+                  f"base {scales['base']}, SR {scales['sr']} (1 = one pass per image, else two)", soft_wrap=True)
     timings: dict[str, dict] = {}
     for cascade, models in cascades.items():
         timings[cascade] = {}
         for stage, model in models.items():
             model = model.to(torch_device).eval()
             for batch in sizes:
-                timing = time_guided_step(model, batch, torch_device, repeats, "HELLO\nWORLD")
+                timing = time_guided_step(model, batch, torch_device, repeats, "HELLO\nWORLD", scales[stage])
                 timings[cascade][(stage, batch)] = timing
                 console.print(f"  {cascade} {stage} {model.config.sample_size}px batch {batch}: {timing.ms_per_step:.1f} ms/step, peak {timing.peak_memory_mb:.0f} MB")
     recipes = [
