@@ -64,7 +64,9 @@ class Storage:
     def start_outage(self) -> Callable[[], None]:
         """A real SQLite outage: another connection holds the file in exclusive locking mode, so every read
         and write fails with DatabaseUnavailable after the busy timeout. Returns what ends it."""
-        deadline = time.monotonic() + 10
+        # The bot's own reads race for the file between dispose() and the lock: on a busy machine
+        # (a training run beside the suite) winning that race took more than 10 s.
+        deadline = time.monotonic() + 60
         while True:
             self.queue.db.dispose()  # pooled connections would keep the WAL shared and block the lock
             blocker = sqlite3.connect(self.path, timeout=0.05, check_same_thread=False)
