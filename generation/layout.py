@@ -149,12 +149,18 @@ class GlyphLayout:
         origin = (round(self.left * side) - left, round(self.top * side) - top)
         ImageDraw.Draw(canvas).multiline_text(origin, self.text, font=font, align=self.align, spacing=spacing, fill=fill)
 
+    def render(self, size: int, fill: int | tuple[int, int, int], background: int | tuple[int, int, int] | Image.Image) -> Image.Image:
+        """The text in `fill` on `background` (a colour, or a picture `SUPERSAMPLE` times `size`), drawn
+        at `SUPERSAMPLE` times the size and downsampled, so strokes are anti-aliased like screenshots."""
+        canvas = background.copy() if isinstance(background, Image.Image) else Image.new(
+            "L" if isinstance(fill, int) else "RGB", (size * SUPERSAMPLE,) * 2, background
+        )
+        self.draw_onto(canvas, fill)
+        return canvas.resize((size, size), Image.Resampling.LANCZOS)
+
     def glyph_map(self, size: int) -> np.ndarray:
         """(size, size) float32 in [0, 1]: 1 where the letters are, anti-aliased."""
-        canvas = Image.new("L", (size * SUPERSAMPLE, size * SUPERSAMPLE), 0)
-        self.draw_onto(canvas, 255)
-        small = canvas.resize((size, size), Image.Resampling.LANCZOS)
-        return np.asarray(small, dtype=np.float32) / 255.0
+        return np.asarray(self.render(size, 255, 0), dtype=np.float32) / 255.0
 
 
 def choose_layout(

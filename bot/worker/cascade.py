@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from generation.checkpoints import locate_checkpoints, resolve_device
-from generation.layout import SUPERSAMPLE, GlyphLayout, candidate_layouts
+from generation.layout import GlyphLayout, candidate_layouts
 from generation.pipeline import MAX_SEED, GlyphCascadePipeline, ImageInputError, check_options, tensor_to_pil
 from generation.types import Progress, ProgressCallback, RenderRequest, RenderResult
 from ocr.policy import OcrSettings
@@ -133,7 +133,7 @@ class CascadeRenderer:
             layout
             for index, request in enumerate(requests)
             for layout in self.pipeline.layouts(
-                [request.prompt] * request.candidates, [seeds[index] + slot for slot in range(request.candidates)],
+                [request.prompt] * request.candidates, [s for owner, s in zip(owners, candidate_seeds) if owner == index],
                 request.layout, request.font, request.align,
             )
         ]
@@ -176,10 +176,8 @@ class LayoutFontRenderer:
         self.reader = ocr_settings.reader()
 
     def _draw(self, layout: GlyphLayout | None) -> Image.Image:
-        canvas = Image.new("RGB", (self.size * SUPERSAMPLE,) * 2, (245, 242, 235))
-        if layout is not None:
-            layout.draw_onto(canvas, (20, 20, 20))
-        return canvas.resize((self.size, self.size), Image.Resampling.LANCZOS)
+        paper = (245, 242, 235)
+        return Image.new("RGB", (self.size, self.size), paper) if layout is None else layout.render(self.size, (20, 20, 20), paper)
 
     def render(self, request: RenderRequest, progress: ProgressCallback | None = None) -> RenderResult:
         seed = request.seed or 0

@@ -53,6 +53,6 @@ def render_text_image(
     layout = choose_layout(text, rng, fonts)
     background_lightness = rng.random()
     text_lightness = background_lightness + (rng.uniform(0.4, 0.9) if background_lightness < 0.5 else -rng.uniform(0.4, 0.9))
-    image = _background(rng, size * SUPERSAMPLE, background_lightness, grayscale)
-    layout.draw_onto(image, _random_colour(rng, min(max(text_lightness, 0.0), 1.0), grayscale))
-    return image.resize((size, size), Image.Resampling.LANCZOS), layout
+    background = _background(rng, size * SUPERSAMPLE, background_lightness, grayscale)
+    fill = _random_colour(rng, min(max(text_lightness, 0.0), 1.0), grayscale)
+    return layout.render(size, fill, background), layout
