@@ -85,6 +85,8 @@ class GenerationSettings(Section):
     candidates: int = Field(4, ge=1)
     max_candidates: int = Field(8, ge=1, le=64)
     max_prompt_tokens: int = Field(384, ge=8)
+    # A tween's animated GIF may not be larger than this (Discord refuses uploads over 10 MB).
+    max_gif_bytes: int = Field(8_000_000, ge=100_000, le=100_000_000)
 
     @field_validator("device")
     @classmethod

@@ -9,11 +9,31 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Literal, Protocol
 
-Stage = Literal["base", "sr"]
+# "frame" and "gif" are a tween job's pictures: every frame (PNG) and the animation made of them.
+Stage = Literal["base", "sr", "frame", "gif"]
 # How a candidate is laid out: "glyph" draws its glyph map from its seed (the default), "none" draws
 # without one (seed 003's glyph-free mode). Alignments a user may pin (generation.layout).
 LAYOUT_MODES = ("glyph", "none")
 ALIGNMENTS = ("left", "center", "right")
+# What a job draws: "imagine" (candidates reranked by OCR) or "tween" (frames from `prompt` to
+# `end_prompt` with the noise held fixed, and an animated GIF of them).
+JOB_KINDS = ("imagine", "tween")
+# Where in a user's own photo the text goes when no exact box is given (see `box_for_place`).
+BOX_PLACES = ("top", "center", "bottom")
+MIN_TWEEN_FRAMES, MAX_TWEEN_FRAMES = 2, 48
+MAX_STYLE_STRENGTH = 1.0
+Box = tuple[int, int, int, int]  # x, y, width, height in the picture's own pixels
+
+
+def box_for_place(width: int, height: int, place: str) -> Box:
+    """The band of a width x height picture that a "where" word stands for: the full width, a third
+    of the height (at the top, in the middle or at the bottom), inset by 4 % on every side."""
+    if place not in BOX_PLACES:
+        raise ValueError(f"place must be one of {', '.join(BOX_PLACES)}, got {place!r}")
+    band = height // 3
+    top = {"top": 0, "center": (height - band) // 2, "bottom": height - band}[place]
+    inset_x, inset_y = max(1, width * 4 // 100), max(1, band * 4 // 100)
+    return (inset_x, top + inset_y, width - 2 * inset_x, band - 2 * inset_y)
 
 
 @dataclass(frozen=True)
@@ -34,6 +54,19 @@ class RenderRequest:
     layout: str = "glyph"
     font: str | None = None  # a font name (`glyphbot fonts`); None: each candidate's seed picks one
     align: str | None = None  # left, center or right; None: each candidate's seed picks
+    # A learned style (`glyphbot style learn`): its name, and its token embeddings (safetensors bytes,
+    # generation.styles) that the worker fetches from the style store just before rendering.
+    style: str | None = None
+    style_tokens: bytes | None = None
+    # A reference picture whose palette and texture the result should take on, and how strongly (0..1].
+    style_image_png: bytes | None = None
+    style_strength: float = 0.5
+    # With `init_image_png`: write the text into this box of that picture and keep every pixel
+    # outside it (instead of an img2img start from the whole picture).
+    box: Box | None = None
+    kind: str = "imagine"
+    end_prompt: str = ""  # tween: the last frame's text (`prompt` is the first's)
+    frames: int = 12  # tween: how many frames, both ends included
 
 
 @dataclass
