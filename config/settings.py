@@ -50,6 +50,7 @@ class DatabaseSettings(Section):
 class StorageSettings(Section):
     data_dir: Path = Path("data")
     images_dir: Path | None = None
+    styles_dir: Path | None = None
 
 
 class WorkerSettings(Section):
@@ -133,6 +134,10 @@ class DiscordSettings(Section):
     max_init_image_mib: float = Field(8.0, gt=0, le=20)
     cooldown_s: float = Field(10.0, ge=0)
     sync_commands: bool = True
+    # Added with styles, text into a photo and tweens (issue 16); default.toml documents each.
+    style_strength_default: float = Field(0.5, gt=0, le=1)
+    tween_frames_default: int = Field(12, ge=2, le=48)
+    tween_frames_max: int = Field(24, ge=2, le=48)
 
 
 class TumblrSettings(Section):
@@ -236,6 +241,11 @@ class Settings(BaseSettings):
     @property
     def images_dir(self) -> Path:
         return self.storage.images_dir or self.storage.data_dir / "images"
+
+    @property
+    def styles_dir(self) -> Path:
+        """Where learned styles' embeddings live (`<name>.safetensors`); storage.styles."""
+        return self.storage.styles_dir or self.storage.data_dir / "styles"
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -65,3 +65,26 @@ class ImageStoreFull(ImageStoreError):
 
 class ImageNotFound(ImageStoreError, LookupError):
     """No file with this content hash is in the store."""
+
+
+class StyleError(StorageError):
+    """A learned style could not be used, stored or removed; the message names the style."""
+
+
+class StyleNotFound(StyleError, LookupError):
+    """No style has this name (it was never learned)."""
+
+
+class StyleDeleted(StyleNotFound):
+    """The style existed but a moderator deleted it; the message says who and when.
+
+    A subclass of StyleNotFound, so a caller that only cares whether the style can be used catches one class.
+    """
+
+
+class StyleExists(StyleError, ValueError):
+    """A style with this name exists already (delete it first, or add it with `replace=True`)."""
+
+
+class InvalidStyle(StyleError, ValueError):
+    """The style's name or record is malformed (bad characters, empty embeddings, steps out of range)."""

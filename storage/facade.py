@@ -11,6 +11,7 @@ from storage.errors import DatabaseUnavailable
 from storage.images import ImageStore
 from storage.jobs import JobQueue
 from storage.moderation import Moderation
+from storage.styles import StyleStore
 from storage.types import QueueLimits
 
 
@@ -20,6 +21,7 @@ class Storage:
     images: ImageStore
     jobs: JobQueue
     moderation: Moderation
+    styles: StyleStore
 
     def async_jobs(self) -> AsyncJobs:
         return AsyncJobs(self.jobs)
@@ -55,7 +57,9 @@ def open_storage(settings=None, *, upgrade: bool = True) -> Storage:  # noqa: AN
         max_prompt_chars=settings.limits.max_prompt_chars,
         max_candidates=settings.generation.max_candidates,
     )
-    return Storage(db=db, images=images, jobs=JobQueue(db, images, limits), moderation=Moderation(db))
+    styles = StyleStore(db, settings.styles_dir)
+    return Storage(db=db, images=images, jobs=JobQueue(db, images, limits, styles=styles), moderation=Moderation(db),
+                   styles=styles)
 
 
 def _make_folder(path: Path, setting: str) -> None:

@@ -25,6 +25,34 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def write_temporary(folder: Path, data: bytes) -> Path:
+    """`data` in a new hidden file in `folder`, flushed to disk; rename it into place (`os.replace`) to publish it.
+
+    A reader never sees a half-written file under its real name, and a failure leaves no temporary file behind."""
+    fd, temp_name = tempfile.mkstemp(dir=folder, prefix=".incoming-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+    return Path(temp_name)
+
+
+def write_atomically(target: Path, data: bytes) -> None:
+    """Write `target` as a whole or not at all (temporary file in the same folder, then a rename)."""
+    temp = write_temporary(target.parent, data)
+    try:
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+
+
 class ImageStore:
     """Files under `root/ab/cd/<hash>`; two levels of fan-out keep directories small at millions of images."""
 
@@ -43,17 +71,7 @@ class ImageStore:
             return digest
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                os.replace(temp_name, target)
-            except BaseException:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(temp_name)
-                raise
+            write_atomically(target, data)
         except OSError as error:
             if error.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise ImageStoreFull(f"image store at {self.root} is out of disk space") from error

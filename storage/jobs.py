@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
+import uuid
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import fields
@@ -27,11 +28,23 @@ from storage.errors import (
     LeaseLost,
     QueueLimitReached,
     RequesterBanned,
+    StyleNotFound,
 )
 from storage.images import ImageStore
 from storage.models import HiddenImageRow, ImageRow, JobRow, WorkerRow
 from storage.moderation import active_ban, find_blocked_term
-from storage.types import ACTIVE_STATUSES, Job, JobFilter, JobPage, JobSubmission, QueueLimits, StoredImage, utcnow
+from storage.styles import StyleStore, style_row
+from storage.types import (
+    ACTIVE_STATUSES,
+    Job,
+    JobFilter,
+    JobPage,
+    JobSubmission,
+    QueueLimits,
+    StoredImage,
+    format_box,
+    utcnow,
+)
 from storage.validation import validate_submission
 
 MAX_PAGE = 200
@@ -40,8 +53,23 @@ ETA_SAMPLE = 50
 _JOB_FIELDS = [f.name for f in fields(Job)]
 
 
+# What a renderer may return: a still's candidates ("base", "sr"), a tween's frames and its animation.
+RESULT_STAGES = ("base", "sr", "frame", "gif")
+GIF_SIGNATURES = (b"GIF87a", b"GIF89a")
+
+
+def runs_alone(request: RenderRequest) -> bool:
+    """Jobs that steer the model per request (a style, a reference picture, a box in a photo) or draw a
+    tween take a batch of their own: a batch shares one pass through the model."""
+    return (request.kind != "imagine" or request.style is not None or request.style_image_png is not None
+            or request.box is not None)
+
+
 def batch_key(request: RenderRequest) -> str:
-    """Jobs can share a GPU batch when everything but the prompts and seeds matches."""
+    """Jobs can share a GPU batch when everything but the prompts and seeds matches; a job that
+    `runs_alone` gets a key no other job has."""
+    if runs_alone(request):
+        return f"alone-{uuid.uuid4().hex}"
     parts = (
         request.guidance_scale,
         request.sr_guidance_scale,
@@ -68,10 +96,13 @@ class JobQueue:
         images: ImageStore | None = None,
         limits: QueueLimits | None = None,
         clock: Callable[[], dt.datetime] | None = None,
+        styles: StyleStore | None = None,
     ) -> None:
         self.db = db
         self.images = images
         self.limits = limits or QueueLimits()
+        # Where workers fetch a style's embeddings; submission checks the styles table itself.
+        self.styles = styles
         # None: the database server's clock on PostgreSQL, so workers on hosts whose clocks drift
         # still agree on when a lease ran out; this machine's clock on SQLite (one host anyway).
         self.clock = clock
@@ -81,8 +112,9 @@ class JobQueue:
     def submit(self, submission: JobSubmission) -> Job:
         """Queue a job in one transaction, or return the existing job with the same idempotency key.
 
-        Raises InvalidJob, RequesterBanned, BlockedTermFound, QueueLimitReached or DatabaseUnavailable;
-        in every case nothing was queued.
+        Raises InvalidJob (also for an unknown or deleted style: its message names the style, and who
+        deleted it when; `__cause__` is the StyleNotFound / StyleDeleted), RequesterBanned, BlockedTermFound,
+        QueueLimitReached or DatabaseUnavailable; in every case nothing was queued.
         """
         validate_submission(submission, self.limits)
         if submission.idempotency_key is not None:
@@ -90,15 +122,17 @@ class JobQueue:
             if existing is not None:
                 return existing
         request = submission.request
-        init_hash = None
-        if request.init_image_png is not None:
-            if self.images is None:
-                raise InvalidJob("this queue has no image store, so it cannot take an init image")
-            init_hash = self.images.put(request.init_image_png)
+        init_hash = self._put_picture(request.init_image_png, "an init image")
+        style_image_hash = self._put_picture(request.style_image_png, "a style image")
         try:
             with self.db.write() as session:
                 now = self._now(session)
                 self._check_policy(session, submission, now)
+                if request.style is not None:
+                    try:
+                        style_row(session, request.style)
+                    except StyleNotFound as error:
+                        raise InvalidJob(str(error)) from error
                 row = JobRow(
                     idempotency_key=submission.idempotency_key,
                     source=submission.source,
@@ -119,6 +153,13 @@ class JobQueue:
                     layout=request.layout,
                     font=request.font,
                     align=request.align,
+                    kind=request.kind,
+                    end_prompt=request.end_prompt,
+                    frames=request.frames if request.kind == "tween" else None,
+                    style=request.style,
+                    style_image_hash=style_image_hash,
+                    style_strength=float(request.style_strength),
+                    box=None if request.box is None else format_box(request.box),
                     batch_key=batch_key(request),
                     priority=submission.priority,
                     status="queued",
@@ -334,13 +375,13 @@ class JobQueue:
         """
         if self.images is None:
             raise InvalidJob("this queue has no image store to keep results in")
-        chosen = [image for image in result.images if image.chosen]
-        if len(chosen) != 1:
-            raise ValueError(f"a result must mark exactly one image as chosen, not {len(chosen)}")
+        check_result(result)
         hashes = [self.images.put(image.png) for image in result.images]
         with self.db.write() as session:
             now = self._now(session)
             row = self._owned_row(session, job_id, worker_id)
+            if row.kind == "tween" and result.winner.stage != "gif":
+                raise ValueError(f"a tween's chosen image must be its GIF, not a {result.winner.stage!r} image")
             for image, digest in zip(result.images, hashes, strict=True):
                 session.add(
                     ImageRow(
@@ -412,13 +453,38 @@ class JobQueue:
             return session.scalar(select(func.count()).select_from(WorkerRow).where(WorkerRow.alive_until >= now)) or 0
 
     def load_init_image(self, job: Job) -> bytes | None:
-        if job.init_image_hash is None:
+        return self._read_picture(job.init_image_hash, "the init image")
+
+    def load_style_image(self, job: Job) -> bytes | None:
+        """The reference picture's bytes (RenderRequest.style_image_png), or None when the job has none."""
+        return self._read_picture(job.style_image_hash, "the style image")
+
+    def load_style_tokens(self, job: Job) -> bytes | None:
+        """The embeddings of the job's style (RenderRequest.style_tokens), or None when it has none.
+
+        Raises StyleDeleted / StyleNotFound when the style went away after submission (the message says
+        who deleted it and when), StyleError when its file is missing or damaged."""
+        if job.style is None:
             return None
-        if self.images is None:
-            raise InvalidJob("this queue has no image store to read the init image from")
-        return self.images.read(job.init_image_hash)
+        if self.styles is None:
+            raise InvalidJob("this queue has no style store to read the style's embeddings from")
+        return self.styles.tokens(job.style)
 
     # --- internals ----------------------------------------------------------------------------
+
+    def _put_picture(self, png: bytes | None, what: str) -> str | None:
+        if png is None:
+            return None
+        if self.images is None:
+            raise InvalidJob(f"this queue has no image store, so it cannot take {what}")
+        return self.images.put(png)
+
+    def _read_picture(self, digest: str | None, what: str) -> bytes | None:
+        if digest is None:
+            return None
+        if self.images is None:
+            raise InvalidJob(f"this queue has no image store to read {what} from")
+        return self.images.read(digest)
 
     def _now(self, session: Session) -> dt.datetime:
         if self.clock is not None:
@@ -438,7 +504,8 @@ class JobQueue:
             what = "you are" if ban.kind == "user" else "this place is"
             raise RequesterBanned(f"{what} banned from generating images" + (f": {ban.reason}" if ban.reason else ""))
         request = submission.request
-        term = find_blocked_term(session, request.prompt) or find_blocked_term(session, request.negative_prompt)
+        term = (find_blocked_term(session, request.prompt) or find_blocked_term(session, request.negative_prompt)
+                or find_blocked_term(session, request.end_prompt))
         if term is not None:
             raise BlockedTermFound("the prompt contains a blocked term")
         limits = [(JobRow.requester_id == submission.requester_id, self.limits.per_requester, "you already have")]
@@ -516,6 +583,18 @@ class JobQueue:
                 or_(JobRow.status == "running", (JobRow.status == "succeeded") & (JobRow.finished_at > since))
             )
         )
+
+
+def check_result(result: RenderResult) -> None:
+    """ValueError unless exactly one image is chosen and each has a known stage (a GIF's bytes for "gif")."""
+    chosen = [image for image in result.images if image.chosen]
+    if len(chosen) != 1:
+        raise ValueError(f"a result must mark exactly one image as chosen, not {len(chosen)}")
+    for image in result.images:
+        if image.stage not in RESULT_STAGES:
+            raise ValueError(f"image stage {image.stage!r} is not one of {', '.join(RESULT_STAGES)}")
+        if image.stage == "gif" and not image.png.startswith(GIF_SIGNATURES):
+            raise ValueError("an image of stage 'gif' must be a GIF file")
 
 
 def backoff_delays(initial_s: float = 0.05, maximum_s: float = 2.0, factor: float = 1.5) -> Iterator[float]:

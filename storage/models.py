@@ -75,6 +75,17 @@ class JobRow(Base):
     layout: Mapped[str] = mapped_column(String(16), default="glyph", server_default="glyph")
     font: Mapped[str | None] = mapped_column(String(200))
     align: Mapped[str | None] = mapped_column(String(16))
+    # What the job draws (generation.types.JOB_KINDS) and, for a tween, its last frame's text and frame count.
+    kind: Mapped[str] = mapped_column(String(16), default="imagine", server_default="imagine")
+    end_prompt: Mapped[str] = mapped_column(Text, default="", server_default="")
+    frames: Mapped[int | None] = mapped_column(Integer)
+    # A learned style by name (StyleRow.name: checked at submission, its embeddings fetched by the worker),
+    # a reference picture in the image store, and how strongly either steers the result.
+    style: Mapped[str | None] = mapped_column(String(32))
+    style_image_hash: Mapped[str | None] = mapped_column(String(64))
+    style_strength: Mapped[float] = mapped_column(Float, default=0.5, server_default="0.5")
+    # "x,y,w,h" in the init picture's pixels: the text goes into that box, the rest stays as it was.
+    box: Mapped[str | None] = mapped_column(String(64))
     # Jobs with equal batch keys share every setting that must match inside one GPU batch.
     batch_key: Mapped[str] = mapped_column(String(64))
     priority: Mapped[int] = mapped_column(Integer, default=0)
@@ -184,6 +195,27 @@ class HiddenImageRow(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
     moderator: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+
+class StyleRow(Base):
+    """A learned style (textual inversion): its embeddings live in `<data_dir>/styles/<name>.safetensors`.
+
+    Deleted styles keep their row (soft delete), so a job asking for one is told who deleted it and when.
+    """
+
+    __tablename__ = "styles"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    creator: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    example_hashes: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of the examples' sha256
+    steps: Mapped[int] = mapped_column(Integer)
+    loss: Mapped[float] = mapped_column(Float)
+    model_hash: Mapped[str] = mapped_column(String(64))
+    tokens_sha256: Mapped[str] = mapped_column(String(64))  # of the safetensors file, checked when it is read
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    deleted_by: Mapped[str | None] = mapped_column(String(200))
 
 
 class AuditRow(Base):

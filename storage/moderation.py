@@ -84,7 +84,7 @@ class Moderation:
             )
             session.add(row)
             session.flush()
-            _audit(session, now, moderator, "ban", f"{kind}:{source}:{subject}", reason=reason, expires_at=expires_at, ban_id=row.id)
+            write_audit(session, now, moderator, "ban", f"{kind}:{source}:{subject}", reason=reason, expires_at=expires_at, ban_id=row.id)
             return _ban(row)
 
     def lift_ban(self, ban_id: int, *, moderator: str, reason: str = "") -> Ban:
@@ -95,7 +95,7 @@ class Moderation:
                 raise LookupError(f"no ban {ban_id}")
             if row.lifted_at is None:
                 row.lifted_at = now
-                _audit(session, now, moderator, "lift_ban", f"{row.kind}:{row.source}:{row.subject}", reason=reason, ban_id=ban_id)
+                write_audit(session, now, moderator, "lift_ban", f"{row.kind}:{row.source}:{row.subject}", reason=reason, ban_id=ban_id)
             return _ban(row)
 
     def active_ban(self, source: str, requester_id: str, place: str = "") -> Ban | None:
@@ -125,7 +125,7 @@ class Moderation:
             if row is None:
                 row = BlockedTermRow(term=term, reason=reason, moderator=moderator, created_at=now)
                 session.add(row)
-                _audit(session, now, moderator, "block_term", term, reason=reason)
+                write_audit(session, now, moderator, "block_term", term, reason=reason)
             return BlockedTerm(row.term, row.reason, row.moderator, row.created_at)
 
     def unblock_term(self, term: str, *, moderator: str, reason: str = "") -> bool:
@@ -136,7 +136,7 @@ class Moderation:
             if row is None:
                 return False
             session.delete(row)
-            _audit(session, now, moderator, "unblock_term", row.term, reason=reason)
+            write_audit(session, now, moderator, "unblock_term", row.term, reason=reason)
             return True
 
     def blocked_terms(self) -> list[BlockedTerm]:
@@ -157,14 +157,14 @@ class Moderation:
         with self.db.write() as session:
             if session.get(HiddenImageRow, sha256) is None:
                 session.add(HiddenImageRow(sha256=sha256, reason=reason, moderator=moderator, created_at=now))
-                _audit(session, now, moderator, "hide_image", sha256, reason=reason)
+                write_audit(session, now, moderator, "hide_image", sha256, reason=reason)
 
     def unhide_image(self, sha256: str, *, moderator: str, reason: str = "") -> bool:
         now = self.clock()
         with self.db.write() as session:
             removed = session.execute(delete(HiddenImageRow).where(HiddenImageRow.sha256 == sha256)).rowcount
             if removed:
-                _audit(session, now, moderator, "unhide_image", sha256, reason=reason)
+                write_audit(session, now, moderator, "unhide_image", sha256, reason=reason)
             return bool(removed)
 
     def is_hidden(self, sha256: str) -> bool:
@@ -176,7 +176,7 @@ class Moderation:
     def record(self, moderator: str, action: str, target: str = "", **detail: object) -> None:
         """Log a moderator action that happens outside storage (a deleted Discord message, a rejected post)."""
         with self.db.write() as session:
-            _audit(session, self.clock(), moderator, action, target, **detail)
+            write_audit(session, self.clock(), moderator, action, target, **detail)
 
     def audit_log(self, *, limit: int = 50, before_id: int | None = None, moderator: str | None = None) -> list[AuditEntry]:
         """Newest first; pass the last entry's id as `before_id` for the next page."""
@@ -224,7 +224,8 @@ def _active_ban_conditions(now: dt.datetime) -> tuple:
     return (BanRow.lifted_at.is_(None), or_(BanRow.expires_at.is_(None), BanRow.expires_at > now))
 
 
-def _audit(session: Session, at: dt.datetime, moderator: str, action: str, target: str, **detail: object) -> None:
+def write_audit(session: Session, at: dt.datetime, moderator: str, action: str, target: str, **detail: object) -> None:
+    """Add an audit entry to `session`, so it commits (or rolls back) with the change it records."""
     if not moderator:
         raise ValueError("moderator actions need the moderator's name for the audit log")
     session.add(

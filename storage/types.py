@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from generation.types import RenderRequest
+from generation.types import Box, RenderRequest
 
 SOURCES = ("discord", "tumblr", "http", "cli")
 # Plain tuples, free of SQLAlchemy, so commands can offer them as choices without loading the ORM.
@@ -67,6 +67,13 @@ class Job:
     layout: str
     font: str | None
     align: str | None
+    kind: str
+    end_prompt: str
+    frames: int | None
+    style: str | None
+    style_image_hash: str | None
+    style_strength: float
+    box: str | None  # "x,y,w,h" as stored; `box_tuple` for the numbers
     batch_key: str
     priority: int
     attempts: int
@@ -86,8 +93,16 @@ class Job:
         """True once the job reached a final status (succeeded, failed or cancelled)."""
         return self.status in ("succeeded", "failed", "cancelled")
 
-    def render_request(self, init_image_png: bytes | None = None) -> RenderRequest:
-        """The generation request this job stands for; the worker passes the init image's bytes in."""
+    @property
+    def box_tuple(self) -> Box | None:
+        """The box as (x, y, width, height), or None when the job writes into no box."""
+        return parse_box(self.box) if self.box else None
+
+    def render_request(
+        self, init_image_png: bytes | None = None, *, style_image_png: bytes | None = None, style_tokens: bytes | None = None
+    ) -> RenderRequest:
+        """The generation request this job stands for; the worker passes the bytes kept elsewhere in (the
+        init and reference pictures from the image store, the style's embeddings from the style store)."""
         return RenderRequest(
             prompt=self.prompt,
             negative_prompt=self.negative_prompt,
@@ -103,7 +118,51 @@ class Job:
             layout=self.layout,
             font=self.font,
             align=self.align,
+            style=self.style,
+            style_tokens=style_tokens,
+            style_image_png=style_image_png,
+            style_strength=self.style_strength,
+            box=self.box_tuple,
+            kind=self.kind,
+            end_prompt=self.end_prompt,
+            **({} if self.frames is None else {"frames": self.frames}),
         )
+
+
+def format_box(box: Box) -> str:
+    """A box as the jobs table keeps it (and as the CLI and the API take it): "x,y,w,h"."""
+    return ",".join(str(value) for value in box)
+
+
+def parse_box(text: str) -> Box:
+    """"x,y,w,h" back into four whole numbers; ValueError naming the text when it is not that."""
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) != 4 or not all(part.lstrip("-").isdigit() for part in parts):
+        raise ValueError(f"a box is four whole numbers X,Y,W,H (left, top, width, height in pixels), not {text!r}")
+    x, y, w, h = (int(part) for part in parts)
+    return (x, y, w, h)
+
+
+@dataclass(frozen=True)
+class StyleRecord:
+    """One learned style as its row says (`storage.styles.StyleStore`); its embeddings are read with
+    `StyleStore.tokens(name)`. `deleted_at`/`deleted_by` are set only for a style a moderator deleted."""
+
+    id: int
+    name: str
+    creator: str
+    created_at: dt.datetime
+    example_hashes: tuple[str, ...]
+    steps: int
+    loss: float
+    model_hash: str
+    tokens_sha256: str
+    deleted_at: dt.datetime | None = None
+    deleted_by: str | None = None
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
 
 
 @dataclass(frozen=True)

@@ -6,16 +6,31 @@ Kept apart from the queue so adapters can validate a form (say, a Discord modal)
 from __future__ import annotations
 
 import math
+import re
+import struct
 import unicodedata
 
-from generation.types import ALIGNMENTS, LAYOUT_MODES, RenderRequest
+from generation.types import (
+    ALIGNMENTS,
+    JOB_KINDS,
+    LAYOUT_MODES,
+    MAX_STYLE_STRENGTH,
+    MAX_TWEEN_FRAMES,
+    MIN_TWEEN_FRAMES,
+    RenderRequest,
+)
 from storage.errors import InvalidJob
-from storage.types import SOURCES, Job, JobSubmission, QueueLimits
+from storage.images import sha256_hex
+from storage.types import SOURCES, Job, JobSubmission, QueueLimits, format_box
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_INIT_IMAGE_BYTES = 20 * 1024 * 1024
 # The pipeline's samplers (generation.schedulers.SAMPLERS, which imports diffusers; a test keeps them equal).
 SCHEDULERS = ("ddpm", "ddim", "dpmsolver")
+# A style's name: what `glyphbot style learn NAME` accepts, safe as a file name and in a prompt.
+STYLE_NAME = re.compile(r"[a-z0-9_-]{1,32}")
+# generation.tokenizer.normalize_transcript's rule (repeated: that module imports torch).
+_SPACES_AROUND_NEWLINE = re.compile(r"[ \t]*\n[ \t]*")
 
 
 def validate_submission(submission: JobSubmission, limits: QueueLimits) -> None:
@@ -49,21 +64,110 @@ def validate_request(request: RenderRequest, limits: QueueLimits) -> None:
     if request.font is not None:
         _check_text("font", request.font, 200, required=True)
     if request.init_image_png is not None:
-        if not request.init_image_png.startswith(PNG_SIGNATURE):
-            raise InvalidJob("the init image is not a PNG file")
-        if len(request.init_image_png) > MAX_INIT_IMAGE_BYTES:
-            raise InvalidJob(f"the init image is larger than {MAX_INIT_IMAGE_BYTES // (1024 * 1024)} MiB")
+        _check_png("the init image", request.init_image_png)
         _check_range("strength", request.strength, 0.0, 1.0, low_inclusive=False)
+    _check_kind(request, limits)
+    _check_style(request)
+    _check_box(request)
+
+
+def check_style_name(name: object) -> str:
+    """The name itself, or InvalidJob saying what a style name may be."""
+    if not isinstance(name, str) or not STYLE_NAME.fullmatch(name):
+        raise InvalidJob(f"style name {name!r} must be 1 to 32 characters of a-z, 0-9, _ and - (lowercase)")
+    return name
+
+
+def normalize_prompt(text: str) -> str:
+    """A prompt as the model reads it: line breaks unified, spaces around them and at both ends dropped."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return _SPACES_AROUND_NEWLINE.sub("\n", text).strip(" \t")
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk, or None when the bytes do not start like a PNG.
+
+    Read by hand, so storage and adapters can check a box against the picture without PIL."""
+    if len(data) < 24 or not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def _check_png(what: str, data: object) -> tuple[int, int] | None:
+    """Refuse anything but PNG bytes within the size limit; the picture's (width, height) when its IHDR reads."""
+    if not isinstance(data, bytes):
+        raise InvalidJob(f"{what} must be the bytes of a PNG file")
+    if not data.startswith(PNG_SIGNATURE):
+        raise InvalidJob(f"{what} is not a PNG file")
+    if len(data) > MAX_INIT_IMAGE_BYTES:
+        raise InvalidJob(f"{what} is larger than {MAX_INIT_IMAGE_BYTES // (1024 * 1024)} MiB")
+    return png_size(data)
+
+
+def _check_kind(request: RenderRequest, limits: QueueLimits) -> None:
+    if request.kind not in JOB_KINDS:
+        raise InvalidJob(f"job kind {request.kind!r} is not one of {', '.join(JOB_KINDS)}")
+    if request.kind != "tween":
+        if request.end_prompt:
+            raise InvalidJob("an end prompt belongs to a tween job (kind tween); this job is an imagine job")
+        return
+    _check_prompt("end prompt", request.end_prompt, limits.max_prompt_chars, required=True)
+    # Blank lines before or after the text draw nothing either, so they do not make two ends differ.
+    if normalize_prompt(request.end_prompt).strip() == normalize_prompt(request.prompt).strip():
+        raise InvalidJob(f"the tween's two ends are the same text ({normalize_prompt(request.prompt).strip()!r}); give two different prompts")
+    _check_int("frames", request.frames, MIN_TWEEN_FRAMES, MAX_TWEEN_FRAMES)
+    if request.box is not None:
+        raise InvalidJob("a tween cannot write into a box of a picture; leave out the box")
+
+
+def _check_style(request: RenderRequest) -> None:
+    if request.style is not None:
+        check_style_name(request.style)
+    if request.style_tokens is not None:
+        raise InvalidJob("style embeddings are not submitted with a job; name the style and the worker fetches them")
+    if request.style_image_png is not None:
+        _check_png("the style image", request.style_image_png)
+    if request.style is not None or request.style_image_png is not None:
+        _check_range("style strength", request.style_strength, 0.0, MAX_STYLE_STRENGTH, low_inclusive=False)
+
+
+def _check_box(request: RenderRequest) -> None:
+    box = request.box
+    if box is None:
+        return
+    if request.init_image_png is None:
+        raise InvalidJob("a box says where in your picture the text goes; give the picture too (the init image)")
+    if not isinstance(box, tuple | list) or len(box) != 4 or any(isinstance(v, bool) or not isinstance(v, int) for v in box):
+        raise InvalidJob(f"a box is four whole numbers X,Y,W,H, not {box!r}")
+    x, y, w, h = box
+    if x < 0 or y < 0:
+        raise InvalidJob(f"box {format_box(box)} starts outside the picture (X and Y must be 0 or more)")
+    if w < 1 or h < 1:
+        raise InvalidJob(f"box {format_box(box)} has no area (width and height must be 1 or more)")
+    size = _check_png("the init image", request.init_image_png)
+    if size is None or min(size) < 1:
+        raise InvalidJob("the init image's size cannot be read (its PNG header is broken), so the box cannot be placed")
+    width, height = size
+    if x + w > width:
+        raise InvalidJob(f"box {format_box(box)} reaches past the picture's right edge ({width} px wide)")
+    if y + h > height:
+        raise InvalidJob(f"box {format_box(box)} reaches past the picture's bottom edge ({height} px high)")
 
 
 def same_request(job: Job, request: RenderRequest) -> bool:
     """Whether `job` was queued for `request`: a reused idempotency key must carry the same request,
     or the caller would silently get a job drawing something else."""
+    frames = request.frames if request.kind == "tween" else None
     return (job.prompt, job.negative_prompt, job.guidance_scale, job.sr_guidance_scale, job.num_inference_steps,
-            job.sr_num_inference_steps, job.scheduler, job.candidates, job.seed, job.layout, job.font, job.align) == (
+            job.sr_num_inference_steps, job.scheduler, job.candidates, job.seed, job.layout, job.font, job.align,
+            job.kind, job.end_prompt, job.frames, job.style, job.box_tuple,
+            job.style_image_hash) == (
         request.prompt, request.negative_prompt, request.guidance_scale, request.sr_guidance_scale,
         request.num_inference_steps, request.sr_num_inference_steps, request.scheduler, request.candidates, request.seed,
-        request.layout, request.font, request.align)
+        request.layout, request.font, request.align,
+        request.kind, request.end_prompt, frames, request.style, None if request.box is None else tuple(request.box),
+        None if request.style_image_png is None else sha256_hex(request.style_image_png))
 
 
 def _check_prompt(name: str, value: str, max_chars: int, *, required: bool = False) -> None:

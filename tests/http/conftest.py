@@ -26,7 +26,7 @@ from tests.storage.conftest import pg_databases, pg_session_url  # noqa: F401
 
 TABLES = (
     "tumblr_images, tumblr_posts, tumblr_readings, "
-    "http_sessions, http_moderators, http_api_keys, workers, audit_log, hidden_images, blocked_terms, bans, images, jobs"
+    "http_sessions, http_moderators, http_api_keys, styles, workers, audit_log, hidden_images, blocked_terms, bans, images, jobs"
 )
 PASSWORD = "correct horse battery"
 

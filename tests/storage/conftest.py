@@ -21,7 +21,7 @@ from storage.jobs import JobQueue
 from storage.types import JobSubmission, QueueLimits
 
 PG_HOST = os.environ.get("GLYPHBOT_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
-TABLES = "workers, audit_log, hidden_images, blocked_terms, bans, images, jobs"
+TABLES = "styles, workers, audit_log, hidden_images, blocked_terms, bans, images, jobs"
 
 
 def _admin_connection():
@@ -122,3 +122,43 @@ def wait_for(condition, timeout_s: float = 30.0) -> None:  # noqa: ANN001  a zer
         if time.monotonic() > deadline:
             pytest.fail("condition not met in time")
         time.sleep(0.02)
+
+
+def safetensors_blob(values: int = 4) -> bytes:
+    """A real safetensors file (one float32 tensor of `values` zeros), written by hand so no torch is needed."""
+    import json
+    import struct
+
+    header = json.dumps({"emb": {"dtype": "F32", "shape": [values], "data_offsets": [0, 4 * values]}}).encode()
+    return struct.pack("<Q", len(header)) + header + bytes(4 * values)
+
+
+EXAMPLES = tuple(f"{i:064x}" for i in range(1, 6))
+
+
+@pytest.fixture
+def styles(db: Database, tmp_path):  # noqa: ANN001,ANN201  storage.styles.StyleStore
+    from storage.styles import StyleStore
+
+    return StyleStore(db, tmp_path / "styles")
+
+
+@pytest.fixture
+def styled_queue(db: Database, store: ImageStore, styles) -> JobQueue:  # noqa: ANN001
+    """A queue that knows the style store, as `open_storage` builds it."""
+    return JobQueue(db, store, QueueLimits(per_requester=1000, per_place=1000), styles=styles)
+
+
+def add_style(styles, name: str = "redsign", *, tokens: bytes | None = None, creator: str = "alice"):  # noqa: ANN001,ANN201
+    return styles.add(name, creator, EXAMPLES, 200, 0.125, tokens or safetensors_blob(), "model-abc")
+
+
+def png_of(width: int, height: int) -> bytes:
+    """A real PNG of that size (PIL), for checks that read the picture's header."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), "white").save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -13,7 +13,7 @@ from storage.models import Base
 from storage.moderation import Moderation
 
 
-STORAGE_TABLES = {"jobs", "images", "bans", "blocked_terms", "hidden_images", "audit_log", "workers"}
+STORAGE_TABLES = {"jobs", "images", "bans", "blocked_terms", "hidden_images", "audit_log", "workers", "styles"}
 
 
 def _table_of(difference: tuple | list) -> str:
