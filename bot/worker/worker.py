@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 from bot.worker.worker_render import BatchRenderer, OutOfMemory, is_out_of_memory, render_jobs
-from generation.types import Progress, ProgressCallback, RenderResult, Renderer
-from storage.errors import DatabaseFileChanged, DatabaseUnavailable, ImageStoreError, LeaseLost
+from generation.types import Progress, ProgressCallback, RenderRequest, RenderResult, Renderer
+from storage.errors import DatabaseFileChanged, DatabaseUnavailable, ImageStoreError, InvalidJob, LeaseLost, StyleError
 from storage.jobs import JobQueue
 from storage.types import Job
 
@@ -31,6 +31,11 @@ PROGRESS_MIN_INTERVAL_S = 0.5
 
 class JobDropped(Exception):
     """Raised inside the renderer's progress callback to stop a job that was cancelled or taken over."""
+
+
+class JobUnrunnable(Exception):
+    """What a job needs besides its row cannot be had (a picture gone from the store, a style deleted
+    since it was queued); the message is the job's failure reason, and nothing is rendered or stored."""
 
 
 @dataclass(frozen=True)
@@ -120,10 +125,10 @@ class Worker:
             runnable, requests = [], []
             for job in jobs:
                 try:
-                    requests.append(job.render_request(self.queue.load_init_image(job)))
+                    requests.append(self._request_of(job))
                     runnable.append(job)
-                except ImageStoreError as error:
-                    self._finish_failed(job, f"cannot read the init image: {error}")
+                except JobUnrunnable as error:
+                    self._finish_failed(job, str(error))
             callbacks = [self._progress_callback(job, dropped) for job in runnable]
             outcomes = render_jobs(self.renderer, requests, callbacks)
             for job, outcome in zip(runnable, outcomes, strict=True):
@@ -131,6 +136,24 @@ class Worker:
         finally:
             self.heartbeat.untrack([job.id for job in jobs])
         return len(jobs)
+
+    def _request_of(self, job: Job) -> RenderRequest:
+        """The job's request with the bytes kept outside its row: the init and style pictures from the
+        image store, the style's embeddings from the style store, fetched now so a style deleted while the
+        job waited fails it with who deleted it and when (StyleDeleted's message)."""
+        try:
+            init_image = self.queue.load_init_image(job)
+        except ImageStoreError as error:
+            raise JobUnrunnable(f"cannot read the init image: {error}") from error
+        try:
+            style_image = self.queue.load_style_image(job)
+        except ImageStoreError as error:
+            raise JobUnrunnable(f"cannot read the style image: {error}") from error
+        try:
+            tokens = self.queue.load_style_tokens(job)
+        except (StyleError, InvalidJob) as error:
+            raise JobUnrunnable(str(error)) from error
+        return job.render_request(init_image, style_image_png=style_image, style_tokens=tokens)
 
     # --- one job's end ------------------------------------------------------------------------
 

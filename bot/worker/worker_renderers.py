@@ -49,6 +49,9 @@ def load_renderer(spec: str, settings=None) -> Renderer:  # noqa: ANN001  config
 class TextDrawingRenderer:
     """Draws the prompt as black text on white with PIL: real PNGs, real progress, no model.
 
+    A tween request gets its frames (the first half show `prompt`, the rest `end_prompt`) and an
+    animated GIF of them, the chosen image, as the real renderer returns them; a request with a box
+    draws the text into that box of the init picture and leaves the rest of it as it was.
     `step_delay_s` makes each reported step take time, so tests can kill or cancel mid-job.
     """
 
@@ -59,12 +62,25 @@ class TextDrawingRenderer:
 
     def render(self, request: RenderRequest, progress: ProgressCallback | None = None) -> RenderResult:
         seed = request.seed if request.seed is not None else 0
+        if request.kind == "tween":
+            return self._tween(request, seed, progress)
         base = [self._candidate("base", request.prompt, seed + i, self.base_size) for i in range(request.candidates)]
         self._steps("base", request.num_inference_steps, progress, preview=base[0].png)
-        sr = self._candidate("sr", request.prompt, seed, self.sr_size)
+        if request.box is not None and request.init_image_png is not None:
+            sr = _into_box(request.init_image_png, request.box, request.prompt, seed)
+        else:
+            sr = self._candidate("sr", request.prompt, seed, self.sr_size)
         self._steps("sr", request.sr_num_inference_steps, progress, preview=None)
         sr.ocr_text, sr.ocr_score, sr.chosen = request.prompt, 1.0, True
         return RenderResult(images=base + [sr])
+
+    def _tween(self, request: RenderRequest, seed: int, progress: ProgressCallback | None) -> RenderResult:
+        frames = [
+            self._candidate("frame", request.prompt if 2 * i < request.frames else request.end_prompt, seed, self.base_size)
+            for i in range(request.frames)
+        ]
+        self._steps("frame", request.frames, progress, preview=frames[0].png)
+        return RenderResult(images=[*frames, tween_gif(frames, seed)])
 
     def _steps(self, stage: str, total: int, progress: ProgressCallback | None, preview: bytes | None) -> None:
         for step in range(1, total + 1):
@@ -92,6 +108,9 @@ class ConstantRenderer:
 
     def render(self, request: RenderRequest, progress: ProgressCallback | None = None) -> RenderResult:
         png = _tiny_png()
+        if request.kind == "tween":
+            frames = [RenderedImage("frame", 0, png, 1, 1) for _ in range(request.frames)]
+            return RenderResult(images=[*frames, tween_gif(frames, 0)])
         images = [RenderedImage("base", i, png, 1, 1) for i in range(request.candidates)]
         images.append(RenderedImage("sr", 0, png, 1, 1, request.prompt, 1.0, True))
         return RenderResult(images=images)
@@ -107,3 +126,28 @@ def _tiny_png() -> bytes:
     buffer = io.BytesIO()
     Image.new("L", (1, 1), 255).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def tween_gif(frames: Sequence[RenderedImage], seed: int, frame_ms: int = 120) -> RenderedImage:
+    """The chosen image of a tween result: an animated GIF of its frames (stage "gif"), looping."""
+    from PIL import Image
+
+    pictures = [Image.open(io.BytesIO(frame.png)).convert("RGB") for frame in frames]
+    buffer = io.BytesIO()
+    pictures[0].save(buffer, format="GIF", save_all=True, append_images=pictures[1:], duration=frame_ms, loop=0)
+    width, height = pictures[0].size
+    return RenderedImage("gif", seed, buffer.getvalue(), width, height, chosen=True)
+
+
+def _into_box(init_png: bytes, box: tuple[int, int, int, int], text: str, seed: int) -> RenderedImage:
+    """The init picture with `text` drawn on white inside `box`; every pixel outside the box unchanged."""
+    from PIL import Image, ImageDraw
+
+    picture = Image.open(io.BytesIO(init_png)).convert("RGB")
+    x, y, w, h = box
+    patch = Image.new("RGB", (w, h), "white")  # drawn apart, so text running long cannot spill out of the box
+    ImageDraw.Draw(patch).multiline_text((1, 1), text, fill="black")
+    picture.paste(patch, (x, y))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return RenderedImage("sr", seed, buffer.getvalue(), picture.width, picture.height)

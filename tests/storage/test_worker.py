@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Sequence
 
@@ -180,3 +181,89 @@ def test_a_worker_that_stops_reporting_is_not_counted(queue: JobQueue) -> None:
     queue.worker_alive("lost-host:1:abc", ttl_s=0.3)
     assert queue.live_workers() == 1
     wait_for(lambda: queue.live_workers() == 0, 5)
+
+
+# --- issue 16: styles, reference pictures, boxes and tweens through the worker ---------------------------
+
+
+class RecordingRenderer(TextDrawingRenderer):
+    """Keeps every request it was given, so a test can see what the worker passed in."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[RenderRequest] = []
+
+    def render(self, request: RenderRequest, progress: ProgressCallback | None = None) -> RenderResult:
+        self.requests.append(request)
+        return super().render(request, progress)
+
+
+def test_the_worker_passes_the_style_tokens_and_the_style_image(styled_queue: JobQueue, styles) -> None:  # noqa: ANN001
+    from .conftest import add_style, png_of, safetensors_blob
+
+    add_style(styles, "red", tokens=safetensors_blob(5))
+    reference = png_of(16, 16)
+    job = styled_queue.submit(submission("HELLO", style="red", style_image_png=reference, style_strength=0.3))
+    renderer = RecordingRenderer()
+    assert Worker(styled_queue, renderer, FAST).run(exit_when_idle=True) == 1
+    [request] = renderer.requests
+    assert (request.style, request.style_tokens, request.style_image_png, request.style_strength) == (
+        "red", safetensors_blob(5), reference, 0.3)
+    assert styled_queue.get(job.id).status == "succeeded"
+
+
+def test_a_style_deleted_while_the_job_waited_fails_it_by_name_and_stores_nothing(styled_queue: JobQueue, styles) -> None:  # noqa: ANN001
+    from .conftest import add_style
+
+    add_style(styles, "red")
+    job = styled_queue.submit(submission("HELLO", style="red"))
+    styles.delete("red", "mia", reason="logo")
+    renderer = RecordingRenderer()
+    Worker(styled_queue, renderer, FAST).run(exit_when_idle=True)
+    failed = styled_queue.get(job.id)
+    assert failed.status == "failed" and re.fullmatch(r"style 'red' was deleted by mia on \d{4}-\d\d-\d\d \d\d:\d\d UTC", failed.error)
+    assert renderer.requests == [] and styled_queue.images_of(job.id) == []
+
+
+def test_a_tween_stores_its_frames_and_its_gif(styled_queue: JobQueue, store) -> None:  # noqa: ANN001
+    job = styled_queue.submit(submission("OPEN", kind="tween", end_prompt="CLOSED", frames=5))
+    assert Worker(styled_queue, TextDrawingRenderer(), FAST).run(exit_when_idle=True) == 1
+    done = styled_queue.get(job.id)
+    assert done.status == "succeeded" and done.progress_stage == "frame"
+    images = styled_queue.images_of(job.id)
+    assert [image.stage for image in images] == ["frame"] * 5 + ["gif"]
+    assert [image.chosen for image in images] == [False] * 5 + [True]
+    assert store.read(images[-1].sha256).startswith(b"GIF89a")
+    assert all(store.read(image.sha256).startswith(b"\x89PNG") for image in images[:-1])
+
+
+def test_the_box_keeps_every_pixel_outside_it(styled_queue: JobQueue, store) -> None:  # noqa: ANN001
+    import io
+
+    from PIL import Image, ImageChops
+
+    photo = Image.new("RGB", (120, 80), (200, 30, 30))
+    buffer = io.BytesIO()
+    photo.save(buffer, format="PNG")
+    job = styled_queue.submit(submission("SALE", init_image_png=buffer.getvalue(), box=(10, 20, 60, 30)))
+    Worker(styled_queue, TextDrawingRenderer(), FAST).run(exit_when_idle=True)
+    winner = next(image for image in styled_queue.images_of(job.id) if image.chosen)
+    result = Image.open(io.BytesIO(store.read(winner.sha256))).convert("RGB")
+    difference = ImageChops.difference(result, photo)
+    assert difference.getbbox() is not None
+    left, top, right, bottom = difference.getbbox()
+    assert 10 <= left and 20 <= top and right <= 70 and bottom <= 50
+
+
+def test_a_result_a_tween_cannot_use_fails_the_job(styled_queue: JobQueue) -> None:
+    class NoGif(TextDrawingRenderer):
+        def render(self, request: RenderRequest, progress: ProgressCallback | None = None) -> RenderResult:
+            result = super().render(request, progress)
+            result.images[-1].png = b"\x89PNG not a gif"
+            return result
+
+    job = styled_queue.submit(submission("OPEN", kind="tween", end_prompt="SHUT", frames=2))
+    Worker(styled_queue, NoGif(), FAST).run(exit_when_idle=True)
+    failed = styled_queue.get(job.id)
+    assert failed.status == "failed" and "stage 'gif' must be a GIF file" in failed.error
+    assert styled_queue.images_of(job.id) == []
