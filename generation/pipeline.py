@@ -29,8 +29,12 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils import BaseOutput
 from PIL import Image
 
+from generation.colour import Palette, split_two_colours
+from generation.guidance import CleanEdit, ColourGuidance, apply_clean_edits
 from generation.layout import GlyphLayout, candidate_layouts
 from generation.schedulers import SAMPLERS, sampling_scheduler
+from generation.styles import StyleTokens
+from generation.text_encoder import TextBlend
 from generation.tokenizer import GlyphTokenizer, PromptError, TokenizedBatch
 from generation.types import LAYOUT_MODES
 from generation.unet import GlyphUNet2DModel
@@ -56,6 +60,16 @@ class GlyphPipelineOutput(BaseOutput):
     base_images: Any
     seeds: list[int]
     layouts: list[GlyphLayout | None]
+
+
+@dataclass(frozen=True)
+class _Steering:
+    """What steers one stage's sampling besides prompt and glyph map: a style's vectors, a second text
+    blended in (tweening), and edits of the predicted clean image (generation.guidance)."""
+
+    style_embeds: torch.Tensor | None = None
+    blend: TextBlend | None = None
+    clean_edits: tuple[CleanEdit, ...] = ()
 
 
 def check_options(guidance_scale: float, num_inference_steps: int, scheduler: str, strength: float = 0.0) -> None:
@@ -140,9 +154,11 @@ class GlyphCascadePipeline(DiffusionPipeline):
             raise OptionError(f"give {count} integer seeds between 0 and {MAX_SEED}, got {seeds!r}")
         return seeds
 
-    def _conditioning(self, prompts: list[str], negative_prompts: list[str | None]) -> tuple[TokenizedBatch, TokenizedBatch]:
+    def _conditioning(
+        self, prompts: list[str], negative_prompts: list[str | None], style: StyleTokens | None = None
+    ) -> tuple[TokenizedBatch, TokenizedBatch]:
         device = self._execution_device
-        cond = self.tokenizer(prompts).to(device)
+        cond = self.tokenizer(prompts, style_slots=0 if style is None else style.slots).to(device)
         uncond = self.tokenizer([negative or None for negative in negative_prompts]).to(device)
         return cond, uncond
 
@@ -209,19 +225,35 @@ class GlyphCascadePipeline(DiffusionPipeline):
         guidance_scale: float,
         extra: dict[str, torch.Tensor],
         glyph: torch.Tensor | None = None,
+        style_embeds: torch.Tensor | None = None,
+        blend: TextBlend | None = None,
     ) -> torch.Tensor:
         """Guided prediction; runs only the branches that guidance actually needs.
 
-        `glyph` is the conditional branch's map; the unconditional branch always gets a blank one."""
+        `glyph` is the conditional branch's map; the unconditional branch always gets a blank one.
+        `style_embeds` and `blend` (a second text mixed into each candidate's, for tweening) condition
+        the conditional branch only, so guidance pushes towards them."""
         if guidance_scale == 1:
-            return unet(sample, timestep, cond.input_ids, cond.attention_mask, cond.line_ids, glyph=glyph, **extra).sample
+            return unet(
+                sample, timestep, cond.input_ids, cond.attention_mask, cond.line_ids, glyph=glyph,
+                style_embeds=style_embeds, text_blend=blend, **extra,
+            ).sample
         if guidance_scale == 0:
             return unet(sample, timestep, uncond.input_ids, uncond.attention_mask, uncond.line_ids, **extra).sample
         both = _stack_tokens(uncond, cond)
-        doubled = {name: torch.cat([value, value]) for name, value in extra.items()}
+        doubled: dict[str, Any] = {name: torch.cat([value, value]) for name, value in extra.items()}
         if glyph is not None:
             doubled["glyph"] = torch.cat([torch.zeros_like(glyph), glyph])
-        out = unet(torch.cat([sample, sample]), timestep, both.input_ids, both.attention_mask, both.line_ids, **doubled).sample
+        if blend is not None:
+            # The unconditional rows blend with themselves at weight 0: they stay the blank prompt.
+            stacked = _stack_tokens(uncond, TokenizedBatch(blend.input_ids, blend.attention_mask, blend.line_ids))
+            doubled["text_blend"] = TextBlend(
+                stacked.input_ids, stacked.attention_mask, stacked.line_ids, torch.cat([torch.zeros_like(blend.weight), blend.weight])
+            )
+        out = unet(
+            torch.cat([sample, sample]), timestep, both.input_ids, both.attention_mask, both.line_ids,
+            style_embeds=style_embeds, **doubled,
+        ).sample
         out_uncond, out_cond = out.chunk(2)
         prediction_uncond, _ = split_learned_variance(out_uncond, sample.shape[1])
         prediction_cond, variance = split_learned_variance(out_cond, sample.shape[1])
@@ -244,6 +276,7 @@ class GlyphCascadePipeline(DiffusionPipeline):
         extra: dict[str, torch.Tensor],
         callback: StepCallback | None,
         layouts: Sequence[GlyphLayout | None],
+        steering: _Steering,
     ) -> torch.Tensor:
         device, dtype = self._execution_device, unet.dtype
         glyph = self._glyph_tensor(unet, layouts)
@@ -267,7 +300,12 @@ class GlyphCascadePipeline(DiffusionPipeline):
             sample = scheduler.add_noise(init, noise, timesteps[:1].repeat(count))
         for step, timestep in enumerate(self.progress_bar(timesteps)):
             model_input = scheduler.scale_model_input(sample, timestep)
-            output = self._model_output(unet, model_input, timestep, cond, uncond, guidance_scale, extra, glyph)
+            output = self._model_output(unet, model_input, timestep, cond, uncond, guidance_scale, extra, glyph, steering.style_embeds, steering.blend)
+            if steering.clean_edits:
+                alpha = training_scheduler.alphas_cumprod.to(device)[int(timestep)]
+                output = apply_clean_edits(
+                    steering.clean_edits, output, model_input, alpha, training_scheduler.config.prediction_type, step / len(timesteps)
+                )
             if not isinstance(scheduler, DDPMScheduler):  # only the ancestral sampler reads learned variances
                 output = split_learned_variance(output, sample.shape[1])[0]
             sample = scheduler.step(output, timestep, sample, generator=generators).prev_sample
@@ -276,7 +314,9 @@ class GlyphCascadePipeline(DiffusionPipeline):
         return sample.clamp(-1, 1)
 
     def _glyph_tensor(self, unet: GlyphUNet2DModel, layouts: Sequence[GlyphLayout | None]) -> torch.Tensor | None:
-        """The conditional branch's glyph maps at the model's size; None when no candidate has a layout."""
+        """The conditional branch's glyph maps at the model's size; None when no candidate has a layout.
+
+        A layout is anything with `glyph_map(size)`: a GlyphLayout, or a tween's blend of two."""
         if not unet.reads_glyphs or all(layout is None for layout in layouts):
             return None
         size = unet.config.sample_size
@@ -310,23 +350,53 @@ class GlyphCascadePipeline(DiffusionPipeline):
         strength: float = 0.75,
         callback_on_step_end: StepCallback | None = None,
         layouts: Sequence[GlyphLayout | None] | None = None,
+        style: StyleTokens | None = None,
+        clean_edits: Sequence[CleanEdit] = (),
+        blend_prompts: Sequence[str] | None = None,
+        blend_weights: Sequence[float] | None = None,
     ) -> torch.Tensor:
         """Base-stage candidates, (batch, 3, S, S) in [-1, 1]: one per prompt, seeded per candidate.
 
-        `layouts` (one per prompt; see `layouts()`) default to ones drawn from the seeds."""
+        `layouts` (one per prompt; see `layouts()`) default to ones drawn from the seeds. `style`: a
+        learned style (generation.styles; it conditions the base stage, whose colours the SR keeps).
+        `clean_edits` steer every step (generation.guidance). `blend_prompts` with `blend_weights`
+        mix a second text into each candidate's (tweening)."""
         if self.base_unet is None:
             raise RuntimeError("this pipeline has no base model")
         check_options(guidance_scale, num_inference_steps, scheduler, strength)
         negative_prompts = _negatives(prompts, negative_prompts)
         seeds = self._seeds(len(prompts), seeds)
-        cond, uncond = self._conditioning(prompts, negative_prompts)
+        cond, uncond = self._conditioning(prompts, negative_prompts, style)
         layouts = self._candidate_layouts(prompts, seeds, layouts)
         init = None if image is None else self._image_tensor(image, len(prompts), self.base_unet.config.sample_size)
+        style_embeds = None if style is None else style.vectors[None].to(self._execution_device, self.base_unet.dtype)
+        steering = _Steering(style_embeds, self._blend(prompts, blend_prompts, blend_weights), tuple(clean_edits))
         self.current_stage = "base"
         return self._denoise(
             self.base_unet, self.base_scheduler, scheduler, cond, uncond, self._generators(seeds, 0),
-            guidance_scale, num_inference_steps, init, strength, {}, callback_on_step_end, layouts,
+            guidance_scale, num_inference_steps, init, strength, {}, callback_on_step_end, layouts, steering,
         )
+
+    def _blend(self, prompts: Sequence[str], blend_prompts: Sequence[str] | None, weights: Sequence[float] | None) -> TextBlend | None:
+        if blend_prompts is None:
+            return None
+        if weights is None or len(blend_prompts) != len(prompts) or len(weights) != len(prompts):
+            raise OptionError(f"give one blend prompt and one weight per prompt ({len(prompts)})")
+        if any(not 0 <= weight <= 1 for weight in weights):
+            raise OptionError(f"blend weights must be between 0 and 1, got {list(weights)}")
+        tokens = self.tokenizer(list(blend_prompts)).to(self._execution_device)
+        return TextBlend(tokens.input_ids, tokens.attention_mask, tokens.line_ids, torch.tensor(list(weights), device=self._execution_device))
+
+    def colour_guidance(
+        self, reference: Image.Image | Palette, layouts: Sequence[GlyphLayout | None], size: int, strength: float
+    ) -> ColourGuidance:
+        """Steering towards the colours (letters and background apart) of a reference picture or a
+        palette, for candidates drawn with `layouts` at `size` px; see generation.guidance."""
+        if not 0 < strength <= 1:
+            raise OptionError(f"style_strength must be above 0 and at most 1, got {strength}")
+        palette = reference if isinstance(reference, Palette) else split_two_colours(pil_to_tensor([_square(reference)], size)[0]).palette
+        masks = [np.zeros((size, size), np.float32) if layout is None else layout.glyph_map(size) for layout in layouts]
+        return ColourGuidance(palette, torch.from_numpy(np.stack(masks)), strength)
 
     @torch.no_grad()
     def upscale(
@@ -341,6 +411,9 @@ class GlyphCascadePipeline(DiffusionPipeline):
         noise_level: int = 50,
         callback_on_step_end: StepCallback | None = None,
         layouts: Sequence[GlyphLayout | None] | None = None,
+        clean_edits: Sequence[CleanEdit] = (),
+        blend_prompts: Sequence[str] | None = None,
+        blend_weights: Sequence[float] | None = None,
     ) -> torch.Tensor:
         """Super-resolve base images (batch, 3, s, s) in [-1, 1] to the SR model's size.
 
@@ -363,10 +436,12 @@ class GlyphCascadePipeline(DiffusionPipeline):
         levels = torch.full((len(prompts),), noise_level, device=device, dtype=torch.long)
         aug_noise = torch.stack([torch.randn(low_res.shape[1:], generator=g) for g in self._generators(seeds, 2)]).to(device, dtype)
         augmented = self.sr_scheduler.add_noise(low_res.to(device, dtype), aug_noise, levels)
+        steering = _Steering(None, self._blend(prompts, blend_prompts, blend_weights), tuple(clean_edits))
         self.current_stage = "sr"
         return self._denoise(
             self.sr_unet, self.sr_scheduler, scheduler, cond, uncond, generators, guidance_scale,
             num_inference_steps, None, 1.0, {"low_res": augmented, "noise_level": levels}, callback_on_step_end, layouts,
+            steering,
         )
 
     @torch.no_grad()
@@ -390,11 +465,16 @@ class GlyphCascadePipeline(DiffusionPipeline):
         layout: str = "glyph",
         font: str | None = None,
         align: str | None = None,
+        style: StyleTokens | None = None,
+        style_image: Image.Image | None = None,
+        style_strength: float = 0.5,
     ) -> GlyphPipelineOutput:
         """Run the whole cascade. Candidates are ordered prompt-major; `seeds[i]` reproduces image i.
 
         `layout` "glyph" (default) draws each candidate's glyph map from its seed, "none" draws without;
-        `font` and `align` pin the layout's font (a name from `glyphbot fonts`) and alignment."""
+        `font` and `align` pin the layout's font (a name from `glyphbot fonts`) and alignment. `style`
+        is a learned style (generation.styles); `style_image` a reference picture. Both stages steer
+        towards the reference's colours, or else the style's palette, by `style_strength` in (0, 1]."""
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         if not prompts:
             raise PromptError("the batch of prompts is empty")
@@ -410,21 +490,35 @@ class GlyphCascadePipeline(DiffusionPipeline):
         seeds = self._seeds(len(expanded), seed)
         if image is not None and isinstance(image, (list, tuple)) and len(image) == len(prompts) and num_images_per_prompt > 1:
             image = [img for img in image for _ in range(num_images_per_prompt)]
-        self._conditioning(expanded, expanded_negatives)  # the tokenizer's errors (length, control characters) first
+        self._conditioning(expanded, expanded_negatives, style)  # the tokenizer's errors (length, control characters) first
         layouts = self.layouts(expanded, seeds, layout, font, align)
+
+        def steer(unet: GlyphUNet2DModel) -> tuple[CleanEdit, ...]:
+            look = style_image if style_image is not None else None if style is None else style.palette
+            if look is None:
+                return ()
+            return (self.colour_guidance(look, layouts, unet.config.sample_size, style_strength),)
+
         base = self.generate_base(
             expanded, expanded_negatives, seeds, guidance_scale, num_inference_steps, scheduler, image, strength,
-            callback_on_step_end, layouts,
+            callback_on_step_end, layouts, style, steer(self.base_unet),
         )
         final = base
         if self.sr_unet is not None:
             final = self.upscale(
                 expanded, base, expanded_negatives, seeds, sr_guidance_scale, sr_num_inference_steps, scheduler,
-                sr_noise_level, callback_on_step_end, layouts,
+                sr_noise_level, callback_on_step_end, layouts, steer(self.sr_unet),
             )
         return GlyphPipelineOutput(
             images=_convert(final, output_type), base_images=_convert(base, output_type), seeds=seeds, layouts=layouts
         )
+
+
+def _square(image: Image.Image) -> Image.Image:
+    """The centred square crop of a picture: colour statistics need no exact framing."""
+    side = min(image.size)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    return image.convert("RGB").crop((left, top, left + side, top + side))
 
 
 def _negatives(prompts: list[str], negative_prompts: Sequence[str | None] | None) -> list[str | None]:

@@ -22,6 +22,10 @@ from transformers import ByT5Tokenizer
 
 DEFAULT_MAX_TOKENS = 384
 MAX_LINES = 32
+# ByT5 sentinels 1..STYLE_SLOTS stand for the learned vectors of a style (textual inversion, see
+# generation.styles): the text encoder swaps their embeddings for the style's. Sentinel 0 is the mask.
+STYLE_SLOTS = 8
+STYLE_SLOT_IDS = tuple(range(260, 260 + STYLE_SLOTS))  # <extra_id_1>.. in ByT5's vocabulary (checked below)
 
 _SPACES_AROUND_NEWLINE = re.compile(r"[ \t]*\n[ \t]*")
 
@@ -77,6 +81,9 @@ class GlyphTokenizer:
         self.mask_token_id = self._byt5.convert_tokens_to_ids("<extra_id_0>")
         self.newline_token_id = self._byt5.convert_tokens_to_ids("\n")
         self.vocab_size = len(self._byt5)
+        self.style_slot_ids = tuple(self._byt5.convert_tokens_to_ids(f"<extra_id_{slot}>") for slot in range(1, STYLE_SLOTS + 1))
+        if self.style_slot_ids != STYLE_SLOT_IDS:
+            raise RuntimeError(f"ByT5's sentinels moved: style slots are {self.style_slot_ids}, expected {STYLE_SLOT_IDS}")
 
     def encode_one(self, text: str, index: int = 0) -> list[int]:
         """Ids of one normalised transcript, end token included; refuses rather than cuts."""
@@ -99,13 +106,32 @@ class GlyphTokenizer:
     def decode(self, ids: list[int]) -> str:
         return self._byt5.decode(ids, skip_special_tokens=True)
 
-    def __call__(self, prompts: list[str | None]) -> TokenizedBatch:
-        """Encode a batch; `None` stands for the unconditional (mask) prompt."""
+    def __call__(self, prompts: list[str | None], style_slots: int = 0) -> TokenizedBatch:
+        """Encode a batch; `None` stands for the unconditional (mask) prompt.
+
+        `style_slots` > 0 appends that many style placeholders after each real prompt's text (before
+        the end token), so the characters keep their positions and the style reads as a suffix; the
+        unconditional prompt never carries them, so guidance pushes towards the style."""
         if isinstance(prompts, str):
             raise PromptError("pass a list of prompts, not a single string")
         if len(prompts) == 0:
             raise PromptError("the batch of prompts is empty")
-        sequences = [self.mask_ids() if prompt is None else self.encode_one(prompt, i) for i, prompt in enumerate(prompts)]
+        if not 0 <= style_slots <= STYLE_SLOTS:
+            raise ValueError(f"a style has 0 to {STYLE_SLOTS} slots, got {style_slots}")
+        sequences = []
+        for index, prompt in enumerate(prompts):
+            if prompt is None:
+                sequences.append(self.mask_ids())
+                continue
+            ids = self.encode_one(prompt, index)
+            if style_slots:
+                ids = ids[:-1] + list(self.style_slot_ids[:style_slots]) + ids[-1:]
+                if len(ids) > self.max_tokens:
+                    raise PromptError(
+                        f"prompt {index} is too long to carry a style: with the style's {style_slots} tokens it needs "
+                        f"{len(ids)} of the {self.max_tokens} tokens. Shorten it by {len(ids) - self.max_tokens} bytes."
+                    )
+            sequences.append(ids)
         return self._pad(sequences)
 
     def _pad(self, sequences: list[list[int]]) -> TokenizedBatch:

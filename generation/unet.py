@@ -35,7 +35,8 @@ from diffusers.models.resnet import ResnetBlock2D
 from diffusers.utils import BaseOutput
 from torch import nn
 
-from generation.text_encoder import CharTextEncoder
+from generation.text_encoder import CharTextEncoder, TextBlend
+from generation.tokenizer import STYLE_SLOT_IDS
 from generation.weave import WeaveCrossAttention
 
 
@@ -188,9 +189,14 @@ class GlyphUNet2DModel(ModelMixin, ConfigMixin):
         low_res: torch.Tensor | None = None,
         noise_level: torch.Tensor | int | None = None,
         glyph: torch.Tensor | None = None,
+        style_embeds: torch.Tensor | None = None,
+        text_blend: TextBlend | None = None,
         return_dict: bool = True,
     ) -> GlyphUNetOutput | tuple[torch.Tensor]:
-        """`glyph`: (batch, glyph_channels, H, W) in [0, 1] at the sample's size; None draws without a layout."""
+        """`glyph`: (batch, glyph_channels, H, W) in [0, 1] at the sample's size; None draws without a layout.
+
+        `style_embeds` (batch or 1, slots, text width): a learned style's vectors for the style slots
+        in `input_ids` (generation.styles). `text_blend`: a second text mixed in (prompt tweening)."""
         batch = sample.shape[0]
         timesteps = torch.as_tensor(timestep, device=sample.device).reshape(-1).expand(batch)
         temb = self.time_embedding(self.time_proj(timesteps).to(sample.dtype))
@@ -216,7 +222,9 @@ class GlyphUNet2DModel(ModelMixin, ConfigMixin):
         elif glyph is not None:
             raise ValueError("this model was built without glyph channels; it takes no glyph map")
 
-        text = self.text_encoder(input_ids, attention_mask, line_ids, temb)
+        text = self.text_encoder(input_ids, attention_mask, line_ids, temb, style_embeds, STYLE_SLOT_IDS)
+        if text_blend is not None:
+            text, attention_mask = self.text_encoder.blended(text, attention_mask, text_blend, temb)
 
         patch = self.config.patch_size
         h = self.conv_in(F.pixel_unshuffle(sample, patch) if patch > 1 else sample)

@@ -56,10 +56,11 @@ class AdaGroupNorm(nn.Module):
 
 
 def additive_key_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """(batch, keys) 0/1 mask -> (batch, 1, keys) additive bias that hides padding keys."""
-    bias = torch.zeros(attention_mask.shape, dtype=dtype, device=attention_mask.device)
-    bias = bias.masked_fill(attention_mask == 0, torch.finfo(dtype).min)
-    return bias[:, None, :]
+    """(batch, keys) mask -> (batch, 1, keys) additive bias: 0 hides a padding key, 1 keeps it as is, and a
+    weight in between (a tween's fading character, see text_encoder.TextBlend) scales its attention by it."""
+    weights = attention_mask.to(torch.float32)
+    bias = torch.log(weights.clamp_min(1e-12)).masked_fill(weights == 0, torch.finfo(dtype).min)
+    return bias.to(dtype)[:, None, :]
 
 
 class WeaveCrossAttention(nn.Module):
