@@ -8,6 +8,8 @@ that does not exist, so ids cannot be probed.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 
 from aiohttp import web
@@ -25,6 +27,8 @@ from bot.http.schemas import (
     JobView,
     ListQuery,
     Progress,
+    StyleList,
+    StyleView,
     SubmitJob,
     WaitQuery,
 )
@@ -88,6 +92,9 @@ def job_view(request: web.Request, update: JobUpdate) -> JobView:
         options=JobOptions(guidance_scale=job.guidance_scale, sr_guidance_scale=job.sr_guidance_scale,
                            num_inference_steps=job.num_inference_steps, sr_num_inference_steps=job.sr_num_inference_steps,
                            scheduler=job.scheduler, candidates=job.candidates, seed=job.seed),
+        kind=job.kind, end_prompt=job.end_prompt, frames=job.frames, style=job.style, style_strength=job.style_strength,
+        style_image_sha256=job.style_image_hash, init_image_sha256=job.init_image_hash,
+        box=None if job.box_tuple is None else list(job.box_tuple),
         idempotency_key=client_key, place=job.place,
         created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
         queue_position=update.position, eta_seconds=None if eta is None else round(eta.total_seconds(), 1),
@@ -116,6 +123,26 @@ def _prompt_of(body: SubmitJob) -> str:
     return blocks[0].text
 
 
+def render_request_of(body: SubmitJob) -> RenderRequest:
+    """The generation request a submission stands for (pictures decoded; storage validates the rest)."""
+    return RenderRequest(
+        prompt=_prompt_of(body), negative_prompt=body.negative_prompt, **body.options.model_dump(),
+        kind=body.kind, end_prompt=body.end_prompt, frames=body.frames,
+        style=body.style, style_strength=body.style_strength, style_image_png=_picture(body.style_image, "style_image"),
+        init_image_png=_picture(body.init_image, "init_image"), strength=body.strength,
+        box=None if body.box is None else (body.box[0], body.box[1], body.box[2], body.box[3]),
+    )
+
+
+def _picture(encoded: str | None, name: str) -> bytes | None:
+    if encoded is None:
+        return None
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise _field_error(f"body.{name}", "not standard base64 (A-Z, a-z, 0-9, +, /, padded with =)") from None
+
+
 def _field_error(loc: str, message: str) -> ApiError:
     return ApiError(422, "validation_error", f"{loc}: {message}", details=[{"loc": loc, "msg": message}])
 
@@ -131,7 +158,7 @@ def _field_error(loc: str, message: str) -> ApiError:
 async def submit_job(request: web.Request, call: Call) -> web.Response:
     """Queue a job. Resubmitting the same `idempotency_key` returns the first job (200) instead of a new one."""
     svc, body, client = services(request), call.body, call.client
-    render = RenderRequest(prompt=_prompt_of(body), negative_prompt=body.negative_prompt, **body.options.model_dump())
+    render = render_request_of(body)
     key = _storage_key(client, body.idempotency_key) if body.idempotency_key else None
     if key is not None:
         existing = await svc.jobs.get_by_key(key)
@@ -254,7 +281,7 @@ async def image_response(svc: Services, sha256: str) -> web.Response:
         data = await asyncio.to_thread(svc.images.read, sha256)
     except LookupError:
         raise not_found("image file") from None
-    content_type = "image/webp" if data[8:12] == b"WEBP" else "image/png"
+    content_type = "image/webp" if data[8:12] == b"WEBP" else "image/gif" if data[:4] == b"GIF8" else "image/png"
     return web.Response(body=data, content_type=content_type, headers={
         "Cache-Control": "private, max-age=31536000, immutable", "ETag": f'"{sha256}"', "X-Content-Type-Options": "nosniff"})
 
@@ -267,3 +294,13 @@ async def cancel_job(request: web.Request, call: Call) -> web.Response:
     job = await _job_for(svc, call.client, call.path.job_id)
     job = await svc.jobs.cancel(job.id, f"cancelled by API client {call.client.client}")
     return json_response(await _current_view(request, svc, job))
+
+
+@api.route("GET", "/styles", summary="Learned styles", scope="read", tags=("styles",),
+           responses={200: Response("Every style a job may name, sorted by name.", StyleList)})
+async def list_styles(request: web.Request, call: Call) -> web.Response:
+    """The styles a job may ask for in `style` (deleted ones are left out)."""
+    records = await asyncio.to_thread(services(request).styles.list)
+    return json_response(StyleList(styles=[
+        StyleView(name=r.name, creator=r.creator, created_at=r.created_at, steps=r.steps, loss=r.loss, examples=len(r.example_hashes))
+        for r in records]))

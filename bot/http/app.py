@@ -27,6 +27,7 @@ from storage.errors import DatabaseUnavailable
 from storage.images import ImageStore
 from storage.jobs import JobQueue
 from storage.moderation import Moderation
+from storage.styles import StyleStore
 from storage.types import QueueLimits
 
 log = logging.getLogger(__name__)
@@ -53,19 +54,22 @@ def queue_limits(settings: Any) -> QueueLimits:
 
 def create_app(settings: Any, db: Database, *, images: ImageStore | None = None,
                http: HttpSettings | None = None, limits: QueueLimits | None = None,
-               tumblr: TumblrSettings | None = None) -> web.Application:
+               tumblr: TumblrSettings | None = None, styles: StyleStore | None = None) -> web.Application:
     """The whole HTTP side on `db`. `settings` is the glyphbot Settings object (None: defaults);
-    `images` defaults to the store in `settings.images_dir`; `http`, `limits` and `tumblr` override
-    what `settings` says (tests use them)."""
+    `images` defaults to the store in `settings.images_dir`, `styles` to `settings.styles_dir` (without
+    settings: `styles/` beside the image store, as in the data folder's layout); `http`, `limits` and
+    `tumblr` override what `settings` says (tests use them)."""
     config = http or http_settings(settings)
     if images is None:
         images = ImageStore(settings.images_dir)
-    queue = JobQueue(db, images, limits or queue_limits(settings))
+    if styles is None:
+        styles = StyleStore(db, getattr(settings, "styles_dir", None) or images.root.parent / "styles")
+    queue = JobQueue(db, images, limits or queue_limits(settings), styles=styles)
     app = web.Application(client_max_size=config.max_body_bytes, middlewares=[_security_headers, _api_errors])
     app[SERVICES] = Services(
         settings=config, db=db, queue=queue,
         jobs=AsyncJobs(queue, poll_initial_s=min(0.1, config.poll_interval_seconds), poll_max_s=config.poll_interval_seconds),
-        moderation=Moderation(db), images=images,
+        moderation=Moderation(db), images=images, styles=styles,
         api_limiter=RateLimiter(config.rate_limit_burst),
         login_limiter=LoginLimiter(config.login_attempts_per_minute, config.login_name_attempts_per_hour),
         tumblr=tumblr or getattr(settings, "tumblr", None),

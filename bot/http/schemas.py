@@ -16,8 +16,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from bot.tumblr.autoresponder import STATES
 from bot.tumblr.models import POST_STATUSES
-from generation.types import RenderRequest
+from generation.types import MAX_STYLE_STRENGTH, MAX_TWEEN_FRAMES, MIN_TWEEN_FRAMES, RenderRequest
 from storage.types import QueueLimits
+from storage.validation import MAX_INIT_IMAGE_BYTES
 
 _DEFAULTS = RenderRequest(prompt="")
 _LIMITS = QueueLimits()
@@ -35,6 +36,11 @@ TRANSCRIPT_FORMAT = "glyphbot-transcript"
 # generation.schedulers.SAMPLERS, repeated here because importing generation's samplers loads torch.
 Scheduler = Literal["ddpm", "ddim", "dpmsolver"]
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+JobKind = Literal["imagine", "tween"]  # generation.types.JOB_KINDS
+STYLE_NAME_PATTERN = r"^[a-z0-9_-]{1,32}$"  # storage.validation.STYLE_NAME
+# Standard base64 (RFC 4648 §4, padded) of a PNG file; storage checks that the bytes are a PNG.
+BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+MAX_PICTURE_BASE64 = 4 * -(-MAX_INIT_IMAGE_BYTES // 3)
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$", description="Lowercase hex SHA-256 of the image file.")]
 
 
@@ -114,10 +120,21 @@ class _EitherOr(_Strict):
         return self
 
 
+# Fields whose validity depends on more than their shape: which styles exist now, the pixels of a
+# picture (a PNG whose box fits), whether a tween's two ends differ. Storage checks them (422 `invalid_job`).
+SERVER_CHECKED_FIELDS = ("style", "style_image", "init_image", "box", "end_prompt")
+
+
+def _submit_schema(schema: dict[str, Any]) -> None:
+    _exactly_one_of("prompt", "transcript")(schema)
+    _not_null_in_schema("style", "style_image", "init_image", "box")(schema)
+    schema["dependentRequired"] = {"box": ["init_image"]}
+
+
 class SubmitJob(_EitherOr):
     """A job: exactly one of `prompt` (the text to draw) or `transcript` (one `=======` image block)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_exactly_one_of("prompt", "transcript"))
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_submit_schema)
     either_or = ("prompt", "transcript")
 
     prompt: Annotated[str | None, NotNull] = Field(
@@ -135,10 +152,32 @@ class SubmitJob(_EitherOr):
                                         description="Resubmitting with the same key returns the first job instead of a new one.")
     place: str = Field("", max_length=200, pattern=OPTIONAL_TEXT_PATTERN,
                        description="Free-form label of where the request comes from (a blog, a channel), for moderators.")
+    kind: JobKind = Field("imagine", description="`imagine`: candidates reranked by OCR; `tween`: frames from `prompt` to "
+                                                 "`end_prompt` with the noise held fixed, and an animated GIF of them.")
+    end_prompt: str = Field("", max_length=_LIMITS.max_prompt_chars, pattern=OPTIONAL_TEXT_PATTERN,
+                            description="A tween's last frame's text (required for `tween`, different from the prompt).")
+    frames: WholeNumber = Field(_DEFAULTS.frames, ge=MIN_TWEEN_FRAMES, le=MAX_TWEEN_FRAMES,
+                                description="A tween's frame count, both ends included.")
+    style: Annotated[str | None, NotNull] = Field(None, pattern=STYLE_NAME_PATTERN,
+                                                  description="A learned style by name (`GET /styles`).")
+    style_image: Annotated[str | None, NotNull] = Field(
+        None, min_length=4, max_length=MAX_PICTURE_BASE64, pattern=BASE64_PATTERN,
+        description="Base64 of a PNG whose palette and texture the result takes on.")
+    style_strength: float = Field(_DEFAULTS.style_strength, gt=0.0, le=MAX_STYLE_STRENGTH,
+                                  description="How strongly `style` or `style_image` steers the result.")
+    init_image: Annotated[str | None, NotNull] = Field(
+        None, min_length=4, max_length=MAX_PICTURE_BASE64, pattern=BASE64_PATTERN,
+        description="Base64 of a PNG to draw over (img2img), or to write into with `box`. Raise the server's "
+                    "`http.max_body_bytes` (64 KiB by default) to send pictures.")
+    strength: float = Field(_DEFAULTS.strength, gt=0.0, le=1.0, description="With `init_image` and no box: how much of it is redrawn.")
+    box: Annotated[list[WholeNumber] | None, NotNull] = Field(
+        None, min_length=4, max_length=4,
+        description="[x, y, width, height] in `init_image`'s pixels: the text is written into this box and every "
+                    "pixel outside it is kept.")
 
 
 class Progress(BaseModel):
-    stage: str | None = Field(description="`base` or `sr` while running.")
+    stage: str | None = Field(description="`base` or `sr` while running (`frame` for a tween).")
     step: int | None
     total: int | None
 
@@ -151,6 +190,14 @@ class JobView(BaseModel):
     prompt: str
     negative_prompt: str
     options: JobOptions
+    kind: JobKind
+    end_prompt: str = Field(description="A tween's last frame's text; empty for `imagine` jobs.")
+    frames: int | None = Field(description="A tween's frame count; null for `imagine` jobs.")
+    style: str | None
+    style_strength: float
+    style_image_sha256: str | None = Field(description="The reference picture in the image store, if any.")
+    init_image_sha256: str | None
+    box: list[int] | None = Field(description="[x, y, width, height] the text was written into, if any.")
     idempotency_key: str | None
     place: str
     created_at: dt.datetime
@@ -166,11 +213,11 @@ class JobView(BaseModel):
 
 
 class ImageView(BaseModel):
-    """One candidate image of a job with what OCR read in it."""
+    """One candidate image of a job with what OCR read in it (a tween's frames and its GIF: no reading)."""
 
     sha256: str
     url: str | None = Field(description="Where the bytes are; null when moderators hid the image.")
-    stage: str
+    stage: str = Field(description="`base`, `sr`, or a tween's `frame` (PNG) and `gif` (the animation, its winner).")
     seed: int
     width: int
     height: int
@@ -190,6 +237,21 @@ class JobImages(BaseModel):
 class JobList(BaseModel):
     jobs: list[JobView]
     next_before_id: int | None = Field(description="Pass as `before_id` to get the next page; null on the last page.")
+
+
+class StyleView(BaseModel):
+    """A learned style that jobs may name in `style`."""
+
+    name: str
+    creator: str
+    created_at: dt.datetime
+    steps: int = Field(description="Optimisation steps it was learned with.")
+    loss: float = Field(description="Its last training loss.")
+    examples: int = Field(description="How many example pictures it was learned from.")
+
+
+class StyleList(BaseModel):
+    styles: list[StyleView] = Field(description="Every style that can be used, by name.")
 
 
 class ErrorDetail(BaseModel):

@@ -15,6 +15,7 @@ from storage.db import Database
 from storage.images import ImageStore
 from storage.jobs import JobQueue
 from storage.moderation import Moderation
+from storage.styles import StyleStore
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Services:
     jobs: AsyncJobs
     moderation: Moderation
     images: ImageStore
+    styles: StyleStore
     api_limiter: RateLimiter
     login_limiter: LoginLimiter
     tumblr: TumblrSettings | None  # None, or no blog: the autoresponder is not configured (posts answer 503)

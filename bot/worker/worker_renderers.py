@@ -75,8 +75,10 @@ class TextDrawingRenderer:
         return RenderResult(images=base + [sr])
 
     def _tween(self, request: RenderRequest, seed: int, progress: ProgressCallback | None) -> RenderResult:
+        # Each frame numbered, so no two are alike (a GIF encoder merges equal neighbours).
         frames = [
-            self._candidate("frame", request.prompt if 2 * i < request.frames else request.end_prompt, seed, self.base_size)
+            self._candidate("frame", f"{request.prompt if 2 * i < request.frames else request.end_prompt}\n{i + 1}/{request.frames}",
+                            seed, self.base_size)
             for i in range(request.frames)
         ]
         self._steps("frame", request.frames, progress, preview=frames[0].png)

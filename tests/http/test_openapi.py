@@ -10,15 +10,16 @@ import schemathesis
 from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from bot.http import create_app
 from bot.http.accounts import create_api_key
 from bot.http.api import api
 from bot.http.openapi import build_openapi
-from bot.http.schemas import TRANSCRIPT_FORMAT
+from bot.http.schemas import SERVER_CHECKED_FIELDS, TRANSCRIPT_FORMAT
 from bot.http.settings import HttpSettings
 from config.settings import TumblrSettings
-from ocr.transcripts import format_transcript
+from ocr.transcripts import TranscriptFormatError, format_transcript, image_blocks
 from storage.db import open_database
 from storage.images import ImageStore
 from storage.types import QueueLimits
@@ -83,6 +84,24 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     db.dispose()
 
 
+def _valid_only_against_the_server(body: object) -> bool:
+    """Whether refusing this schema-valid body (422) can be right: a job naming a style, carrying a picture
+    or a tween is valid only against what the server holds (the styles there are, the picture's pixels,
+    two different ends); and schemathesis's boundary-value phase fills `transcript` without the custom
+    format. Every other check (no 5xx, answers as documented) still applies to these bodies."""
+    if not isinstance(body, dict):
+        return False
+    if any(name in body for name in SERVER_CHECKED_FIELDS) or body.get("kind") == "tween":
+        return True
+    transcript = body.get("transcript")
+    if not isinstance(transcript, str):
+        return False
+    try:
+        return len(image_blocks(transcript, strict=True)) != 1
+    except TranscriptFormatError:
+        return True
+
+
 @schema.parametrize()
 # Deterministic (derandomize, no example database): the same cases on every run and every machine, so
 # CI never flakes; 25 examples per operation keep the whole fuzz to a few seconds.
@@ -91,7 +110,8 @@ def test_fuzz_no_server_errors_and_answers_match_the_document(case: schemathesis
     base_url, token = live
     if case.headers and case.headers.get("Authorization") == _KEY_PLACEHOLDER:
         case.headers["Authorization"] = f"Bearer {token}"
-    response = case.call_and_validate(base_url=base_url)
+    excluded = [positive_data_acceptance] if _valid_only_against_the_server(case.body) else None
+    response = case.call_and_validate(base_url=base_url, excluded_checks=excluded)
     if case.headers and "Authorization" in case.headers and response.status_code not in (404, 405):
         # The same case with a key holding non-UTF-8 bytes (requests sends str headers as Latin-1).
         case.headers["Authorization"] = "Bearer gbk_\xe9\xe8\xff"

@@ -35,11 +35,13 @@ from bot.http.web.session import (
     session_cookie,
     tokens_equal,
 )
-from storage.errors import JobNotFound
+from storage.errors import JobNotFound, StyleNotFound
 from storage.moderation import BAN_KINDS
 from storage.types import JOB_STATUSES, SOURCES
 
 _SHA = re.compile(r"[0-9a-f]{64}")
+# Headings of a job page's image groups; other stages read "<stage> candidates".
+STAGE_TITLES = {"gif": "Animation (the tween's result)", "frame": "Tween frames"}
 routes = web.RouteTableDef()
 
 
@@ -192,7 +194,7 @@ async def job_page(request: web.Request, moderator: Moderator) -> web.Response:
     images = await svc.jobs.images_of(job_id, include_hidden=True)
     ban = await asyncio.to_thread(svc.moderation.active_ban, job.source, job.requester_id)
     stages = list(dict.fromkeys(image.stage for image in images))  # in the order the renderer made them
-    return render(request, "job.html", {"job": job, "images": images, "ban": ban, "stages": stages})
+    return render(request, "job.html", {"job": job, "images": images, "ban": ban, "stages": stages, "stage_titles": STAGE_TITLES})
 
 
 def _sha(request: web.Request) -> str:
@@ -286,6 +288,30 @@ async def unblock_term(request: web.Request, moderator: Moderator) -> web.Stream
     await asyncio.to_thread(services(request).moderation.unblock_term, str(form.get("term", ""))[:200],
                             moderator=moderator.name)
     raise _redirect(COOKIE_PATH + "/moderation")
+
+
+# --- styles ----------------------------------------------------------------------------------------------
+
+
+@routes.get(COOKIE_PATH + "/styles")
+@moderator_page
+async def styles_page(request: web.Request, moderator: Moderator) -> web.Response:
+    records = await asyncio.to_thread(services(request).styles.list)
+    return render(request, "styles.html", {"styles": records})
+
+
+@routes.post(COOKIE_PATH + "/styles/{name:[a-z0-9_-]{1,32}}/delete")
+@moderator_page
+async def delete_style(request: web.Request, moderator: Moderator) -> web.StreamResponse:
+    """Soft-delete a style (its file goes; the audit entry commits with the row); jobs that still name it
+    fail with who deleted it and when."""
+    form = await read_form(request)
+    try:
+        await asyncio.to_thread(services(request).styles.delete, request.match_info["name"], moderator.name,
+                                str(form.get("reason", ""))[:500])
+    except StyleNotFound as error:
+        raise web.HTTPNotFound(text=str(error)) from None
+    raise _redirect(COOKIE_PATH + "/styles")
 
 
 # --- audit log -------------------------------------------------------------------------------------------
