@@ -1,4 +1,4 @@
-"""Model commands: `glyphbot imagine`, `glyphbot fonts`, `glyphbot train base|sr`, `glyphbot bench sample`."""
+"""Model commands: `glyphbot imagine`, `glyphbot tween`, `glyphbot fonts`, `glyphbot train base|sr`, `glyphbot bench sample`."""
 
 from __future__ import annotations
 
@@ -40,7 +40,12 @@ def imagine(
     steps: Optional[int] = typer.Option(None, "--steps", help="Base-stage sampler steps (default from config)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the first candidate; candidate i uses seed+i."),
     candidates: Optional[int] = typer.Option(None, "--candidates", help="Base candidates drawn and read by OCR; the best wins."),
-    image: Optional[Path] = typer.Option(None, "--image", help="Init image for img2img (square; resized to the base size)."),
+    image: Optional[Path] = typer.Option(None, "--image", help="Init image for img2img (square; resized to the base size); with --box or --where, the photo to write the text into."),
+    box: Optional[str] = typer.Option(None, "--box", metavar="X,Y,W,H", help="Write the text into this box of --image (pixels); everything outside stays as it is."),
+    where: Optional[str] = typer.Option(None, "--where", help="Instead of --box: top, center or bottom band of --image."),
+    style: Optional[str] = typer.Option(None, "--style", help="A learned style by name (glyphbot style list)."),
+    style_image: Optional[Path] = typer.Option(None, "--style-image", help="A reference picture whose colours the result takes on."),
+    style_strength: float = typer.Option(0.5, "--style-strength", help="How strongly --style or --style-image steer the colours, above 0 up to 1."),
     strength: float = typer.Option(0.75, "--strength", help="img2img: 0 keeps the init image, 1 ignores it."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="ddpm (original, ancestral), ddim or dpmsolver."),
     layout: str = typer.Option("glyph", "--layout", help="glyph: draw each candidate's text layout for the model to follow (default); none: the model alone."),
@@ -62,10 +67,6 @@ def imagine(
     except (SettingsError, CheckpointMissingError) as error:
         fail(str(error), USAGE_ERROR)
 
-    from bot.worker.cascade import CascadeRenderer
-    from generation.checkpoints import DeviceUnavailableError
-    from generation.pipeline import ImageInputError, OptionError
-    from generation.tokenizer import PromptError
     from generation.types import RenderRequest
     from ocr.imageio import ImageReadError, load_frames
 
@@ -76,6 +77,7 @@ def imagine(
         )
     try:
         init_png = _png_bytes(load_frames(image, max_frames=1)[0]) if image is not None else None
+        style_png = _png_bytes(load_frames(style_image, max_frames=1)[0]) if style_image is not None else None
     except ImageReadError as error:
         fail(str(error), USAGE_ERROR)
     request = RenderRequest(
@@ -93,15 +95,15 @@ def imagine(
         layout=layout,
         font=font,
         align=align,
+        style=style,
+        style_image_png=style_png,
+        style_strength=style_strength,
+        box=_photo_box(box, where, init_png),
     )
     if not 1 <= request.candidates <= generation.max_candidates:
         fail(f"--candidates must be between 1 and {generation.max_candidates}, got {request.candidates}", USAGE_ERROR)
     settings = settings.model_copy(update={"generation": generation})
-    try:
-        renderer = CascadeRenderer.from_settings(settings)
-        renderer.check(request)
-    except (CheckpointMissingError, DeviceUnavailableError, PromptError, OptionError, ImageInputError) as error:
-        fail(str(error), USAGE_ERROR)
+    renderer = _checked_renderer(settings, request)
     with reported_errors():
         job, images, read_image = _render_as_job(settings, renderer, request)
     winner = next(image for image in images if image.chosen)
@@ -118,6 +120,100 @@ def imagine(
             for c in images
         ],
     }, indent=2))
+
+
+def _photo_box(box: Optional[str], where: Optional[str], init_png: Optional[bytes]):  # noqa: ANN202  Box | None
+    """The --box or --where of `imagine`, as a box in the --image's pixels (or None)."""
+    from generation.types import box_for_place
+
+    if box is None and where is None:
+        return None
+    if box is not None and where is not None:
+        fail("give --box or --where, not both", USAGE_ERROR)
+    if init_png is None:
+        fail("--box and --where write into a picture: give it with --image", USAGE_ERROR)
+    if where is not None:
+        import io
+
+        from PIL import Image
+
+        with Image.open(io.BytesIO(init_png)) as picture:
+            try:
+                return box_for_place(picture.width, picture.height, where)
+            except ValueError as error:
+                fail(f"--where: {error}", USAGE_ERROR)
+    parts = box.split(",")
+    if len(parts) != 4 or not all(part.strip().lstrip("-").isdigit() for part in parts):
+        fail(f"--box must be four whole numbers X,Y,W,H (pixels of --image), got {box!r}", USAGE_ERROR)
+    return tuple(int(part) for part in parts)
+
+
+def _checked_renderer(settings, request):  # noqa: ANN001,ANN202  Settings, RenderRequest -> CascadeRenderer
+    """Load the cascade and check the request against it, or stop with the one-line reason (exit 2)."""
+    from bot.worker.cascade import CascadeRenderer
+    from generation.checkpoints import CheckpointMissingError, DeviceUnavailableError
+    from generation.photo import BoxError
+    from generation.pipeline import ImageInputError, OptionError
+    from generation.styles import StyleError
+    from generation.tokenizer import PromptError
+    from generation.tween import TweenError
+
+    try:
+        renderer = CascadeRenderer.from_settings(settings)
+        renderer.check(request)
+    except (CheckpointMissingError, DeviceUnavailableError, PromptError, OptionError, ImageInputError, BoxError, StyleError, TweenError) as error:
+        fail(str(error), USAGE_ERROR)
+    return renderer
+
+
+@app.command()
+def tween(
+    start: str = typer.Argument(..., help="The first frame's text."),
+    end: str = typer.Argument(..., help="The last frame's text."),
+    frames: int = typer.Option(12, "--frames", help="Frames, both ends included (2 to 48)."),
+    out: Path = typer.Option(Path("tween.gif"), "--out", help="An animated GIF (*.gif), or a folder for PNG frames."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="The noise every frame shares (default: random)."),
+    font: Optional[str] = typer.Option(None, "--font", help="Font of both layouts (glyphbot fonts); default: the seed picks."),
+    align: Optional[str] = typer.Option(None, "--align", help="left, center or right; default: the seed picks."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda (default from config)."),
+    checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="Folder with base/ and sr/ checkpoints."),
+) -> None:
+    """Morph START into END with the noise held fixed: an animated GIF or PNG frames; kept in the history as a job."""
+    from config.settings import SettingsError, load_settings
+    from generation.checkpoints import CheckpointMissingError, locate_checkpoints
+
+    try:
+        settings = load_settings()
+        locate_checkpoints(checkpoint_dir or settings.generation.checkpoint_dir)
+    except (SettingsError, CheckpointMissingError) as error:
+        fail(str(error), USAGE_ERROR)
+    from generation.types import RenderRequest
+
+    generation = settings.generation.model_copy(
+        update={k: v for k, v in (("checkpoint_dir", checkpoint_dir), ("device", device)) if v is not None}
+    )
+    settings = settings.model_copy(update={"generation": generation})
+    request = RenderRequest(
+        prompt=_prompt_from_cli(start), end_prompt=_prompt_from_cli(end), kind="tween", frames=frames, seed=seed,
+        font=font, align=align, candidates=1, guidance_scale=generation.guidance_scale, sr_guidance_scale=generation.sr_guidance_scale,
+        num_inference_steps=generation.num_inference_steps, sr_num_inference_steps=generation.sr_num_inference_steps,
+        scheduler=generation.scheduler,
+    )
+    renderer = _checked_renderer(settings, request)
+    with reported_errors():
+        job, images, read_image = _render_as_job(settings, renderer, request)
+    if out.suffix.lower() == ".gif":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(read_image(next(image for image in images if image.stage == "gif").sha256))
+        written = [str(out)]
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for index, frame in enumerate(image for image in images if image.stage == "frame"):
+            path = out / f"frame-{index:02d}.png"
+            path.write_bytes(read_image(frame.sha256))
+            written.append(str(path))
+    typer.echo(json.dumps({"out": written, "job": job.id, "seed": images[0].seed, "frames": frames}, indent=2))
 
 
 @app.command("fonts")

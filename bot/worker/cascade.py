@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
@@ -22,9 +23,13 @@ import torch
 from PIL import Image
 
 from generation.checkpoints import locate_checkpoints, resolve_device
+from generation.guidance import CleanEdit, KeepRegion
 from generation.layout import GlyphLayout, candidate_layouts
-from generation.pipeline import MAX_SEED, GlyphCascadePipeline, ImageInputError, check_options, tensor_to_pil
-from generation.types import Progress, ProgressCallback, RenderRequest, RenderResult
+from generation.photo import PhotoPlan, box_layout, plan_photo
+from generation.pipeline import MAX_SEED, GlyphCascadePipeline, ImageInputError, OptionError, check_options, tensor_to_pil
+from generation.styles import StyleTokens, model_hash
+from generation.tween import animated_gif, check_tween, tween_frames, tween_layouts
+from generation.types import MAX_STYLE_STRENGTH, Progress, ProgressCallback, RenderedImage, RenderRequest, RenderResult
 from ocr.policy import OcrSettings
 from ocr.rerank import Candidate, rejection_sample
 
@@ -32,6 +37,8 @@ if TYPE_CHECKING:
     from config.settings import Settings
 
 SR_SEED_OFFSET = 10_000
+DEFAULT_MAX_GIF_BYTES = 8_000_000
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -51,10 +58,12 @@ def _png(image: Image.Image) -> bytes:
 class CascadeRenderer:
     """Renders requests on one device, one or a compatible batch at a time; safe to reuse across requests."""
 
-    def __init__(self, pipeline: GlyphCascadePipeline, ocr_settings: OcrSettings) -> None:
+    def __init__(self, pipeline: GlyphCascadePipeline, ocr_settings: OcrSettings, max_gif_bytes: int = DEFAULT_MAX_GIF_BYTES) -> None:
         self.pipeline = pipeline
         self.ocr_settings = ocr_settings
         self.reader = ocr_settings.reader()
+        self.max_gif_bytes = max_gif_bytes
+        self._base_hash: str | None = None
 
     @classmethod
     def from_settings(cls, settings: "Settings") -> "CascadeRenderer":
@@ -66,7 +75,7 @@ class CascadeRenderer:
         ocr = settings.ocr.model_dump()
         if not ocr["parallel_workers"]:
             del ocr["parallel_workers"]  # 0 in the config means "one per core": OcrSettings' own default
-        return cls(pipeline, OcrSettings(**ocr))
+        return cls(pipeline, OcrSettings(**ocr), settings.generation.max_gif_bytes)
 
     def free_memory(self) -> None:
         if torch.cuda.is_available():
@@ -77,18 +86,62 @@ class CascadeRenderer:
         ImageInputError), at once: a command checks before it queues, so a bad request costs nothing."""
         check_options(request.guidance_scale, request.num_inference_steps, request.scheduler, request.strength)
         check_options(request.sr_guidance_scale, request.sr_num_inference_steps, request.scheduler)
-        init_image = None
-        if request.init_image_png is not None:
-            try:
-                init_image = Image.open(io.BytesIO(request.init_image_png))
-                init_image.load()
-            except (OSError, Image.DecompressionBombError) as error:
-                raise ImageInputError(f"the init image cannot be read: {error}") from None
+        init_image = None if request.init_image_png is None else _open_png(request.init_image_png, "the init image")
+        if request.style_image_png is not None:
+            _open_png(request.style_image_png, "the style image")
+        if not 0 < request.style_strength <= MAX_STYLE_STRENGTH:
+            raise OptionError(f"style_strength must be above 0 and at most {MAX_STYLE_STRENGTH}, got {request.style_strength}")
+        if request.style_tokens is not None:
+            self._style(request)
+        if request.box is not None:
+            if init_image is None:
+                raise ImageInputError("a box needs a picture to write into (--image)")
+            box_layout(plan_photo(init_image, request.box), request.prompt, 0, request.font, request.align)
+            init_image = None  # the picture is written into, not an img2img start
+        if request.kind == "tween":
+            check_tween(request.prompt, request.end_prompt, request.frames)
+            tween_layouts(request.prompt, request.end_prompt, 0, request.frames, request.font, request.align)
+            self.pipeline.check_inputs([request.end_prompt], None, None, request.layout, request.font, request.align)
+        elif request.kind != "imagine":
+            raise OptionError(f"unknown job kind {request.kind!r}; choose imagine or tween")
         self.pipeline.check_inputs(
             [request.prompt], [request.negative_prompt or None], init_image, request.layout, request.font, request.align
         )
 
+    def _style(self, request: RenderRequest) -> StyleTokens | None:
+        """The request's learned style, checked against this base model (a style learned on another
+        base still works, but may look different: say so in the log)."""
+        if request.style_tokens is None:
+            return None
+        style = StyleTokens.from_bytes(request.style_tokens)
+        style.check_fits(self.pipeline.base_unet)
+        if self._base_hash is None:
+            self._base_hash = model_hash(self.pipeline.base_unet)
+        if style.model_hash != self._base_hash:
+            log.warning("style %r was learned on another base model (%s, this one is %s); it may look different",
+                        request.style or style.name, style.model_hash, self._base_hash)
+        return style
+
+    def _look(self, request: RenderRequest, style: StyleTokens | None):  # noqa: ANN202  Image | Palette | None
+        """What the colours steer towards: the reference picture, else the style's palette, else nothing."""
+        if request.style_image_png is not None:
+            return Image.open(io.BytesIO(request.style_image_png))
+        return None if style is None else style.palette
+
+    def _steering(self, request: RenderRequest, style: StyleTokens | None, layouts, size: int, keep: KeepRegion | None = None) -> list[CleanEdit]:  # noqa: ANN001
+        edits: list[CleanEdit] = []
+        look = self._look(request, style)
+        if look is not None:
+            edits.append(self.pipeline.colour_guidance(look, layouts, size, request.style_strength))
+        if keep is not None:
+            edits.append(keep)
+        return edits
+
     def render(self, request: RenderRequest, progress: ProgressCallback | None = None) -> RenderResult:
+        if request.kind == "tween":
+            return self._render_tween(request, _Listeners([progress]))
+        if request.box is not None:
+            return self._render_into_photo(request, _Listeners([progress]))
         return self.render_batch([request], [progress])[0]
 
     def render_batch(
@@ -102,6 +155,8 @@ class CascadeRenderer:
         then renders them one by one.
         """
         _check_shared_base_settings(requests)
+        if len(requests) == 1 and (requests[0].kind == "tween" or requests[0].box is not None):
+            return [self.render(requests[0], progress[0])]
         seeds = [request.seed if request.seed is not None else secrets.randbelow(MAX_SEED - SR_SEED_OFFSET - 64)
                  for request in requests]
         listeners = _Listeners(progress)
@@ -123,6 +178,7 @@ class CascadeRenderer:
     def _base_candidates(self, requests: Sequence[RenderRequest], seeds: list[int], listeners: _Listeners) -> list[list[Candidate]]:
         """One base-stage call for every candidate of every request; candidate i of a request uses seed + i."""
         first = requests[0]
+        style = self._style(first)
         owners = [index for index, request in enumerate(requests) for _ in range(request.candidates)]
         candidate_seeds = [seeds[index] + slot for index, request in enumerate(requests) for slot in range(request.candidates)]
         init_images = None
@@ -140,7 +196,7 @@ class CascadeRenderer:
         images = self.pipeline.generate_base(
             [requests[index].prompt for index in owners], [requests[index].negative_prompt or None for index in owners],
             candidate_seeds, first.guidance_scale, first.num_inference_steps, first.scheduler, init_images, first.strength,
-            listeners.step_callback(), layouts,
+            listeners.step_callback(), layouts, style, self._steering(first, style, layouts, self.pipeline.base_unet.config.sample_size),
         )
         pil = tensor_to_pil(images)
         bases: list[list[Candidate]] = [[] for _ in requests]
@@ -150,19 +206,68 @@ class CascadeRenderer:
             listeners.tell(index, Progress("base", request.num_inference_steps, request.num_inference_steps, _png(base[0].image)))
         return bases
 
-    def _super_resolver(self, request: RenderRequest, seed: int, listeners: _Listeners) -> Callable[[list[Candidate]], list[Candidate]]:
+    def _super_resolver(
+        self, request: RenderRequest, seed: int, listeners: _Listeners, photo: PhotoPlan | None = None
+    ) -> Callable[[list[Candidate]], list[Candidate]]:
+        """SR of surviving base candidates; with `photo`, the box is redrawn and pasted into the picture."""
         negative = request.negative_prompt or None
+        style = self._style(request)
+        size = self.pipeline.sr_unet.config.sample_size
+        keep = None if photo is None else KeepRegion(*photo.known(size))
 
         def super_resolve(inputs: list[Candidate]) -> list[Candidate]:
             seeds = [seed + SR_SEED_OFFSET + slot for slot in range(len(inputs))]
+            layouts = [c.payload.layout for c in inputs]
             images = self.pipeline.upscale(
                 [request.prompt] * len(inputs), torch.cat([c.payload.pixels for c in inputs]), [negative] * len(inputs), seeds,
                 request.sr_guidance_scale, request.sr_num_inference_steps, request.scheduler,
-                callback_on_step_end=listeners.step_callback(), layouts=[c.payload.layout for c in inputs],
+                callback_on_step_end=listeners.step_callback(), layouts=layouts,
+                clean_edits=self._steering(request, style, layouts, size, keep),
             )
-            return [Candidate(image, s, "sr") for image, s in zip(tensor_to_pil(images), seeds)]
+            pictures = tensor_to_pil(images)
+            if photo is not None:
+                pictures = [photo.composite(picture) for picture in pictures]
+            return [Candidate(picture, s, "sr") for picture, s in zip(pictures, seeds)]
 
         return super_resolve
+
+    def _render_into_photo(self, request: RenderRequest, listeners: _Listeners) -> RenderResult:
+        """Write the prompt into the request's box of its picture: each candidate lays the text out in
+        the box from its own seed, the model redraws only the box, OCR reads only the box."""
+        photo = plan_photo(_open_png(request.init_image_png, "the picture"), request.box)
+        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED - SR_SEED_OFFSET - 64)
+        style = self._style(request)
+        base_size = self.pipeline.base_unet.config.sample_size
+
+        def make_base(count: int) -> list[Candidate]:
+            seeds = [seed + slot for slot in range(count)]
+            layouts = [box_layout(photo, request.prompt, s, request.font, request.align) for s in seeds]
+            keep = KeepRegion(*photo.known(base_size))
+            images = self.pipeline.generate_base(
+                [request.prompt] * count, [request.negative_prompt or None] * count, seeds, request.guidance_scale,
+                request.num_inference_steps, request.scheduler, callback_on_step_end=listeners.step_callback(),
+                layouts=layouts, style=style, clean_edits=self._steering(request, style, layouts, base_size, keep),
+            )
+            pictures = [photo.composite(picture) for picture in tensor_to_pil(images)]
+            listeners.tell(0, Progress("base", request.num_inference_steps, request.num_inference_steps, _png(pictures[0])))
+            return [Candidate(picture, s, "base", payload=_BaseDraw(images[i : i + 1], layouts[i])) for i, (picture, s) in enumerate(zip(pictures, seeds))]
+
+        super_resolve = self._super_resolver(request, seed, listeners, photo) if self.pipeline.sr_unet is not None else None
+        reader = _BoxReader(self.reader, photo)
+        return rejection_sample(request.prompt, request.candidates, make_base, super_resolve, reader, self.ocr_settings).to_render_result()
+
+    def _render_tween(self, request: RenderRequest, listeners: _Listeners) -> RenderResult:
+        """A tween job: every frame (stage "frame") and the animated GIF of them (stage "gif", chosen)."""
+        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED - SR_SEED_OFFSET)
+        frames = tween_frames(
+            self.pipeline, request.prompt, request.end_prompt, request.frames, seed, request.guidance_scale,
+            request.sr_guidance_scale, request.num_inference_steps, request.sr_num_inference_steps, request.scheduler,
+            request.font, request.align, listeners.step_callback(),
+        )
+        gif = animated_gif(frames, self.max_gif_bytes)
+        images = [RenderedImage("frame", seed, _png(frame), frame.width, frame.height) for frame in frames]
+        images.append(RenderedImage("gif", seed, gif, frames[0].width, frames[0].height, chosen=True))
+        return RenderResult(images)
 
 
 class LayoutFontRenderer:
@@ -198,8 +303,33 @@ def _check_shared_base_settings(requests: Sequence[RenderRequest]) -> None:
         raise ValueError("render_batch needs at least one request")
     shared = {(r.guidance_scale, r.num_inference_steps, r.scheduler, r.init_image_png is not None,
                r.strength if r.init_image_png is not None else None) for r in requests}
-    if len(shared) > 1:
-        raise ValueError("these requests differ in guidance, steps, sampler or img2img strength; render them apart")
+    alone = any(r.kind != "imagine" or r.box is not None or r.style_tokens is not None or r.style_image_png is not None for r in requests)
+    if len(shared) > 1 or (alone and len(requests) > 1):
+        raise ValueError("these requests differ in guidance, steps, sampler, img2img strength or style, or write into a "
+                         "photo or tween; render them apart")
+
+
+def _open_png(data: bytes | None, what: str) -> Image.Image:
+    """Decode an uploaded picture, or ImageInputError naming which one is unreadable."""
+    if data is None:
+        raise ImageInputError(f"{what} is missing")
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except (OSError, Image.DecompressionBombError, SyntaxError, ValueError) as error:
+        raise ImageInputError(f"{what} cannot be read: {error}") from None
+    return image
+
+
+class _BoxReader:
+    """OCR that reads only a photo's box: the rest of the user's picture may hold text of its own."""
+
+    def __init__(self, reader, photo: PhotoPlan) -> None:  # noqa: ANN001  ocr.rerank.BatchReader
+        self.reader = reader
+        self.photo = photo
+
+    def read_many(self, sources):  # noqa: ANN001, ANN201  same as BatchReader.read_many
+        return self.reader.read_many([self.photo.box_region(image) for image in sources])
 
 
 class _Listeners:
