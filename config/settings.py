@@ -162,6 +162,8 @@ class TumblrSettings(Section):
     retry_backoff_s: float = Field(60.0, gt=0)
     retry_backoff_max_s: float = Field(3600.0, gt=0)
     queue_full_retry_s: float = Field(900.0, gt=0)
+    # A learned style for every image the autoresponder draws ("": none); checked to exist at start.
+    style: str = Field("", pattern=r"^([a-z0-9_-]{1,32})?$")
 
     @field_validator("guidance_options")
     @classmethod

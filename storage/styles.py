@@ -110,8 +110,7 @@ class StyleStore:
 
     def get(self, name: str, *, include_deleted: bool = False) -> StyleRecord:
         """The style's record; StyleNotFound if it was never learned, StyleDeleted (who, when) if it was deleted."""
-        with self.db.read() as session:
-            return _record(style_row(session, name, include_deleted=include_deleted))
+        return find_style(self.db, name, include_deleted=include_deleted)
 
     def tokens(self, name: str) -> bytes:
         """The style's embeddings (safetensors bytes) for a renderer; StyleNotFound / StyleDeleted as `get`,
@@ -152,6 +151,12 @@ class StyleStore:
         with contextlib.suppress(FileNotFoundError):
             self.path(record.name).unlink()
         return record
+
+
+def find_style(db: Database, name: str, *, include_deleted: bool = False) -> StyleRecord:
+    """`StyleStore.get` for callers that hold only the database (an adapter checking its configured style at start)."""
+    with db.read() as session:
+        return _record(style_row(session, name, include_deleted=include_deleted))
 
 
 def style_row(session: Session, name: str, *, include_deleted: bool = False, lock: bool = False) -> StyleRow:

@@ -245,7 +245,7 @@ class TumblrAutoresponder:
             if image.job_id is None:
                 submission = JobSubmission(
                     request=RenderRequest(prompt=image.text, guidance_scale=image.guidance_scale,
-                                          candidates=self.settings.candidates),
+                                          candidates=self.settings.candidates, style=self.settings.style or None),
                     source="tumblr", requester_id=post.blog[:64], requester_name=post.blog, place=f"blog:{post.blog}",
                     idempotency_key=f"tumblr:{post.post_key}:{image.block_index}",
                     # Nobody is watching a progress bar for a post: interactive requests go first.

@@ -14,7 +14,8 @@ from bot.tumblr.client import TumblrApi, TumblrError, client_from_settings
 from bot.tumblr.models import OPEN_STATUSES, TumblrPostRow
 from config.settings import TumblrSettings
 from storage.async_api import AsyncJobs
-from storage.errors import DatabaseUnavailable
+from storage.errors import DatabaseUnavailable, StyleNotFound
+from storage.styles import find_style
 
 log = logging.getLogger(__name__)
 MIN_SLEEP_S = 0.5
@@ -30,6 +31,7 @@ async def run_tumblr_autoresponder(settings: TumblrSettings, jobs: AsyncJobs, *,
                                    stop: asyncio.Event | None = None) -> None:
     """Run until `stop` is set: every `poll_interval_s` read the drafts, and advance every post that is due.
 
+    A `tumblr.style` that does not exist (or was deleted) raises ValueError at once, naming it.
     Uses the job queue's database for the adapter's own tables (`bot.tumblr.models`, migrated with
     storage's Alembic migrations). Credentials come from the settings' secrets (environment or
     credentials_file) unless a `client` is given. A Tumblr or database outage is logged and retried on the next round;
@@ -37,6 +39,12 @@ async def run_tumblr_autoresponder(settings: TumblrSettings, jobs: AsyncJobs, *,
     """
     if not settings.blog:
         raise ValueError("set tumblr.blog to the blog the autoresponder posts to")
+    if settings.style:
+        # Once at start: an unknown style would otherwise hold every post, one by one, for the same reason.
+        try:
+            await asyncio.to_thread(find_style, jobs.queue.db, settings.style)
+        except StyleNotFound as error:
+            raise ValueError(f"tumblr.style: {error}") from None
     api = TumblrApi(client or client_from_settings(settings), settings.blog)
     responder = TumblrAutoresponder(jobs.queue.db, jobs, api, settings)
     stop = stop or asyncio.Event()
