@@ -2,8 +2,9 @@
 
 PNG first (lossless: the point of the picture is crisp text); if the files together exceed the
 limit, WebP at falling quality; if even that does not fit, an error naming the sizes rather than a
-failed upload. Also the checks of users' own images for img2img. CPU work: call these through
-`asyncio.to_thread` from the event loop.
+failed upload. An animated GIF (a tween's result) keeps its format and name: re-encoding it as WebP
+would drop the animation in most clients. Also the checks of users' own images for img2img. CPU work:
+call these through `asyncio.to_thread` from the event loop.
 """
 
 from __future__ import annotations
@@ -30,27 +31,44 @@ class Upload:
     data: bytes
 
 
+@dataclass(frozen=True)
+class Picture:
+    """A user's image as the job stores it (`png`, `width` x `height`), and the size it had as sent:
+    a box the user gave is in the pixels of the picture they have, which may be larger than ours."""
+
+    png: bytes
+    width: int
+    height: int
+    source_width: int
+    source_height: int
+
+
 class TooLargeForDiscord(ValueError):
     """The images cannot be made to fit one message."""
 
 
+def file_extension(data: bytes) -> str:
+    """"gif" for a GIF (a tween's animation), else "png": what the stored bytes are, for the file name."""
+    return "gif" if data[:6] in (b"GIF87a", b"GIF89a") else "png"
+
+
 def pack_images(pngs: list[bytes], *, stem: str, limit_bytes: int) -> list[Upload]:
-    """Return uploads named `{stem}-{n}.png|webp` whose sizes sum below `limit_bytes`."""
+    """Return uploads named `{stem}-{n}.png|webp|gif` whose sizes sum below `limit_bytes`."""
     if not pngs:
         raise ValueError("no images to upload")
     if len(pngs) > MAX_FILES:
         raise TooLargeForDiscord(f"{len(pngs)} images do not fit one message; Discord allows {MAX_FILES} files")
     budget = limit_bytes - OVERHEAD_BYTES
-    uploads = [Upload(_name(stem, i, len(pngs), "png"), data) for i, data in enumerate(pngs)]
+    originals = [Upload(_name(stem, i, len(pngs), file_extension(data)), data) for i, data in enumerate(pngs)]
+    uploads = originals
     if _total(uploads) <= budget:
         return uploads
     for quality in WEBP_QUALITIES:
-        uploads = [Upload(_name(stem, i, len(pngs), "webp"), to_webp(data, quality)) for i, data in enumerate(pngs)]
+        uploads = [_as_webp(upload, quality) for upload in originals]
         if _total(uploads) <= budget:
             return uploads
-    raise TooLargeForDiscord(
-        f"the images need {_total(uploads)} bytes even as WebP at quality {WEBP_QUALITIES[-1]}; the upload limit is {limit_bytes}"
-    )
+    as_webp = f" even as WebP at quality {WEBP_QUALITIES[-1]}" if any(u.filename.endswith(".webp") for u in uploads) else ""
+    raise TooLargeForDiscord(f"the images need {_total(uploads)} bytes{as_webp}; the upload limit is {limit_bytes}")
 
 
 def enlarge_preview(png: bytes, size: int = 256) -> bytes:
@@ -73,8 +91,13 @@ def to_webp(png: bytes, quality: int) -> bytes:
 
 
 def to_png(data: bytes, *, max_bytes: int) -> bytes:
+    """A user's upload as the PNG an img2img job stores (see `read_picture`)."""
+    return read_picture(data, max_bytes=max_bytes).png
+
+
+def read_picture(data: bytes, *, max_bytes: int) -> Picture:
     """Normalise a user's upload (any format PIL reads) to an RGB PNG of at most MAX_INIT_SIDE pixels a side,
-    for img2img; raise ValueError saying what is wrong with it.
+    for img2img, text into a photo and reference pictures; raise ValueError saying what is wrong with it.
 
     The pixel count is checked from the header before anything is decoded: a few kilobytes of PNG can
     claim 30000x30000 pixels and would take gigabytes to decode.
@@ -89,6 +112,7 @@ def to_png(data: bytes, *, max_bytes: int) -> bytes:
     except (OSError, ValueError) as error:
         raise ValueError(UNREADABLE) from error
     with image:
+        source_size = image.size  # before draft() shrinks a JPEG: the size the user sees
         image.draft("RGB", (MAX_INIT_SIDE, MAX_INIT_SIDE))  # JPEGs decode straight at a reduced scale
         if image.width * image.height > MAX_INIT_PIXELS:
             raise ValueError(f"the image is {image.width}×{image.height} pixels; {limit}")
@@ -100,12 +124,18 @@ def to_png(data: bytes, *, max_bytes: int) -> bytes:
     rgb.thumbnail((MAX_INIT_SIDE, MAX_INIT_SIDE), Image.Resampling.LANCZOS)
     out = io.BytesIO()
     rgb.save(out, format="PNG")
-    return out.getvalue()
+    return Picture(out.getvalue(), rgb.width, rgb.height, *source_size)
 
 
 def mib(size_bytes: int) -> str:
     """A byte count as users read it: 8 MiB, 0.5 MiB."""
     return f"{round(size_bytes / 1048576, 1):g} MiB"
+
+
+def _as_webp(upload: Upload, quality: int) -> Upload:
+    if not upload.filename.endswith(".png"):
+        return upload  # a GIF stays as it is
+    return Upload(upload.filename.removesuffix(".png") + ".webp", to_webp(upload.data, quality))
 
 
 def _name(stem: str, index: int, count: int, ext: str) -> str:

@@ -9,6 +9,7 @@ import discord
 from discord import app_commands
 
 from bot.discord.access import is_moderator, may_manage, place_of
+from bot.discord.attachments import file_extension
 from bot.discord.imagine import refuse
 from bot.discord.texts import history_message, job_details
 from storage.errors import JobNotFound
@@ -56,7 +57,8 @@ async def job_command(interaction: discord.Interaction, id: app_commands.Range[i
     winner = next((image for image in images if image.chosen), None)
     files = []
     if winner is not None:
-        files.append(discord.File(io.BytesIO(await bot.jobs.read_image(winner.sha256)), filename=f"job-{job.id}.png"))
+        data = await bot.jobs.read_image(winner.sha256)
+        files.append(discord.File(io.BytesIO(data), filename=f"job-{job.id}.{file_extension(data)}"))
     await interaction.followup.send(
         job_details(job, images), files=files, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
     )
