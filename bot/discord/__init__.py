@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 
-async def run_discord_bot(settings: Any, jobs: Any, moderation: Any = None) -> None:
+async def run_discord_bot(settings: Any, jobs: Any, moderation: Any = None, styles: Any = None) -> None:
     from bot.discord.client import run_discord_bot as run
 
-    await run(settings, jobs, moderation)
+    await run(settings, jobs, moderation, styles)

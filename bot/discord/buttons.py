@@ -50,13 +50,17 @@ def pending_view(job_ids: list[int]) -> discord.ui.View:
     return view
 
 
-def result_view(job_ids: list[int]) -> discord.ui.View:
+STILL_ACTIONS = ("reroll", "vary", "cands")
+TWEEN_ACTIONS = ("reroll", "cands")  # an animation has no still image to vary; Candidates lists its frames
+
+
+def result_view(job_ids: list[int], actions: tuple[str, ...] = STILL_ACTIONS) -> discord.ui.View:
     """Under a result: a row per image (reroll, variations, candidates); delete once, on the first row."""
     view = discord.ui.View(timeout=None)
     many = len(job_ids) > 1
     for index, job_id in enumerate(job_ids):
         number = index + 1 if many else None
-        for action in ("reroll", "vary", "cands"):
+        for action in actions:
             view.add_item(JobButton(action, job_id, number=number, row=index))
     if job_ids:
         view.add_item(JobButton("delete", job_ids[0], row=0))

@@ -26,7 +26,9 @@ from bot.discord.lookup import history_command, job_command
 from bot.discord.moderation import COMMANDS as MODERATION_COMMANDS
 from bot.discord.outbox import Outbox
 from bot.discord.settings import DiscordSettings
+from bot.discord.styles import StyleLister, StyleNames
 from bot.discord.sync import sync_if_changed
+from bot.discord.tween import tween_command
 from storage.async_api import AsyncJobs
 from storage.errors import DatabaseUnavailable
 from storage.moderation import Moderation
@@ -57,9 +59,13 @@ class GlyphTree(app_commands.CommandTree["GlyphBot"]):
 
 
 class GlyphBot(discord.Client):
-    """One bot process. `client_options` reach `discord.Client` (tests shorten `guild_ready_timeout`)."""
+    """One bot process. `styles` feeds the style option's autocomplete (default: the queue's style store;
+    none: it offers nothing); `client_options` reach `discord.Client` (tests shorten `guild_ready_timeout`)."""
 
-    def __init__(self, settings: DiscordSettings, jobs: AsyncJobs, moderation: Moderation, **client_options: Any) -> None:
+    def __init__(
+        self, settings: DiscordSettings, jobs: AsyncJobs, moderation: Moderation, styles: StyleLister | None = None,
+        **client_options: Any,
+    ) -> None:
         intents = discord.Intents.none()
         intents.guilds = True  # channel and permission data for interactions; no message content needed
         # Messages quote users' prompts: "<@id>" or "@everyone" in a prompt must not ping anyone. Only the
@@ -70,9 +76,10 @@ class GlyphBot(discord.Client):
         self.moderation = moderation
         self.cooldowns = Cooldowns(settings.cooldown_s)
         self.outbox = Outbox(Path(settings.state_dir) / "outbox")
+        self.style_names = StyleNames(styles if styles is not None else jobs.queue.styles)
         self.tree = GlyphTree(self)
         self._tasks: set[asyncio.Task[None]] = set()
-        for command in (imagine_command, imagine_lines_command, history_command, job_command, *MODERATION_COMMANDS):
+        for command in (imagine_command, imagine_lines_command, tween_command, history_command, job_command, *MODERATION_COMMANDS):
             self.tree.add_command(command)
 
     async def setup_hook(self) -> None:
@@ -112,11 +119,14 @@ class GlyphBot(discord.Client):
         await super().close()
 
 
-async def run_discord_bot(settings: Any, jobs: AsyncJobs, moderation: Moderation | None = None) -> None:
-    """Run the bot until it is closed. `settings` is the app settings (its `discord` section) or DiscordSettings."""
+async def run_discord_bot(
+    settings: Any, jobs: AsyncJobs, moderation: Moderation | None = None, styles: StyleLister | None = None
+) -> None:
+    """Run the bot until it is closed. `settings` is the app settings (its `discord` section) or DiscordSettings;
+    `styles` defaults to the queue's style store."""
     discord_settings = DiscordSettings.from_settings(settings)
     if not discord_settings.token:
         raise RuntimeError("no Discord token: set the GLYPHBOT_DISCORD__TOKEN environment variable")
-    bot = GlyphBot(discord_settings, jobs, moderation or Moderation(jobs.queue.db))
+    bot = GlyphBot(discord_settings, jobs, moderation or Moderation(jobs.queue.db), styles)
     async with bot:
         await bot.start(discord_settings.token)

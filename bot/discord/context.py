@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from bot.discord.cooldown import Cooldowns
     from bot.discord.outbox import Outbox
     from bot.discord.settings import DiscordSettings
+    from bot.discord.styles import StyleNames
     from storage.async_api import AsyncJobs
     from storage.moderation import Moderation
 
@@ -28,6 +29,7 @@ class BotContext(Protocol):
     moderation: Moderation
     cooldowns: Cooldowns
     outbox: Outbox
+    style_names: StyleNames
 
     def spawn(self, coroutine: Coroutine[Any, Any, None], *, name: str) -> asyncio.Task[None]:
         """Run a delivery in the background."""

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, TypeVar
 import discord
 
 from bot.discord.attachments import TooLargeForDiscord, Upload, enlarge_preview, pack_images
-from bot.discord.buttons import pending_view, result_view
+from bot.discord.buttons import STILL_ACTIONS, TWEEN_ACTIONS, pending_view, result_view
 from bot.discord.outbox import PendingDelivery
 from bot.discord.texts import fit, progress_message, quote_prompt, result_message, status_line
 from bot.discord.throttle import EditThrottle
@@ -201,7 +201,7 @@ class Delivery:
         note = self.note
         if len(shown) < sum(job.status == "succeeded" for job in jobs):
             note = (note + "\n" if note else "") + "Some images were hidden by moderators."
-        view = result_view(shown) if shown else None
+        view = result_view(shown, TWEEN_ACTIONS if jobs[0].kind == "tween" else STILL_ACTIONS) if shown else None
         limit = min(self._upload_limit(), self.bot.settings.max_upload_bytes)
         uploads: list[Upload] = []
         if pngs:

@@ -18,13 +18,23 @@ import discord
 from discord import app_commands
 
 from bot.discord.access import place_of
-from bot.discord.attachments import mib, to_png
+from bot.discord.attachments import Picture, mib, read_picture
 from bot.discord.delivery import Delivery, Target
-from bot.discord.options import ImagineOptions, OptionErrors, parse_imagine
+from bot.discord.options import ImagineOptions, OptionErrors, Submittable, parse_imagine
 from bot.discord.outbox import PendingDelivery
 from bot.discord.settings import DiscordSettings
+from bot.discord.styles import autocomplete_style
 from bot.discord.texts import fit
-from storage.errors import DatabaseUnavailable, InvalidJob, SubmissionRefused
+from generation.types import BOX_PLACES, RenderRequest
+from storage.errors import (
+    DatabaseUnavailable,
+    InvalidJob,
+    StorageError,
+    StyleDeleted,
+    StyleError,
+    StyleNotFound,
+    SubmissionRefused,
+)
 from storage.types import JobSubmission
 
 if TYPE_CHECKING:
@@ -82,21 +92,31 @@ async def claim_cooldown(bot: "BotContext", interaction: discord.Interaction) ->
     return True
 
 
-async def submit_and_deliver(bot: "BotContext", interaction: discord.Interaction, options: ImagineOptions) -> None:
+def refusal_text(error: StorageError, request: RenderRequest) -> str:
+    """Storage's reason, which is meant for people; an unknown style's points at the CLI's style list,
+    so a chat user is pointed at what they have instead: the option's own autocomplete."""
+    cause = error.__cause__ if isinstance(error.__cause__, StyleError) else error
+    if isinstance(cause, StyleNotFound) and not isinstance(cause, StyleDeleted):
+        return f"there is no style {request.style!r}; the `style` option lists the styles there are as you type"
+    return str(error)
+
+
+async def submit_and_deliver(bot: "BotContext", interaction: discord.Interaction, options: Submittable) -> None:
     """Queue one job per requested image (keyed by the interaction, so a retried interaction queues nothing twice)
     and start delivering them. The interaction must already be deferred."""
     user = interaction.user
     job_ids: list[int] = []
     refusal = ""
-    for index, request in enumerate(options.requests(bot.settings.candidates)):
+    requests = options.requests(bot.settings.candidates)
+    for index, request in enumerate(requests):
         submission = JobSubmission(
             request=request, source="discord", requester_id=str(user.id), requester_name=user.name,
             place=place_of(interaction), idempotency_key=f"discord:{interaction.id}:{index}",
         )
         try:
             job_ids.append((await bot.jobs.submit(submission)).id)
-        except (SubmissionRefused, InvalidJob) as error:
-            refusal = str(error)
+        except (SubmissionRefused, InvalidJob, StyleError) as error:  # an unknown or deleted style among them
+            refusal = refusal_text(error, request)
             break
         except DatabaseUnavailable as error:
             log.warning("submission of interaction %s failed: %s", interaction.id, error)
@@ -106,14 +126,51 @@ async def submit_and_deliver(bot: "BotContext", interaction: discord.Interaction
         bot.cooldowns.forget(user.id)
         await refuse(interaction, f"❌ {refusal[:1].upper()}{refusal[1:]}")
         return
-    note = f"Only {len(job_ids)} of {options.count} images were queued: {refusal}" if refusal else ""
+    note = f"Only {len(job_ids)} of {len(requests)} images were queued: {refusal}" if refusal else ""
     pending = PendingDelivery(
         key=f"{interaction.id}", job_ids=job_ids, user_id=user.id, channel_id=interaction.channel_id or 0,
-        guild_id=interaction.guild_id, prompt=options.prompt, note=note,
+        guild_id=interaction.guild_id, prompt=options.title, note=note,
     )
     await asyncio.to_thread(bot.outbox.add, pending)
     target = Target.of(interaction, bot.settings.token_lifetime_s, bot.settings.token_margin_s)
     bot.spawn(Delivery(bot, target, pending).run(), name=f"deliver-{job_ids[0]}")
+
+
+async def deferred(bot: "BotContext", interaction: discord.Interaction) -> None:
+    """Acknowledge a command that passed its checks ("thinking", in public). Too late: nothing was
+    queued, so the cooldown is given back and the client logs the dropped interaction."""
+    try:
+        await interaction.response.defer(thinking=True)
+    except discord.NotFound:
+        bot.cooldowns.forget(interaction.user.id)
+        raise
+
+
+async def read_attachments(
+    bot: "BotContext", interaction: discord.Interaction, attachments: dict[str, discord.Attachment | None]
+) -> dict[str, Picture] | None:
+    """The attached pictures by option name, read and normalised after the acknowledgement; None after
+    refusing (the first one that cannot be read is named)."""
+    pictures: dict[str, Picture] = {}
+    for name, attachment in attachments.items():
+        if attachment is None:
+            continue
+        try:
+            data = await attachment.read()
+            pictures[name] = await asyncio.to_thread(read_picture, data, max_bytes=bot.settings.max_init_image_bytes)
+        except (ValueError, discord.HTTPException) as error:
+            bot.cooldowns.forget(interaction.user.id)
+            await refuse(interaction, f"❌ {name}: {error}")
+            return None
+    return pictures
+
+
+def check_sizes(settings: DiscordSettings, attachments: dict[str, discord.Attachment | None]) -> None:
+    """Refuse attachments over the size limit from the size Discord states, before anything is downloaded."""
+    limit = settings.max_init_image_bytes
+    problems = [f"{name}: is {mib(a.size)}; the limit is {mib(limit)}." for name, a in attachments.items() if a and a.size > limit]
+    if problems:
+        raise OptionErrors(problems)
 
 
 @app_commands.command(name="imagine", description="Draw a picture that shows your text")
@@ -125,9 +182,16 @@ async def submit_and_deliver(bot: "BotContext", interaction: discord.Interaction
     steps="Diffusion steps: more is slower and usually cleaner",
     seed="Seed for a repeatable picture",
     count="How many pictures",
-    image="A picture to start from (img2img)",
+    image="A picture to start from (img2img), or to write the text into (with box or where)",
     strength="With an image: how much to change it (0 to 1)",
+    style="A learned style: start typing to see the styles there are",
+    style_image="A reference picture whose colours, background and texture the result takes on",
+    style_strength="With a style or style_image: how strongly it steers the result (0 to 1)",
+    box="With an image: write the text into this box only, X,Y,W,H in its pixels (0,0 is the top left)",
+    where="With an image: write the text into a band at its top, center or bottom; the rest stays",
 )
+@app_commands.choices(where=[app_commands.Choice(name=place, value=place) for place in BOX_PLACES])
+@app_commands.autocomplete(style=autocomplete_style)
 async def imagine_command(
     interaction: discord.Interaction,
     prompt: str,
@@ -138,32 +202,34 @@ async def imagine_command(
     count: int | None = None,
     image: discord.Attachment | None = None,
     strength: float | None = None,
+    style: str | None = None,
+    style_image: discord.Attachment | None = None,
+    style_strength: float | None = None,
+    box: str | None = None,
+    where: str | None = None,
 ) -> None:
     bot: BotContext = interaction.client  # type: ignore[assignment]
+    attachments = {"image": image, "style_image": style_image}
 
     def parse(settings: DiscordSettings) -> ImagineOptions:
-        if image is not None and image.size > settings.max_init_image_bytes:
-            raise OptionErrors([f"image: is {mib(image.size)}; the limit is {mib(settings.max_init_image_bytes)}."])
+        check_sizes(settings, attachments)
         return parse_imagine(
             settings, prompt=prompt, negative=negative, guidance=guidance, steps=steps, seed=seed,
-            count=count, strength=strength, has_image=image is not None,
+            count=count, strength=strength, has_image=image is not None, style=style, style_strength=style_strength,
+            has_style_image=style_image is not None, box=box, where=where,
         )
 
     options = await checked(interaction, parse)
     if options is None or not await claim_cooldown(bot, interaction):
         return
+    await deferred(bot, interaction)
+    pictures = await read_attachments(bot, interaction, attachments)
+    if pictures is None:
+        return
     try:
-        await interaction.response.defer(thinking=True)
-    except discord.NotFound:  # too late: nothing was queued, so the cooldown is given back
+        options = options.with_pictures(pictures.get("image"), pictures.get("style_image"))
+    except ValueError as error:  # the box does not fit the picture
         bot.cooldowns.forget(interaction.user.id)
-        raise
-    if image is not None:
-        try:
-            data = await image.read()
-            png = await asyncio.to_thread(to_png, data, max_bytes=bot.settings.max_init_image_bytes)
-        except (ValueError, discord.HTTPException) as error:
-            bot.cooldowns.forget(interaction.user.id)
-            await refuse(interaction, f"❌ image: {error}")
-            return
-        options = options.with_image(png)
+        await refuse(interaction, f"❌ {error}")
+        return
     await submit_and_deliver(bot, interaction, options)

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import io
 import random
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import discord
@@ -13,37 +14,60 @@ import discord
 from bot.discord.access import actor, may_manage, owns
 from bot.discord.attachments import MAX_FILES, TooLargeForDiscord, pack_images
 from bot.discord.imagine import claim_cooldown, refuse, submit_and_deliver
-from bot.discord.options import MAX_SEED, ImagineOptions
-from bot.discord.texts import candidates_message, fit
+from bot.discord.options import MAX_SEED
+from bot.discord.texts import candidates_message, fit, job_title
+from generation.types import Box, RenderRequest
 from storage.errors import DatabaseUnavailable, JobNotFound
 from storage.types import Job
+from storage.validation import png_size
 
 if TYPE_CHECKING:
     from bot.discord.context import BotContext
 
 
-def _options_from(job: Job, *, init_image_png: bytes | None, strength: float) -> ImagineOptions:
-    return ImagineOptions(
-        prompt=job.prompt, negative=job.negative_prompt, guidance=job.guidance_scale, steps=job.num_inference_steps,
-        seed=random.SystemRandom().randint(0, MAX_SEED), count=1, strength=strength, init_image_png=init_image_png,
-    )
+@dataclass(frozen=True)
+class Again:
+    """One more job made from an earlier one's row (reroll, variations), in the shape submit_and_deliver takes."""
+
+    title: str
+    request: RenderRequest
+
+    def requests(self, candidates: int) -> list[RenderRequest]:
+        return [self.request]
+
+
+async def _again(bot: "BotContext", job: Job, *, init_image_png: bytes | None, **changes: object) -> Again:
+    """The job's own request (every setting from its row, the pictures from the image store) with a new seed."""
+    style_image = await bot.jobs.read_image(job.style_image_hash) if job.style_image_hash else None
+    request = job.render_request(init_image_png, style_image_png=style_image)
+    return Again(job_title(job), replace(request, seed=random.SystemRandom().randint(0, MAX_SEED), **changes))  # type: ignore[arg-type]
 
 
 async def reroll(bot: "BotContext", interaction: discord.Interaction, job: Job) -> None:
-    """Same settings (and same start image, if any), new seed; the clicker becomes the requester."""
+    """Same settings (and same pictures, style or tween ends), new seed; the clicker becomes the requester."""
     init = await bot.jobs.read_image(job.init_image_hash) if job.init_image_hash else None
-    await submit_and_deliver(bot, interaction, _options_from(job, init_image_png=init, strength=job.strength))
+    await submit_and_deliver(bot, interaction, await _again(bot, job, init_image_png=init))
 
 
 async def variations(bot: "BotContext", interaction: discord.Interaction, job: Job) -> None:
-    """img2img from this result's chosen image with the configured strength."""
+    """img2img from this result's chosen image with the configured strength (into the same box, when the
+    job wrote into one of a photo's and the result still has room for it)."""
     winner = next((image for image in await bot.jobs.images_of(job.id) if image.chosen), None)
-    if winner is None:
+    if winner is None or job.kind == "tween":
         bot.cooldowns.forget(interaction.user.id)
-        await refuse(interaction, "This job has no image to vary (it failed, was cancelled, or was hidden).")
+        why = "a tween is an animation; use Reroll for another one" if winner else "it failed, was cancelled, or was hidden"
+        await refuse(interaction, f"This job has no still image to vary ({why}).")
         return
     init = await bot.jobs.read_image(winner.sha256)
-    await submit_and_deliver(bot, interaction, _options_from(job, init_image_png=init, strength=bot.settings.variation_strength))
+    box = _fitting(job.box_tuple, png_size(init))
+    await submit_and_deliver(bot, interaction, await _again(bot, job, init_image_png=init, strength=bot.settings.variation_strength, box=box))
+
+
+def _fitting(box: Box | None, size: tuple[int, int] | None) -> Box | None:
+    if box is None or size is None:
+        return None
+    x, y, w, h = box
+    return box if x + w <= size[0] and y + h <= size[1] else None
 
 
 async def candidates(bot: "BotContext", interaction: discord.Interaction, job: Job) -> None:

@@ -9,12 +9,15 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, replace
+from typing import Protocol
 
+from bot.discord.attachments import Picture
+from bot.discord.photo import Placement, parse_placement
 from bot.discord.settings import DiscordSettings
-from generation.types import RenderRequest
+from generation.types import MAX_STYLE_STRENGTH, Box, RenderRequest
 from storage.errors import InvalidJob
 from storage.types import QueueLimits
-from storage.validation import validate_request
+from storage.validation import check_style_name, validate_request
 
 MAX_SEED = 2**32 - 1
 
@@ -27,9 +30,21 @@ class OptionErrors(ValueError):
         self.problems = problems
 
 
+class Submittable(Protocol):
+    """What `imagine.submit_and_deliver` queues: the text the reply quotes and one request per job."""
+
+    @property
+    def title(self) -> str: ...
+
+    def requests(self, candidates: int) -> list[RenderRequest]: ...
+
+
 @dataclass(frozen=True)
 class ImagineOptions:
-    """A validated `/imagine`: one render request per image asked for (`count` of them, consecutive seeds)."""
+    """A validated `/imagine`: one render request per image asked for (`count` of them, consecutive seeds).
+
+    `placement` is what the user asked for (box or where); `box` is it resolved against the attached
+    picture, once that has been read (`with_pictures`)."""
 
     prompt: str
     negative: str
@@ -39,6 +54,15 @@ class ImagineOptions:
     count: int
     strength: float
     init_image_png: bytes | None = None
+    style: str | None = None
+    style_strength: float = 0.5
+    style_image_png: bytes | None = None
+    placement: Placement | None = None
+    box: Box | None = None
+
+    @property
+    def title(self) -> str:
+        return self.prompt
 
     def requests(self, candidates: int) -> list[RenderRequest]:
         return [
@@ -51,12 +75,27 @@ class ImagineOptions:
                 candidates=candidates,
                 init_image_png=self.init_image_png,
                 strength=self.strength,
+                style=self.style,
+                style_image_png=self.style_image_png,
+                style_strength=self.style_strength,
+                box=self.box,
             )
             for index in range(self.count)
         ]
 
-    def with_image(self, png: bytes | None) -> "ImagineOptions":
-        return replace(self, init_image_png=png)
+    def with_pictures(self, image: Picture | None, style_image: Picture | None = None) -> "ImagineOptions":
+        """The options with the attached pictures read; ValueError starting with the option's name when
+        the box does not fit the picture."""
+        box = None
+        if self.placement is not None and image is not None:
+            try:
+                box = self.placement.resolve(image)
+            except ValueError as error:
+                raise ValueError(f"box: {error}") from None
+        return replace(
+            self, init_image_png=image.png if image else None, box=box,
+            style_image_png=style_image.png if style_image else None,
+        )
 
 
 def unescape_newlines(text: str) -> str:
@@ -76,31 +115,54 @@ def parse_imagine(
     count: int | None = None,
     strength: float | None = None,
     has_image: bool = False,
+    style: str | None = None,
+    style_strength: float | None = None,
+    has_style_image: bool = False,
+    box: str | None = None,
+    where: str | None = None,
     rng: random.Random | None = None,
 ) -> ImagineOptions:
     """Return validated options or raise OptionErrors listing every bad value."""
     problems: list[str] = []
-    prompt = unescape_newlines(prompt or "").strip()
-    negative = unescape_newlines(negative or "").strip()
-    _text(problems, "prompt", prompt, settings.max_prompt_chars, required=True)
-    _text(problems, "negative", negative, settings.max_prompt_chars, required=False)
+    prompt = typed_text(problems, "prompt", prompt, settings.max_prompt_chars, required=True)
+    negative = typed_text(problems, "negative", negative, settings.max_prompt_chars, required=False)
     guidance = settings.guidance_default if guidance is None else guidance
-    _number(problems, "guidance", guidance, settings.guidance_min, settings.guidance_max)
+    check_number(problems, "guidance", guidance, settings.guidance_min, settings.guidance_max)
     steps = settings.steps_default if steps is None else steps
-    _number(problems, "steps", steps, settings.steps_min, settings.steps_max)
+    check_number(problems, "steps", steps, settings.steps_min, settings.steps_max)
     count = settings.count_default if count is None else count
-    _number(problems, "count", count, 1, settings.count_max)
-    if seed is not None:
-        _number(problems, "seed", seed, 0, MAX_SEED)
+    check_number(problems, "count", count, 1, settings.count_max)
+    check_seed(problems, seed)
     if strength is not None and not has_image:
         problems.append("strength: only makes sense with an image; attach one with the `image` option or leave strength out.")
     strength = settings.strength_default if strength is None else strength
-    if has_image and (not math.isfinite(strength) or not 0.0 < strength <= 1.0):
-        problems.append(f"strength: {strength:g} is not allowed; use a value above 0 and at most 1.")
+    if has_image:
+        _fraction(problems, "strength", strength, 1.0)
+    style = check_style(problems, style)
+    if style_strength is not None and style is None and not has_style_image:
+        problems.append("style_strength: only makes sense with a style or a style_image; give one or leave style_strength out.")
+    style_strength = settings.style_strength_default if style_strength is None else style_strength
+    _fraction(problems, "style_strength", style_strength, MAX_STYLE_STRENGTH)
+    placement, placement_problems = parse_placement(box, where, has_image=has_image)
+    problems += placement_problems
     if problems:
         raise OptionErrors(problems)
-    chosen_seed = seed if seed is not None else (rng or random.SystemRandom()).randint(0, MAX_SEED)
-    return ImagineOptions(prompt, negative, float(guidance), int(steps), chosen_seed, int(count), float(strength))
+    return ImagineOptions(
+        prompt, negative, float(guidance), int(steps), pick_seed(seed, rng), int(count), float(strength),
+        style=style, style_strength=float(style_strength), placement=placement,
+    )
+
+
+def check_style(problems: list[str], style: str | None) -> str | None:
+    """A style name as storage keeps it (lowercase); a problem when it cannot be one. Whether the style
+    exists is storage's to say at submission: a style may be learned or deleted at any moment."""
+    style = (style or "").strip().lower() or None
+    if style is not None:
+        try:
+            check_style_name(style)
+        except InvalidJob as error:
+            problems.append(f"style: {str(error).removeprefix('style name ')}.")
+    return style
 
 
 def check_form_options(
@@ -113,7 +175,29 @@ def check_form_options(
     return {"guidance": guidance, "steps": steps, "seed": seed, "count": count}
 
 
-def _text(problems: list[str], name: str, value: str, limit: int, *, required: bool) -> None:
+def _fraction(problems: list[str], name: str, value: float, high: float) -> None:
+    if not math.isfinite(value) or not 0.0 < value <= high:
+        problems.append(f"{name}: {value:g} is not allowed; use a value above 0 and at most {high:g}.")
+
+
+def typed_text(problems: list[str], name: str, value: str | None, limit: int, *, required: bool) -> str:
+    """A text option as the job takes it (`\\n` read as a line break, ends stripped), its problems noted."""
+    text = unescape_newlines(value or "").strip()
+    check_text(problems, name, text, limit, required=required)
+    return text
+
+
+def check_seed(problems: list[str], seed: int | None) -> None:
+    if seed is not None:
+        check_number(problems, "seed", seed, 0, MAX_SEED)
+
+
+def pick_seed(seed: int | None, rng: random.Random | None = None) -> int:
+    """The seed given, or a random one (shown with the result, so the picture can be made again)."""
+    return seed if seed is not None else (rng or random.SystemRandom()).randint(0, MAX_SEED)
+
+
+def check_text(problems: list[str], name: str, value: str, limit: int, *, required: bool) -> None:
     if required and not value:
         problems.append(f"{name}: is empty; write the text the image should show.")
         return
@@ -128,7 +212,7 @@ def _text(problems: list[str], name: str, value: str, limit: int, *, required: b
             problems.append(f"{name}: {str(error).removeprefix('prompt ')}.")
 
 
-def _number(problems: list[str], name: str, value: float, low: float, high: float) -> None:
+def check_number(problems: list[str], name: str, value: float, low: float, high: float) -> None:
     if isinstance(value, float) and not math.isfinite(value):
         problems.append(f"{name}: must be a finite number.")
     elif not low <= value <= high:

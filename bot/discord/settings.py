@@ -37,6 +37,9 @@ class DiscordSettings:
     strength_default: float = 0.75
     variation_strength: float = 0.6
     max_init_image_mib: float = 8.0
+    style_strength_default: float = 0.5
+    tween_frames_default: int = 12
+    tween_frames_max: int = 24
     cooldown_s: float = 10.0
     sync_commands: bool = True
     state_dir: str = "data/discord"

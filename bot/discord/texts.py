@@ -9,7 +9,7 @@ import discord
 from storage.types import NO_WORKER, Job, JobUpdate, StoredImage
 
 MAX_MESSAGE_CHARS = 2000
-STAGE_NAMES = {"base": "drawing", "sr": "sharpening"}
+STAGE_NAMES = {"base": "drawing", "sr": "sharpening", "frame": "drawing frames", "gif": "making the GIF"}
 
 
 def as_typed(text: str) -> str:
@@ -57,12 +57,27 @@ def status_line(update: JobUpdate, label: str = "") -> str:
     return f"{prefix}⚠️ failed: {job.error or 'unknown error'}"
 
 
+def tween_title(start: str, end: str) -> str:
+    return f"{start}\n→ {end}"
+
+
+def job_title(job: Job) -> str:
+    """The text a reply quotes: the prompt, or a tween's two ends."""
+    return tween_title(job.prompt, job.end_prompt) if job.kind == "tween" else job.prompt
+
+
 def settings_line(job: Job) -> str:
     parts = [f"seed {job.seed}", f"guidance {job.guidance_scale:g}", f"steps {job.num_inference_steps}"]
+    if job.kind == "tween":
+        parts.insert(0, f"tween of {job.frames} frames")
     if job.negative_prompt:
         parts.append(f"negative “{as_typed(job.negative_prompt[:80])}”")
     if job.init_image_hash:
-        parts.append(f"image strength {job.strength:g}")
+        parts.append(f"text into box {job.box} of your image" if job.box else f"image strength {job.strength:g}")
+    if job.style:
+        parts.append(f"style {as_typed(job.style)} at {job.style_strength:g}")
+    if job.style_image_hash:
+        parts.append(f"style image at {job.style_strength:g}")
     parts.append(f"job {job.id}")
     return " · ".join(parts)
 
@@ -82,7 +97,7 @@ def result_message(jobs: list[Job], note: str = "") -> str:
             lines.append(status_line(JobUpdate(job=job), label.strip()))
     if note:
         lines.append(note)
-    return fit(f"{quote_prompt(jobs[0].prompt)}\n" + "\n".join(lines))
+    return fit(f"{quote_prompt(job_title(jobs[0]))}\n" + "\n".join(lines))
 
 
 def candidates_message(job: Job, images: list[StoredImage]) -> str:
@@ -101,7 +116,7 @@ def job_details(job: Job, images: list[StoredImage]) -> str:
     winner = next((image for image in images if image.chosen), None)
     lines = [
         f"**Job {job.id}** · {job.status} · by <@{job.requester_id}> · {discord_time(job.created_at)}",
-        quote_prompt(job.prompt),
+        quote_prompt(job_title(job)),
         settings_line(job),
     ]
     if job.error:
@@ -116,9 +131,15 @@ def history_message(jobs: list[Job], whose: str) -> str:
         return f"No images by {whose} yet."
     lines = [f"Latest jobs by {whose}:"]
     for job in jobs:
-        first_line = as_typed(job.prompt.split("\n", 1)[0][:60])
+        first_line = _first_line(job.prompt)
+        if job.kind == "tween":
+            first_line = f"tween {first_line} → {_first_line(job.end_prompt)}"
         lines.append(f"• `{job.id}` {job.status} {discord_time(job.created_at)} — {first_line}")
     return fit("\n".join(lines))
+
+
+def _first_line(text: str) -> str:
+    return as_typed(text.split("\n", 1)[0][:60])
 
 
 def discord_time(moment: dt.datetime) -> str:
