@@ -1,5 +1,5 @@
-"""Fixtures: storage on a temporary SQLite file, the real worker with a text-drawing renderer, the
-loopback Discord server, and the real bot connected to it."""
+"""Fixtures: storage on a temporary SQLite file (with its style store), the real worker with a
+text-drawing renderer, the loopback Discord server, and the real bot connected to it."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from storage.db import open_database
 from storage.images import ImageStore
 from storage.jobs import JobQueue
 from storage.moderation import Moderation
+from storage.styles import StyleStore
 from storage.types import QueueLimits
 from tests.discord.fake_discord import FakeDiscord
 
@@ -34,6 +35,7 @@ class Storage:
     jobs: AsyncJobs
     moderation: Moderation
     path: Path
+    styles: StyleStore
     workers: list[tuple[Worker, threading.Thread]] = field(default_factory=list)
 
     def start_worker(self, step_delay_s: float = 0.0, renderer: TextDrawingRenderer | None = None) -> Worker:
@@ -82,8 +84,9 @@ class Storage:
 
 
 class GatedRenderer(TextDrawingRenderer):
-    """Draws like TextDrawingRenderer but holds the first progress report of `stage` until the test
-    opens `gate`, so a test acts on a job at an exact point instead of racing the worker."""
+    """Draws like TextDrawingRenderer (tweens too: frames, then their GIF) but holds the first progress
+    report of `stage` until the test opens `gate`, so a test acts on a job at an exact point instead of
+    racing the worker."""
 
     def __init__(self, stage: str) -> None:
         super().__init__()
@@ -115,8 +118,9 @@ def open_test_storage(url: str, tmp_path: Path) -> Storage:
     # A short busy timeout so tests of a locked database do not wait the production 10 s.
     db = open_database(url, busy_timeout_s=1.0)
     db.upgrade()
-    queue = JobQueue(db, ImageStore(tmp_path / "images"), QueueLimits(per_requester=4, per_place=20))
-    return Storage(queue, AsyncJobs(queue, poll_initial_s=0.02, poll_max_s=0.1), Moderation(db), tmp_path / "glyphbot.db")
+    styles = StyleStore(db, tmp_path / "styles")
+    queue = JobQueue(db, ImageStore(tmp_path / "images"), QueueLimits(per_requester=4, per_place=20), styles=styles)
+    return Storage(queue, AsyncJobs(queue, poll_initial_s=0.02, poll_max_s=0.1), Moderation(db), tmp_path / "glyphbot.db", styles)
 
 
 @pytest.fixture

@@ -339,6 +339,18 @@ class FakeDiscord:
         await self.dispatch("INTERACTION_CREATE", payload)
         return record
 
+    async def autocomplete(self, user: FakeUser, name: str, options: dict[str, Any], focused: str) -> FakeInteraction:
+        """Dispatch an autocomplete interaction (type 4), as Discord sends while `focused` is being typed;
+        the bot answers with a callback of type 8 whose data holds the choices."""
+        payload, record = self._base_interaction(4, user, created=None, dm=False)
+        option_list = [
+            {"name": key, "type": _option_type(value), "value": value, **({"focused": True} if key == focused else {})}
+            for key, value in options.items()
+        ]
+        payload["data"] = {"id": str(self.snowflake()), "name": name, "type": 1, "options": option_list}
+        await self.dispatch("INTERACTION_CREATE", payload)
+        return record
+
     async def message_command(self, user: FakeUser, name: str, message_id: int) -> FakeInteraction:
         """Dispatch a message context-menu command (right-click > Apps > name) on a message."""
         payload, record = self._base_interaction(2, user, created=None, dm=False)

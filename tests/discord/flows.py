@@ -9,6 +9,7 @@ from typing import Any
 
 from PIL import Image
 
+from storage.styles import StyleStore
 from tests.discord.fake_discord import FakeDiscord, FakeInteraction, FakeUser, RecordedRequest
 
 ORIGINAL = r"/webhooks/\d+/[^/]+/messages/@original"
@@ -41,10 +42,15 @@ def custom_ids(message: dict[str, Any]) -> list[str]:
 
 async def deliver_one(fake: FakeDiscord, user: FakeUser, prompt: str = "BUTTONS", **options: Any) -> tuple[int, int]:
     """Run /imagine until its result is posted; returns (message id, job id)."""
-    interaction = await fake.slash(user, "imagine", {"prompt": prompt, **options})
-    message = await fake.wait_until(lambda: result_of(fake, interaction))
-    job_id = int(custom_ids(message)[0].rsplit(":", 1)[1])
+    message, job_id = await delivered(fake, user, "imagine", {"prompt": prompt, **options})
     return int(message["id"]), job_id
+
+
+async def delivered(fake: FakeDiscord, user: FakeUser, command: str, options: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """Run a command that queues one job until its result is posted; returns (message, job id)."""
+    interaction = await fake.slash(user, command, options)
+    message = await fake.wait_until(lambda: result_of(fake, interaction))
+    return message, int(custom_ids(message)[0].rsplit(":", 1)[1])
 
 
 def png_claiming(width: int, height: int) -> bytes:
@@ -55,3 +61,17 @@ def png_claiming(width: int, height: int) -> bytes:
     struct.pack_into(">II", data, 16, width, height)  # IHDR data starts after signature, length, type
     struct.pack_into(">I", data, 29, zlib.crc32(bytes(data[12:29])))
     return bytes(data)
+
+
+def add_style(styles: StyleStore, name: str) -> None:
+    """A learned style as `glyphbot style learn` would leave it; the embeddings are the smallest
+    safetensors file (the Discord tests' renderer never reads them)."""
+    tokens = struct.pack("<Q", 2) + b"{}"
+    styles.add(name, "tests", [f"{n:064x}" for n in range(3)], steps=10, loss=0.1, tokens=tokens, model_hash="test")
+
+
+def picture(width: int, height: int, fmt: str = "PNG") -> bytes:
+    """A plain picture to attach, `width` x `height` pixels."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), "teal").save(buffer, format=fmt)
+    return buffer.getvalue()
