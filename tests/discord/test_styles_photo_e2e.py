@@ -160,3 +160,20 @@ async def test_a_corrupt_style_image_is_refused_naming_the_option(fake, storage,
     [answer] = await fake.wait_until(lambda: followups(fake, interaction) or None)
     assert "style_image: the attachment is not an image" in answer.json["content"]
     assert storage.queue.list().jobs == []
+
+
+async def test_reroll_keeps_the_photo_its_box_the_style_and_the_reference_picture(fake, storage, start_bot):
+    await start_bot()
+    add_style(storage.styles, "neon")
+    alice = fake.add_user("alice")
+    storage.start_worker()
+    pictures = {"image": ("p.png", "image/png", picture(120, 60)), "style_image": ("r.png", "image/png", picture(8, 8))}
+    interaction = await fake.slash(alice, "imagine", {"prompt": "AGAIN", "where": "top", "style": "neon"}, attachments=pictures)
+    message = await fake.wait_until(lambda: result_of(fake, interaction))
+    job_id = int(custom_ids(message)[0].rsplit(":", 1)[1])
+    await fake.click(alice, int(message["id"]), f"glyph:reroll:{job_id}")
+    await fake.wait_until(lambda: len(storage.queue.list().jobs) == 2)
+    new, old = storage.queue.list().jobs
+    kept = ("init_image_hash", "box", "style", "style_image_hash", "style_strength")
+    assert [getattr(new, name) for name in kept] == [getattr(old, name) for name in kept] and new.seed != old.seed
+    assert old.box is not None and old.style_image_hash is not None
