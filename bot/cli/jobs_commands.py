@@ -13,11 +13,13 @@ from typing import Annotated, Optional
 import typer
 
 from bot.cli.app import app, bench_app, existing_file, fail, reported_errors
+from generation.types import JOB_KINDS
 from storage.types import JOB_STATUSES, SOURCES
 
 # Choices, so a misspelt filter is refused instead of matching nothing.
 StatusChoice = enum.StrEnum("StatusChoice", {name: name for name in JOB_STATUSES})
 SourceChoice = enum.StrEnum("SourceChoice", {name: name for name in SOURCES})
+KindChoice = enum.StrEnum("KindChoice", {name: name for name in JOB_KINDS})
 
 jobs_app = typer.Typer(help="Submit, inspect and cancel generation jobs.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
@@ -44,6 +46,13 @@ def submit(
     seed: Annotated[Optional[int], typer.Option(help="Seed of the first candidate.")] = None,
     image: Annotated[Optional[Path], typer.Option(dir_okay=False, callback=existing_file, help="Start image (PNG) to draw over.")] = None,
     strength: Annotated[float, typer.Option(help="With --image: how much of it is redrawn (0-1).")] = 0.75,
+    box: Annotated[Optional[str], typer.Option(metavar="X,Y,W,H", help="With --image: write the text into this box of the picture (pixels) and keep the rest.")] = None,
+    style: Annotated[Optional[str], typer.Option(help="A learned style by name (`glyphbot style list`).")] = None,
+    style_image: Annotated[Optional[Path], typer.Option(dir_okay=False, callback=existing_file, help="A reference picture (PNG) whose palette and texture to take on.")] = None,
+    style_strength: Annotated[float, typer.Option(help="How strongly --style / --style-image steer the result (0-1].")] = 0.5,
+    kind: Annotated[KindChoice, typer.Option(help="imagine, or tween: frames from TEXT to --end-prompt and a GIF of them.")] = KindChoice.imagine,
+    end_prompt: Annotated[str, typer.Option(help="With --kind tween: the last frame's text (\\n for a line break).")] = "",
+    frames: Annotated[int, typer.Option(help="With --kind tween: frames, both ends included.")] = 12,
     key: Annotated[Optional[str], typer.Option(help="Idempotency key: submitting it again returns the same job.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the job to finish, showing progress.")] = False,
     wait_for_worker: Annotated[
@@ -52,14 +61,18 @@ def submit(
     timeout: Annotated[float, typer.Option(help="Seconds to wait with --wait.")] = 3600.0,
     out: Annotated[Optional[Path], typer.Option(help="With --wait: write the chosen image here.")] = None,
 ) -> None:
-    """Queue a job as the local user (source "cli") and print its id."""
+    """Queue a job as the local user (source "cli") and print its id; with --wait --out, a tween writes its GIF."""
     import getpass
 
     from config.settings import load_settings
     from generation.types import RenderRequest
-    from storage.types import JobSubmission
+    from storage.types import JobSubmission, parse_box
     from storage.validation import same_request
 
+    try:
+        where = None if box is None else parse_box(box)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--box") from None
     with reported_errors(TimeoutError):
         settings = load_settings()
         generation = settings.generation
@@ -76,6 +89,13 @@ def submit(
             candidates=generation.candidates if candidates is None else candidates,
             init_image_png=None if image is None else image.read_bytes(),
             strength=strength,
+            box=where,
+            style=style,
+            style_image_png=None if style_image is None else style_image.read_bytes(),
+            style_strength=style_strength,
+            kind=str(kind),
+            end_prompt=end_prompt.replace("\\n", "\n"),
+            frames=frames,
         )
         user = getpass.getuser()
         job = storage.jobs.submit(JobSubmission(request, "cli", user, user, "", key))
