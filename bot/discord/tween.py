@@ -76,7 +76,7 @@ def parse_tween(
 @app_commands.describe(
     start=r"The text of the first frame; write \n for a new line",
     end=r"The text of the last frame (different from start); write \n for a new line",
-    frames=f"How many frames, both ends included ({MIN_TWEEN_FRAMES} to {MAX_TWEEN_FRAMES}; this server may allow fewer)",
+    frames=f"How many frames, both ends included (at least {MIN_TWEEN_FRAMES}; an error names the most this bot allows)",
     seed="Seed for a repeatable animation (the same noise is used for every frame)",
 )
 async def tween_command(
