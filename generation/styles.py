@@ -215,7 +215,8 @@ def learn_style(
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-        average = float(loss) if average is None else 0.95 * average + 0.05 * float(loss)
+        value = loss.item()
+        average = value if average is None else 0.95 * average + 0.05 * value
         if progress is not None:
             progress(step + 1, average)
     return StyleTokens(name, vectors.detach().cpu(), palette, model_hash(unet), steps, float(average))

@@ -6,6 +6,7 @@ The OCR stack (numpy, pytesseract) is imported inside the commands so `glyphbot 
 
 from __future__ import annotations
 
+import io
 import json
 import statistics
 import time
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from bot.cli.app import USAGE_ERROR, app, bench_app, existing_file, fail, no_such_file
+from bot.cli.app import USAGE_ERROR, app, bench_app, existing_file, fail, no_such_file, reported_errors
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -263,3 +264,81 @@ def bench_text_accuracy(
         console.print(f"contact sheet: {write_contact_sheet(report, sheet)}", soft_wrap=True, markup=False)
     except OSError as error:
         fail(str(error), USAGE_ERROR)
+
+
+def _numbers(text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"give comma-separated numbers, got {text!r}") from None
+    if not values or any(not 0 < value <= 1 for value in values):
+        raise typer.BadParameter(f"each value must be above 0 and at most 1, got {text!r}")
+    return values
+
+
+@bench_app.command("look")
+def bench_look(
+    style: Optional[str] = typer.Option(None, "--style", help="A learned style (glyphbot style list): compare with and without it."),
+    reference: Optional[Path] = typer.Option(None, "--reference", dir_okay=False, callback=existing_file, help="A reference picture: compare colour guidance with plain img2img starts from it."),
+    strengths: str = typer.Option("0.5,1", "--strengths", help="Style strengths to measure."),
+    img2img: str = typer.Option("0.6,0.8", "--img2img", help="With --reference: img2img strengths of the plain baseline."),
+    limit: int = typer.Option(20, min=1, help="The first N held-out transcripts."),
+    seed: int = typer.Option(0, min=0, help="Transcript i uses seed+i in every row."),
+    figure: Path = typer.Option(Path("look.png"), "--figure", dir_okay=False, help="Where to write the figure (pictures and colour histograms per row)."),
+    checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="Folder with base/ and sr/ checkpoints."),
+) -> None:
+    """How far a style or a reference picture moves new pictures' colours towards it, and the text accuracy it keeps.
+
+    Rows: no steering (the baseline, same prompts and seeds), then the style at each strength (its learned
+    vectors alone at strength 1e-6), or for a reference, colour guidance at each strength and img2img starts."""
+    from dataclasses import replace
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from bot.worker.cascade import CascadeRenderer
+    from config.settings import SettingsError, load_settings
+    from generation.checkpoints import CheckpointMissingError
+    from generation.types import RenderRequest
+    from ocr.heldout import load_heldout
+    from ocr.look_benchmark import LookVariant, look_table, png_bytes, run_look_bench, write_look_figure
+
+    if (style is None) == (reference is None):
+        fail("give --style NAME or --reference PICTURE (one of them)", USAGE_ERROR)
+    levels = _numbers(strengths)
+    try:
+        settings = load_settings(generation={"checkpoint_dir": checkpoint_dir} if checkpoint_dir else {})
+        renderer = CascadeRenderer.from_settings(settings)
+    except (SettingsError, CheckpointMissingError) as error:
+        fail(str(error), USAGE_ERROR)
+    from PIL import Image
+
+    g = settings.generation
+    plain = RenderRequest("", guidance_scale=g.guidance_scale, sr_guidance_scale=g.sr_guidance_scale, seed=seed,
+                          num_inference_steps=g.num_inference_steps, sr_num_inference_steps=g.sr_num_inference_steps, scheduler=g.scheduler)
+    variants = [LookVariant("none", plain)]
+    if style is not None:
+        from storage.facade import open_storage
+
+        with reported_errors():
+            storage = open_storage(settings)
+            record = storage.styles.get(style)
+            tokens = storage.styles.tokens(style)
+            targets = [Image.open(io.BytesIO(storage.images.read(sha))).convert("RGB") for sha in record.example_hashes]
+        styled = replace(plain, style=style, style_tokens=tokens)
+        variants.append(LookVariant(f"{style}: vectors only", replace(styled, style_strength=1e-6)))
+        variants += [LookVariant(f"{style} @ {level:g}", replace(styled, style_strength=level)) for level in levels]
+    else:
+        picture = Image.open(reference).convert("RGB")
+        targets = [picture]
+        side = min(picture.size)
+        square = picture.crop(((picture.width - side) // 2, (picture.height - side) // 2, (picture.width + side) // 2, (picture.height + side) // 2))
+        variants += [LookVariant(f"img2img @ {level:g}", replace(plain, init_image_png=png_bytes(square), strength=level)) for level in _numbers(img2img)]
+        variants += [LookVariant(f"colour guidance @ {level:g}", replace(plain, style_image_png=png_bytes(picture), style_strength=level)) for level in levels]
+    transcripts = load_heldout()[:limit]
+    console = Console()
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("rendering", total=len(transcripts) * len(variants))
+        rows = run_look_bench(transcripts, renderer, variants, targets, on_sample=lambda _: progress.advance(task))
+    console.print(look_table(rows, f"{len(transcripts)} held-out transcripts, 1 candidate, seed {seed}; distance 0..255 (lower: closer)"))
+    console.print(f"figure: {write_look_figure(rows, targets, figure)}", soft_wrap=True, markup=False)
