@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from enum import Enum
 from pathlib import Path
 from typing import Optional
@@ -143,7 +144,9 @@ def _photo_box(box: Optional[str], where: Optional[str], init_png: Optional[byte
             except ValueError as error:
                 fail(f"--where: {error}", USAGE_ERROR)
     parts = box.split(",")
-    if len(parts) != 4 or not all(part.strip().lstrip("-").isdigit() for part in parts):
+    # ASCII digits with at most one leading minus: str.isdigit() also takes "²", and lstrip("-") took "--4",
+    # both of which int() then refused with a traceback.
+    if len(parts) != 4 or not all(re.fullmatch(r"-?[0-9]+", part.strip()) for part in parts):
         fail(f"--box must be four whole numbers X,Y,W,H (pixels of --image), got {box!r}", USAGE_ERROR)
     return tuple(int(part) for part in parts)
 
