@@ -1,0 +1,197 @@
+"""CascadeRenderer for issue 16 on tiny models: tween jobs (frames + one chosen GIF), text into a box of
+a photo (every pixel outside the box stays the photo's), learned styles and reference pictures, and
+the checks that refuse bad requests before anything is drawn."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from bot.worker.cascade import CascadeRenderer
+from generation.colour import Palette
+from generation.photo import BoxError
+from generation.pipeline import ImageInputError, OptionError
+from generation.styles import StyleError, StyleTokens
+from generation.tokenizer import PromptError
+from generation.tween import TweenError
+from generation.types import Progress, RenderRequest
+from ocr.policy import OcrSettings
+
+PHOTO_BOX = (8, 30, 80, 36)
+
+
+@pytest.fixture
+def renderer(tiny_pipe):
+    return CascadeRenderer(tiny_pipe, OcrSettings(parallel_workers=1))
+
+
+def _png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _photo(width: int = 96, height: int = 96) -> Image.Image:
+    rng = np.random.default_rng(5)
+    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def _request(prompt: str = "AB", **changes) -> RenderRequest:
+    base = RenderRequest(prompt=prompt, seed=3, candidates=2, num_inference_steps=2, sr_num_inference_steps=1,
+                         scheduler="ddim", guidance_scale=2.0)
+    return replace(base, **changes)
+
+
+def _style_bytes(width: int = 32, slots: int = 2) -> bytes:
+    palette = Palette(torch.tensor([0.9, 0.9, 0.9]), torch.full((3,), 0.05), torch.tensor([0.6, -1.0, -1.0]), torch.full((3,), 0.05))
+    vectors = torch.randn(slots, width, generator=torch.Generator().manual_seed(0))
+    return StyleTokens("red", vectors, palette, "0" * 16, 5, 0.1).to_bytes()
+
+
+# ------------------------------------------------------------------ tween
+
+
+def test_a_tween_job_returns_every_frame_and_one_chosen_gif(renderer):
+    heard: list[Progress] = []
+    result = renderer.render(_request("AB", kind="tween", end_prompt="CD", frames=3, candidates=1), heard.append)
+    stages = [image.stage for image in result.images]
+    assert stages == ["frame", "frame", "frame", "gif"]
+    assert [image.chosen for image in result.images] == [False, False, False, True]
+    assert result.winner.stage == "gif"
+    assert all(image.seed == 3 for image in result.images)
+    gif = Image.open(io.BytesIO(result.winner.png))
+    assert gif.format == "GIF" and gif.n_frames == 3 and gif.size == (32, 32)
+    for frame in result.images[:3]:
+        assert Image.open(io.BytesIO(frame.png)).format == "PNG"
+        assert (frame.width, frame.height) == (32, 32)
+    assert {event.stage for event in heard} == {"base", "sr"}
+
+
+def test_a_tween_over_the_gif_limit_fails_naming_the_limit(tiny_pipe):
+    small = CascadeRenderer(tiny_pipe, OcrSettings(parallel_workers=1), max_gif_bytes=100)
+    with pytest.raises(TweenError, match="limit"):
+        small.render(_request("AB", kind="tween", end_prompt="CD", frames=2, num_inference_steps=1, sr_num_inference_steps=1))
+
+
+# ------------------------------------------------------------------ box in a photo
+
+
+def test_box_mode_changes_only_the_box_of_the_photo(renderer):
+    photo = _photo()
+    request = _request("AB", init_image_png=_png(photo), box=PHOTO_BOX)
+    result = renderer.render(request)
+    stages = [image.stage for image in result.images]
+    assert stages.count("base") == 2 and stages.count("sr") >= 1
+    assert sum(image.chosen for image in result.images) == 1
+    before = np.asarray(photo)
+    x, y, w, h = PHOTO_BOX
+    outside = np.ones(before.shape[:2], bool)
+    outside[y : y + h, x : x + w] = False
+    for image in result.images:
+        after = _pixels(image.png)
+        assert after.shape == before.shape, image.stage
+        assert np.array_equal(after[outside], before[outside]), f"{image.stage} candidate changed pixels outside the box"
+        assert not np.array_equal(after[~outside], before[~outside])
+        assert image.ocr_score is not None
+
+
+def test_render_batch_of_one_box_or_tween_job_goes_to_render(renderer, monkeypatch):
+    calls = []
+    monkeypatch.setattr(renderer, "render", lambda request, progress=None: calls.append(request) or "rendered")
+    box = _request("AB", init_image_png=_png(_photo()), box=PHOTO_BOX)
+    tween = _request("AB", kind="tween", end_prompt="CD")
+    assert renderer.render_batch([box], [None]) == ["rendered"]
+    assert renderer.render_batch([tween], [None]) == ["rendered"]
+    assert calls == [box, tween]
+
+
+# ------------------------------------------------------------------ styles
+
+
+def test_a_learned_style_changes_the_picture(renderer):
+    renderer.pipeline.sr_unet = None  # the base stage reads the style; the SR stage's colour guidance is tested in test_colour_guidance
+    plain = renderer.render(_request("AB", candidates=1))
+    styled = renderer.render(_request("AB", candidates=1, style="red", style_tokens=_style_bytes(), style_strength=1.0))
+    assert [i.stage for i in styled.images] == [i.stage for i in plain.images] == ["base"]
+    assert not np.array_equal(_pixels(styled.winner.png), _pixels(plain.winner.png))
+
+
+def test_the_reference_picture_wins_over_the_style_palette(renderer):
+    from generation.guidance import ColourGuidance, KeepRegion
+
+    layouts = renderer.pipeline.layouts(["AB"], [0])
+    blue = _png(Image.new("RGB", (30, 50), (0, 0, 255)))
+    [guidance] = renderer._steering(_request(style_image_png=blue, style_strength=0.7), None, layouts, 16)
+    assert isinstance(guidance, ColourGuidance) and guidance.strength == 0.7
+    torch.testing.assert_close(guidance.reference.background_mean, torch.tensor([-1.0, -1.0, 1.0]))
+    style = StyleTokens.from_bytes(_style_bytes())
+    [from_style] = renderer._steering(_request(), style, layouts, 16)
+    assert from_style.reference is style.palette
+    [from_picture] = renderer._steering(_request(style_image_png=blue), style, layouts, 16)
+    torch.testing.assert_close(from_picture.reference.background_mean, torch.tensor([-1.0, -1.0, 1.0]))
+    keep = KeepRegion(torch.zeros(1, 3, 16, 16), torch.ones(1, 1, 16, 16))
+    assert renderer._steering(_request(), None, layouts, 16) == []
+    assert renderer._steering(_request(), None, layouts, 16, keep) == [keep]
+
+
+def test_styled_requests_are_never_batched_together(renderer):
+    styled = _request("AB", style_tokens=_style_bytes())
+    with pytest.raises(ValueError, match="render them apart"):
+        renderer.render_batch([styled, styled], [None, None])
+    tween = _request("AB", kind="tween", end_prompt="CD")
+    with pytest.raises(ValueError, match="render them apart"):
+        renderer.render_batch([tween, _request("EF")], [None, None])
+
+
+# ------------------------------------------------------------------ check()
+
+
+@pytest.mark.parametrize("change, error, message", [
+    (dict(box=PHOTO_BOX), ImageInputError, r"a box needs a picture to write into \(--image\)"),
+    (dict(box=(50, 30, 80, 36), init_image_png="photo"), BoxError, "right edge"),
+    (dict(box=(8, 80, 40, 36), init_image_png="photo"), BoxError, "bottom edge"),
+    (dict(prompt="A LONG LINE OF TEXT FOR A TINY BOX", box=(8, 8, 20, 16), init_image_png="photo"), BoxError, "too small for this text"),
+    (dict(style_strength=0.0), OptionError, "style_strength"),
+    (dict(style_strength=1.5), OptionError, "style_strength"),
+    (dict(style_strength=-0.2), OptionError, "style_strength"),
+    (dict(kind="tween", end_prompt="AB "), TweenError, "same text"),
+    (dict(kind="tween", end_prompt="CD", frames=1), TweenError, "frames"),
+    (dict(kind="tween", end_prompt="CD", frames=49), TweenError, "frames"),
+    (dict(kind="tween", end_prompt="a\x07b"), PromptError, r"\\x07"),
+    (dict(kind="sketch"), OptionError, "unknown job kind"),
+    (dict(style_image_png=b"not a png"), ImageInputError, "the style image cannot be read"),
+    (dict(style_image_png=b"\x89PNG\r\n\x1a\n" + b"\x00" * 20), ImageInputError, "the style image cannot be read"),
+    (dict(init_image_png=b"junk", box=PHOTO_BOX), ImageInputError, "the init image cannot be read"),
+    (dict(style_tokens=b"garbage"), StyleError, "not a glyphbot style"),
+    (dict(style_tokens="narrow"), StyleError, "16-wide vectors"),
+], ids=lambda value: value if isinstance(value, str) else None)
+def test_bad_requests_are_refused_before_anything_is_drawn(renderer, change, error, message):
+    change = dict(change)
+    if change.get("init_image_png") == "photo":
+        change["init_image_png"] = _png(_photo())
+    if change.get("style_tokens") == "narrow":
+        change["style_tokens"] = _style_bytes(width=16)
+    with pytest.raises(error, match=message):
+        renderer.check(_request(**change))
+
+
+def test_good_issue16_requests_pass_the_check(renderer):
+    renderer.check(_request(init_image_png=_png(_photo()), box=PHOTO_BOX))
+    renderer.check(_request(init_image_png=_png(_photo(200, 96)), box=(8, 30, 180, 36)))  # a non-square photo is fine in box mode
+    renderer.check(_request(kind="tween", end_prompt="CD", frames=2))
+    renderer.check(_request(style_tokens=_style_bytes(), style_strength=1.0))
+    renderer.check(_request(style_image_png=_png(Image.new("RGB", (40, 20), (10, 20, 30)))))
+
+
+def test_a_non_square_img2img_picture_without_a_box_is_still_refused(renderer):
+    with pytest.raises(ImageInputError, match="square"):
+        renderer.check(_request(init_image_png=_png(_photo(200, 96))))
