@@ -29,7 +29,7 @@ def moderator_routes(client: TestClient) -> list[tuple[str, str]]:
         info = route.resource.get_info() if route.resource else {}
         path = info.get("path") or info.get("formatter") or ""
         if path.startswith("/mod/") and path != "/mod/login" and route.method != "HEAD" and "prefix" not in info:
-            routes.append((route.method, re.sub(r"\{job_id[^}]*\}|\{ban_id[^}]*\}", "1", path).replace("{sha256}", SHA)))
+            routes.append((route.method, re.sub(r"\{job_id[^}]*\}|\{ban_id[^}]*\}", "1", path).replace("{sha256}", SHA).replace("{name}", "some-style")))
     return routes
 
 
