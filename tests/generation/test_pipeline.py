@@ -27,7 +27,8 @@ def test_pil_output(tiny_pipe):
 def test_same_seed_same_pixels_whatever_the_batch(tiny_pipe):
     alone = tiny_pipe("hi", seed=3, scheduler="ddpm", **FAST).images[0]
     batched = tiny_pipe(["zz", "hi"], seed=[9, 3], scheduler="ddpm", **FAST).images[1]
-    assert torch.allclose(alone, batched, atol=1e-5)
+    # Float noise only: batch-size-dependent matmul kernels differ by up to 2e-5 on AVX2-only CPUs.
+    assert torch.allclose(alone, batched, atol=1e-4)
     other = tiny_pipe("hi", seed=4, scheduler="ddpm", **FAST).images[0]
     assert not torch.allclose(alone, other, atol=1e-3)
 
