@@ -91,10 +91,11 @@ class StyleTokens:
             or any(colour is None or colour.shape != (3,) for colour in colours)
         ):
             raise StyleError(f"the style file is not a {FILE_FORMAT} file with 1 to {STYLE_SLOTS} base vectors and a palette")
-        return cls(
-            metadata.get("name", ""), vectors, Palette(*colours), metadata.get("model_hash", ""),
-            int(metadata.get("steps", 0)), float(metadata.get("loss", "nan")),
-        )
+        try:
+            steps, loss = int(metadata.get("steps", 0)), float(metadata.get("loss", "nan"))
+        except ValueError:
+            raise StyleError("the style file's steps or loss are not numbers; it was not written by glyphbot") from None
+        return cls(metadata.get("name", ""), vectors, Palette(*colours), metadata.get("model_hash", ""), steps, loss)
 
     def check_fits(self, unet: GlyphUNet2DModel) -> None:
         """Refuse a style whose vectors do not fit this model's text encoder (learned for another architecture)."""

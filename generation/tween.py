@@ -106,7 +106,11 @@ def animated_gif(frames: Sequence[Image.Image], max_bytes: int, frame_ms: int = 
     if len(data) > max_bytes:
         fitting = max(MIN_TWEEN_FRAMES, int(len(frames) * max_bytes / len(data)))
         raise TweenError(
-            f"the animation is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit "
+            f"the animation is {_size(len(data))}, over the {_size(max_bytes)} limit "
             f"(generation.max_gif_bytes); ask for {fitting} frames or fewer"
         )
     return data
+
+
+def _size(count: int) -> str:
+    return f"{count / 1e6:.1f} MB" if count >= 1_000_000 else f"{count / 1e3:.0f} kB"

@@ -99,9 +99,10 @@ class CascadeRenderer:
             box_layout(plan_photo(init_image, request.box), request.prompt, 0, request.font, request.align)
             init_image = None  # the picture is written into, not an img2img start
         if request.kind == "tween":
+            _check_tween_options(request)
             check_tween(request.prompt, request.end_prompt, request.frames)
-            tween_layouts(request.prompt, request.end_prompt, 0, request.frames, request.font, request.align)
             self.pipeline.check_inputs([request.end_prompt], None, None, request.layout, request.font, request.align)
+            tween_layouts(request.prompt, request.end_prompt, 0, request.frames, request.font, request.align)
         elif request.kind != "imagine":
             raise OptionError(f"unknown job kind {request.kind!r}; choose imagine or tween")
         self.pipeline.check_inputs(
@@ -258,6 +259,7 @@ class CascadeRenderer:
 
     def _render_tween(self, request: RenderRequest, listeners: _Listeners) -> RenderResult:
         """A tween job: every frame (stage "frame") and the animated GIF of them (stage "gif", chosen)."""
+        _check_tween_options(request)
         seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED - SR_SEED_OFFSET)
         frames = tween_frames(
             self.pipeline, request.prompt, request.end_prompt, request.frames, seed, request.guidance_scale,
@@ -307,6 +309,19 @@ def _check_shared_base_settings(requests: Sequence[RenderRequest]) -> None:
     if len(shared) > 1 or (alone and len(requests) > 1):
         raise ValueError("these requests differ in guidance, steps, sampler, img2img strength or style, or write into a "
                          "photo or tween; render them apart")
+
+
+def _check_tween_options(request: RenderRequest) -> None:
+    """A tween morphs one text into another from fixed noise: options that only make sense for a
+    single picture are refused by name rather than silently dropped."""
+    ignored = [name for name, given in (
+        ("a picture (--image)", request.init_image_png is not None), ("a box", request.box is not None),
+        ("a style", request.style is not None or request.style_tokens is not None),
+        ("a reference picture (--style-image)", request.style_image_png is not None),
+        ("a negative prompt", bool(request.negative_prompt)), ("glyph-free layout", request.layout != "glyph"),
+    ) if given]
+    if ignored:
+        raise OptionError(f"a tween takes no {', '.join(ignored)}: it morphs one text into the other from fixed noise")
 
 
 def _open_png(data: bytes | None, what: str) -> Image.Image:

@@ -76,6 +76,18 @@ def test_a_tween_job_returns_every_frame_and_one_chosen_gif(renderer):
     assert {event.stage for event in heard} == {"base", "sr"}
 
 
+@pytest.mark.parametrize("changes, named", [
+    ({"init_image_png": _png(_photo())}, "a picture"), ({"style": "red"}, "a style"), ({"negative_prompt": "EF"}, "a negative prompt"),
+    ({"style_image_png": _png(_photo())}, "a reference picture"), ({"layout": "none"}, "glyph-free layout"),
+])
+def test_a_tween_refuses_single_picture_options_by_name(renderer, changes, named):
+    request = _request("AB", kind="tween", end_prompt="CD", frames=3, candidates=1, **changes)
+    with pytest.raises(OptionError, match=f"a tween takes no {named}"):
+        renderer.check(request)
+    with pytest.raises(OptionError, match=f"a tween takes no {named}"):
+        renderer.render(request)
+
+
 def test_a_tween_over_the_gif_limit_fails_naming_the_limit(tiny_pipe):
     small = CascadeRenderer(tiny_pipe, OcrSettings(parallel_workers=1), max_gif_bytes=100)
     with pytest.raises(TweenError, match="limit"):

@@ -185,7 +185,8 @@ def test_an_animation_over_the_limit_names_it_and_a_frame_count_that_fits():
     frames = _noise_frames(8)
     size = len(animated_gif(frames, max_bytes=10**9))
     limit = size // 2
-    with pytest.raises(TweenError, match=rf"over the {limit / 1e6:.1f} MB limit \(generation\.max_gif_bytes\)") as error:
+    shown = f"{limit / 1e6:.1f} MB" if limit >= 1_000_000 else f"{limit / 1e3:.0f} kB"
+    with pytest.raises(TweenError, match=rf"over the {shown} limit \(generation\.max_gif_bytes\)") as error:
         animated_gif(frames, max_bytes=limit)
     fitting = int(re.search(r"ask for (\d+) frames or fewer", str(error.value)).group(1))
     assert MIN_TWEEN_FRAMES <= fitting < 8
