@@ -69,6 +69,21 @@ class RenderRequest:
     frames: int = 12  # tween: how many frames, both ends included
 
 
+def tween_conflicts(request: RenderRequest) -> str | None:
+    """Why a tween request cannot be made as asked, or None: a tween morphs one text into another from
+    fixed noise, so options that only fit a single picture are refused by name, not silently dropped.
+    Kept here, free of torch, so storage refuses at submission what the renderer would refuse."""
+    given = [name for name, present in (
+        ("picture (--image)", request.init_image_png is not None), ("box", request.box is not None),
+        ("style", request.style is not None or request.style_tokens is not None),
+        ("reference picture (--style-image)", request.style_image_png is not None),
+        ("negative prompt", bool(request.negative_prompt)), ("glyph-free layout", request.layout != "glyph"),
+    ) if present]
+    if request.kind != "tween" or not given:
+        return None
+    return f"a tween takes no {', '.join(given)}: it morphs one text into the other from fixed noise"
+
+
 @dataclass
 class RenderedImage:
     """One candidate of one stage, as stored for moderators: every candidate is kept, not only the winner."""

@@ -18,6 +18,7 @@ from generation.types import (
     MAX_TWEEN_FRAMES,
     MIN_TWEEN_FRAMES,
     RenderRequest,
+    tween_conflicts,
 )
 from storage.errors import InvalidJob
 from storage.images import sha256_hex
@@ -117,8 +118,9 @@ def _check_kind(request: RenderRequest, limits: QueueLimits) -> None:
     if normalize_prompt(request.end_prompt).strip() == normalize_prompt(request.prompt).strip():
         raise InvalidJob(f"the tween's two ends are the same text ({normalize_prompt(request.prompt).strip()!r}); give two different prompts")
     _check_int("frames", request.frames, MIN_TWEEN_FRAMES, MAX_TWEEN_FRAMES)
-    if request.box is not None:
-        raise InvalidJob("a tween cannot write into a box of a picture; leave out the box")
+    conflict = tween_conflicts(request)
+    if conflict:
+        raise InvalidJob(conflict)
 
 
 def _check_style(request: RenderRequest) -> None:

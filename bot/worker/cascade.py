@@ -29,7 +29,7 @@ from generation.photo import PhotoPlan, box_layout, plan_photo
 from generation.pipeline import MAX_SEED, GlyphCascadePipeline, ImageInputError, OptionError, check_options, tensor_to_pil
 from generation.styles import StyleTokens, model_hash
 from generation.tween import animated_gif, check_tween, tween_frames, tween_layouts
-from generation.types import MAX_STYLE_STRENGTH, Progress, ProgressCallback, RenderedImage, RenderRequest, RenderResult
+from generation.types import MAX_STYLE_STRENGTH, Progress, ProgressCallback, RenderedImage, RenderRequest, RenderResult, tween_conflicts
 from ocr.policy import OcrSettings
 from ocr.rerank import Candidate, rejection_sample
 
@@ -312,16 +312,9 @@ def _check_shared_base_settings(requests: Sequence[RenderRequest]) -> None:
 
 
 def _check_tween_options(request: RenderRequest) -> None:
-    """A tween morphs one text into another from fixed noise: options that only make sense for a
-    single picture are refused by name rather than silently dropped."""
-    ignored = [name for name, given in (
-        ("a picture (--image)", request.init_image_png is not None), ("a box", request.box is not None),
-        ("a style", request.style is not None or request.style_tokens is not None),
-        ("a reference picture (--style-image)", request.style_image_png is not None),
-        ("a negative prompt", bool(request.negative_prompt)), ("glyph-free layout", request.layout != "glyph"),
-    ) if given]
-    if ignored:
-        raise OptionError(f"a tween takes no {', '.join(ignored)}: it morphs one text into the other from fixed noise")
+    conflict = tween_conflicts(request)
+    if conflict:
+        raise OptionError(conflict)
 
 
 def _open_png(data: bytes | None, what: str) -> Image.Image:

@@ -77,8 +77,8 @@ def test_a_tween_job_returns_every_frame_and_one_chosen_gif(renderer):
 
 
 @pytest.mark.parametrize("changes, named", [
-    ({"init_image_png": _png(_photo())}, "a picture"), ({"style": "red"}, "a style"), ({"negative_prompt": "EF"}, "a negative prompt"),
-    ({"style_image_png": _png(_photo())}, "a reference picture"), ({"layout": "none"}, "glyph-free layout"),
+    ({"init_image_png": _png(_photo())}, "picture"), ({"style": "red"}, "style"), ({"negative_prompt": "EF"}, "negative prompt"),
+    ({"style_image_png": _png(_photo())}, "reference picture"), ({"layout": "none"}, "glyph-free layout"),
 ])
 def test_a_tween_refuses_single_picture_options_by_name(renderer, changes, named):
     request = _request("AB", kind="tween", end_prompt="CD", frames=3, candidates=1, **changes)

@@ -38,7 +38,9 @@ PNG = png_of(640, 480)
     (dict(init_image_png=PNG, box=(0, 0, 10)), "four whole numbers"),
     (dict(init_image_png=PNG, box=(0, 0, 10.5, 10)), "four whole numbers"),
     (dict(init_image_png=b"\x89PNG\r\n\x1a\nrest", box=(0, 0, 10, 10)), "size cannot be read"),
-    (dict(kind="tween", end_prompt="SHUT", init_image_png=PNG, box=(0, 0, 10, 10)), "a tween cannot write into a box"),
+    (dict(kind="tween", end_prompt="SHUT", init_image_png=PNG, box=(0, 0, 10, 10)), r"a tween takes no picture \(--image\), box"),
+    (dict(kind="tween", end_prompt="SHUT", style="neon"), "a tween takes no style"),
+    (dict(kind="tween", end_prompt="SHUT", negative_prompt="OPEN"), "a tween takes no negative prompt"),
 ])
 def test_bad_options_fail_clearly_and_queue_nothing(styled_queue: JobQueue, styles, options: dict, message: str) -> None:  # noqa: ANN001
     add_style(styles, "red")
