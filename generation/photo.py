@@ -30,6 +30,7 @@ MIN_MODEL_FONT_PX = 8  # and their size in the 256 px picture the model draws (g
 MAX_PHOTO_SIDE = 4096
 CONTEXT = 1.5  # the cut-out's side, in box sides, when the photo allows
 _INSET = 0.08  # free border inside the box, as a share of its sides
+FEATHER = 0.06  # the drawing fades in over this share of the box's sides (less than the inset: letters stay whole)
 
 
 class BoxError(ValueError):
@@ -95,6 +96,15 @@ class BoxLayout:
         return np.asarray(canvas.resize((size, size), Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
 
 
+def _fade_in(width: int, height: int) -> Image.Image:
+    """An L mask of the box: 0 at its edge rising to 255 over the outer FEATHER share, 255 inside."""
+    ramp_x, ramp_y = max(1.0, width * FEATHER), max(1.0, height * FEATHER)
+    xs = np.minimum(np.arange(width) + 0.5, width - np.arange(width) - 0.5) / ramp_x
+    ys = np.minimum(np.arange(height) + 0.5, height - np.arange(height) - 0.5) / ramp_y
+    alpha = np.clip(np.minimum(ys[:, None], xs[None, :]), 0, 1)
+    return Image.fromarray((alpha * 255).round().astype(np.uint8), "L")
+
+
 @dataclass(frozen=True)
 class PhotoPlan:
     """Where in the photo the text goes: the box, the cut-out the model redraws, and how to paste back."""
@@ -122,12 +132,15 @@ class PhotoPlan:
         return pixels, keep
 
     def composite(self, drawn: Image.Image) -> Image.Image:
-        """The photo with the box replaced by the drawn cut-out's box: outside the box, the photo's own pixels."""
+        """The photo with the box replaced by the drawn cut-out's box: outside the box, the photo's own pixels.
+
+        The drawing fades in over the box's outer `FEATHER` share (inside the text's own inset), so the
+        box's edge does not show as a seam where the model's smoother pixels meet the photo's."""
         left, top, right, bottom = self.cut_out
         region = drawn.convert("RGB").resize((right - left, bottom - top), Image.Resampling.LANCZOS)
         x, y, w, h = self.box
         result = self.photo.copy()
-        result.paste(region.crop((x - left, y - top, x - left + w, y - top + h)), (x, y))
+        result.paste(region.crop((x - left, y - top, x - left + w, y - top + h)), (x, y), _fade_in(w, h))
         return result
 
     def box_region(self, image: Image.Image) -> Image.Image:
