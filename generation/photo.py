@@ -96,9 +96,12 @@ class BoxLayout:
         return np.asarray(canvas.resize((size, size), Image.Resampling.LANCZOS), dtype=np.float32) / 255.0
 
 
-def _fade_in(width: int, height: int) -> Image.Image:
-    """An L mask of the box: 0 at its edge rising to 255 over the outer FEATHER share, 255 inside."""
-    ramp_x, ramp_y = max(1.0, width * FEATHER), max(1.0, height * FEATHER)
+def _fade_in(width: int, height: int, feather: float) -> Image.Image | None:
+    """An L mask of the box: 0 at its edge rising to 255 over the outer `feather` share, 255 inside
+    (None, a hard paste, for 0)."""
+    if feather <= 0:
+        return None
+    ramp_x, ramp_y = max(1.0, width * feather), max(1.0, height * feather)
     xs = np.minimum(np.arange(width) + 0.5, width - np.arange(width) - 0.5) / ramp_x
     ys = np.minimum(np.arange(height) + 0.5, height - np.arange(height) - 0.5) / ramp_y
     alpha = np.clip(np.minimum(ys[:, None], xs[None, :]), 0, 1)
@@ -131,16 +134,16 @@ class PhotoPlan:
         keep[..., y0:y1, x0:x1] = 0
         return pixels, keep
 
-    def composite(self, drawn: Image.Image) -> Image.Image:
+    def composite(self, drawn: Image.Image, feather: float = FEATHER) -> Image.Image:
         """The photo with the box replaced by the drawn cut-out's box: outside the box, the photo's own pixels.
 
-        The drawing fades in over the box's outer `FEATHER` share (inside the text's own inset), so the
-        box's edge does not show as a seam where the model's smoother pixels meet the photo's."""
+        The drawing fades in over the box's outer `feather` share (inside the text's own inset), so the
+        box's edge does not show as a seam where the model's smoother pixels meet the photo's; 0 pastes hard."""
         left, top, right, bottom = self.cut_out
         region = drawn.convert("RGB").resize((right - left, bottom - top), Image.Resampling.LANCZOS)
         x, y, w, h = self.box
         result = self.photo.copy()
-        result.paste(region.crop((x - left, y - top, x - left + w, y - top + h)), (x, y), _fade_in(w, h))
+        result.paste(region.crop((x - left, y - top, x - left + w, y - top + h)), (x, y), _fade_in(w, h, feather))
         return result
 
     def box_region(self, image: Image.Image) -> Image.Image:

@@ -342,3 +342,49 @@ def bench_look(
         rows = run_look_bench(transcripts, renderer, variants, targets, on_sample=lambda _: progress.advance(task))
     console.print(look_table(rows, f"{len(transcripts)} held-out transcripts, 1 candidate, seed {seed}; distance 0..255 (lower: closer)"))
     console.print(f"figure: {write_look_figure(rows, targets, figure)}", soft_wrap=True, markup=False)
+
+
+@bench_app.command("photo")
+def bench_photo(
+    photo: Path = typer.Option(Path(__file__).resolve().parents[2] / "generation" / "samples" / "features" / "photo-hills.jpg",
+                               "--photo", dir_okay=False, callback=existing_file, help="The photo to write into."),
+    boxes: list[str] = typer.Option(["140,50,200,80", "40,20,160,70", "260,120,180,60", "100,300,280,50"], "--box",
+                                    help="Boxes X,Y,W,H (repeat the option); each needs a pixel of photo on every side."),
+    text: str = typer.Option("SALE", "--text", help="The text written into every box."),
+    seed: int = typer.Option(7, min=0),
+    checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="Folder with base/ and sr/ checkpoints."),
+) -> None:
+    """Text into boxes of a photo: the seam at the box's edge with a hard paste vs the product's fade-in, and OCR in the box."""
+    from rich.console import Console
+
+    from config.settings import SettingsError, load_settings
+    from generation.checkpoints import CheckpointMissingError, locate_checkpoints, resolve_device
+
+    try:
+        settings = load_settings(generation={"checkpoint_dir": checkpoint_dir} if checkpoint_dir else {})
+        shipped = locate_checkpoints(settings.generation.checkpoint_dir)
+        parsed = [tuple(int(v) for v in box.split(",")) for box in boxes]
+        if any(len(box) != 4 for box in parsed):
+            raise ValueError("each --box is four numbers X,Y,W,H")
+    except (SettingsError, CheckpointMissingError, ValueError) as error:
+        fail(str(error), USAGE_ERROR)
+    from PIL import Image
+
+    from generation.photo import BoxError
+    from generation.pipeline import GlyphCascadePipeline
+    from ocr.photo_benchmark import photo_table, run_photo_bench
+    from ocr.policy import OcrSettings
+
+    pipeline = GlyphCascadePipeline.from_checkpoints(shipped.base, shipped.sr, device=resolve_device(settings.generation.device))
+    pipeline.set_progress_bar_config(disable=True)
+    g = settings.generation
+    try:
+        rows = run_photo_bench(pipeline, OcrSettings(parallel_workers=1).reader(), Image.open(photo).convert("RGB"), parsed,
+                               _prompt(text), seed, g.num_inference_steps, g.sr_num_inference_steps)
+    except BoxError as error:
+        fail(str(error), USAGE_ERROR)
+    Console().print(photo_table(rows, _prompt(text)))
+
+
+def _prompt(text: str) -> str:
+    return text.replace("\\n", "\n")

@@ -184,3 +184,19 @@ def test_the_glyph_map_has_ink_inside_the_box_only(size, box, align):
            max(int((x - left) * scale) - 1, 0) : int(np.ceil((x + w - left) * scale)) + 1] = True
     assert glyph[inside].sum() > 10
     assert glyph[~inside].max() < 0.05
+
+
+def test_a_hard_paste_and_the_fade_differ_only_inside_the_box():
+    from ocr.photo_benchmark import edge_step
+
+    photo = Image.fromarray(np.full((64, 96, 3), 40, np.uint8))
+    plan = plan_photo(photo, (20, 16, 40, 30))
+    drawn = Image.new("RGB", (256, 256), (240, 240, 240))
+    hard, faded = plan.composite(drawn, feather=0), plan.composite(drawn)
+    outside = np.ones((64, 96), bool)
+    outside[16:46, 20:60] = False
+    assert np.array_equal(np.asarray(hard)[outside], np.asarray(photo)[outside])
+    assert np.array_equal(np.asarray(faded)[outside], np.asarray(photo)[outside])
+    assert edge_step(hard, plan.box) == pytest.approx(200, abs=1)
+    assert edge_step(faded, plan.box) < 100
+    assert edge_step(photo, plan.box) == 0
