@@ -58,24 +58,11 @@ def imagine(
     checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="Folder with base/ and sr/ checkpoints."),
 ) -> None:
     """Write an image that contains TEXT, using the shipped checkpoint; the job is kept in the history."""
-    from config.settings import SettingsError, load_settings
-    from generation.checkpoints import CheckpointMissingError, locate_checkpoints
-
-    try:
-        settings = load_settings()
-        # Before torch is imported (seconds): a missing checkpoint is the most common first-run problem.
-        locate_checkpoints(checkpoint_dir or settings.generation.checkpoint_dir)
-    except (SettingsError, CheckpointMissingError) as error:
-        fail(str(error), USAGE_ERROR)
-
+    settings = _model_settings(checkpoint_dir, device)
     from generation.types import RenderRequest
     from ocr.imageio import ImageReadError, load_frames
 
     generation = settings.generation
-    if checkpoint_dir is not None or device is not None:
-        generation = generation.model_copy(
-            update={k: v for k, v in (("checkpoint_dir", checkpoint_dir), ("device", device)) if v is not None}
-        )
     try:
         init_png = _png_bytes(load_frames(image, max_frames=1)[0]) if image is not None else None
         style_png = _png_bytes(load_frames(style_image, max_frames=1)[0]) if style_image is not None else None
@@ -103,7 +90,6 @@ def imagine(
     )
     if not 1 <= request.candidates <= generation.max_candidates:
         fail(f"--candidates must be between 1 and {generation.max_candidates}, got {request.candidates}", USAGE_ERROR)
-    settings = settings.model_copy(update={"generation": generation})
     renderer = _checked_renderer(settings, request)
     with reported_errors():
         job, images, read_image = _render_as_job(settings, renderer, request)
@@ -121,6 +107,21 @@ def imagine(
             for c in images
         ],
     }, indent=2))
+
+
+def _model_settings(checkpoint_dir: Optional[Path], device: Optional[str]):  # noqa: ANN202  config.settings.Settings
+    """The settings with the command's --checkpoint-dir and --device, after checking (before torch is
+    imported, which takes seconds) that a checkpoint is there: the most common first-run problem."""
+    from config.settings import SettingsError, load_settings
+    from generation.checkpoints import CheckpointMissingError, locate_checkpoints
+
+    try:
+        settings = load_settings()
+        locate_checkpoints(checkpoint_dir or settings.generation.checkpoint_dir)
+    except (SettingsError, CheckpointMissingError) as error:
+        fail(str(error), USAGE_ERROR)
+    chosen = {key: value for key, value in (("checkpoint_dir", checkpoint_dir), ("device", device)) if value is not None}
+    return settings.model_copy(update={"generation": settings.generation.model_copy(update=chosen)}) if chosen else settings
 
 
 def _photo_box(box: Optional[str], where: Optional[str], init_png: Optional[bytes]):  # noqa: ANN202  Box | None
@@ -182,20 +183,10 @@ def tween(
     checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="Folder with base/ and sr/ checkpoints."),
 ) -> None:
     """Morph START into END with the noise held fixed: an animated GIF or PNG frames; kept in the history as a job."""
-    from config.settings import SettingsError, load_settings
-    from generation.checkpoints import CheckpointMissingError, locate_checkpoints
-
-    try:
-        settings = load_settings()
-        locate_checkpoints(checkpoint_dir or settings.generation.checkpoint_dir)
-    except (SettingsError, CheckpointMissingError) as error:
-        fail(str(error), USAGE_ERROR)
+    settings = _model_settings(checkpoint_dir, device)
     from generation.types import RenderRequest
 
-    generation = settings.generation.model_copy(
-        update={k: v for k, v in (("checkpoint_dir", checkpoint_dir), ("device", device)) if v is not None}
-    )
-    settings = settings.model_copy(update={"generation": generation})
+    generation = settings.generation
     request = RenderRequest(
         prompt=_prompt_from_cli(start), end_prompt=_prompt_from_cli(end), kind="tween", frames=frames, seed=seed,
         font=font, align=align, candidates=1, guidance_scale=generation.guidance_scale, sr_guidance_scale=generation.sr_guidance_scale,
