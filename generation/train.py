@@ -88,6 +88,11 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         if self.stage not in ("base", "sr"):
             raise ValueError(f"stage must be 'base' or 'sr', got {self.stage!r}")
+        if self.mixed_precision == "bf16" and not torch.cuda.is_available() and not cpu_has_bf16():
+            raise ValueError(
+                "--mixed-precision bf16 on a CPU without avx512_bf16/amx_bf16 is emulated: measured 19x slower than fp32 "
+                "(26.9 vs 1.4 s per step of the shipped base, batch 16, one core of an AVX2 EPYC); use --mixed-precision no"
+            )
         if self.prediction_type not in PREDICTION_TYPES:
             raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {self.prediction_type!r}")
         if self.steps < 1 or self.batch_size < 1:
@@ -202,6 +207,15 @@ def _prior_totals(config: TrainingConfig, output_dir: Path) -> tuple[_Totals, Pa
         samples, seconds = info.get("samples_seen", 0), info.get("wall_time_seconds", 0.0)
         return _Totals(0, samples, seconds, samples, seconds), None
     return _Totals(), None
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (Linux's flags; elsewhere assume it does)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return True
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def machine_description() -> str:

@@ -228,3 +228,15 @@ def test_a_continued_run_counts_on_and_draws_fresh_data(tmp_path):
     result = again.train(progress=False)
     info = json.loads((result.model_dir / "training.json").read_text())
     assert info["samples_seen"] == 8 and info["this_run"]["samples_seen"] == 4
+
+
+def test_bf16_on_a_cpu_that_only_emulates_it_is_refused(tmp_path, monkeypatch):
+    """Emulated bf16 ran the shipped base 19x slower than fp32 on an AVX2-only CPU: refuse, naming the fix."""
+    import generation.train as train
+
+    monkeypatch.setattr(train.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(train, "cpu_has_bf16", lambda: False)
+    with pytest.raises(ValueError, match="use --mixed-precision no"):
+        TrainingConfig(stage="base", model={}, output_dir=str(tmp_path), mixed_precision="bf16")
+    monkeypatch.setattr(train, "cpu_has_bf16", lambda: True)
+    TrainingConfig(stage="base", model={}, output_dir=str(tmp_path), mixed_precision="bf16")
