@@ -30,14 +30,28 @@ def learn(
     from config.settings import SettingsError, load_settings
     from generation.checkpoints import CheckpointMissingError, locate_checkpoints
 
+    from storage.errors import InvalidJob, StyleNotFound
+    from storage.validation import check_style_name
+
     for path in images:
         if not path.is_file():
             fail(no_such_file(path))
     try:
+        check_style_name(name)
         settings = load_settings()
         shipped = locate_checkpoints(checkpoint_dir or settings.generation.checkpoint_dir)
-    except (SettingsError, CheckpointMissingError) as error:
+    except (SettingsError, CheckpointMissingError, InvalidJob) as error:
         fail(str(error), USAGE_ERROR)
+    if not replace:  # a taken name is refused now, not after minutes of learning
+        from storage.facade import open_storage
+
+        with reported_errors():
+            try:
+                taken = open_storage(settings).styles.get(name)
+            except StyleNotFound:
+                taken = None
+        if taken is not None:
+            fail(f"there is already a style {name!r} (learned by {taken.creator}); pass --replace to learn it again")
 
     from PIL import Image
 

@@ -1,0 +1,74 @@
+"""`glyphbot style learn`: bad examples stop with one line before the model loads; a good set is
+learned (a few steps of the tiny model) and kept, then usable by name and listed (issue 16)."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from bot.cli import app
+from generation.layout import GlyphLayout, find_fonts
+
+from .test_cli_issue16 import _one_line_usage_error, checkpoints, embedded_storage  # noqa: F401  fixtures
+
+runner = CliRunner()
+
+
+def _examples(folder, count: int, size: int = 64, with_text: bool = True) -> list[str]:
+    font = find_fonts()[0]
+    paths = []
+    for index in range(count):
+        layout = GlyphLayout(f"AB{index}", font, "left", 0.25, 0.2, 0.1, 0.3)
+        path = folder / f"ex{index}.png"
+        layout.render(size, (255, 255, 255), (200, 30, 30)).save(path)
+        if with_text:
+            path.with_suffix(".txt").write_text(f"AB{index}")
+        paths.append(str(path))
+    return paths
+
+
+def _learn(checkpoints, *arguments: str):  # noqa: F811  the fixture
+    return runner.invoke(app, ["style", "learn", *arguments, "--checkpoint-dir", str(checkpoints), "--threads", "1"])
+
+
+def test_two_examples_are_too_few(checkpoints, tmp_path):  # noqa: F811
+    _one_line_usage_error(_learn(checkpoints, "red", *_examples(tmp_path, 2)), "from 3 to 20 example pictures; got 2")
+
+
+def test_a_corrupt_example_is_named(checkpoints, tmp_path):  # noqa: F811
+    paths = _examples(tmp_path, 3)
+    with open(paths[1], "wb") as broken:
+        broken.write(b"\x89PNG\r\n\x1a\nnot really")
+    result = _learn(checkpoints, "red", *paths)
+    assert result.exit_code == 2 and paths[1] in result.output and "Traceback" not in result.output
+
+
+def test_a_tiny_example_is_named(checkpoints, tmp_path):  # noqa: F811
+    paths = _examples(tmp_path, 3)
+    Image.new("RGB", (20, 20), (200, 30, 30)).save(paths[2])
+    _one_line_usage_error(_learn(checkpoints, "red", *paths), "is 20x20 px; each example needs at least 32 px")
+
+
+def test_a_missing_example_is_one_line(checkpoints, tmp_path):  # noqa: F811
+    result = _learn(checkpoints, "red", *_examples(tmp_path, 2), str(tmp_path / "gone.png"))
+    assert result.exit_code == 1 and "gone.png: no such file" in result.output
+
+
+def test_a_style_is_learned_kept_listed_and_refused_twice(checkpoints, tmp_path):  # noqa: F811
+    paths = _examples(tmp_path, 3)
+    result = _learn(checkpoints, "red", *paths, "--steps", "2")
+    assert result.exit_code == 0, result.output
+    assert '"style": "red"' in result.output and '"AB1"' in result.output
+    assert (tmp_path / "data" / "styles" / "red.safetensors").is_file()
+    listed = runner.invoke(app, ["style", "list"])
+    assert "red" in listed.output and "     2" in listed.output
+    again = _learn(checkpoints, "red", *paths, "--steps", "2")
+    assert again.exit_code == 1 and "already a style 'red'" in again.output and "learning style" not in again.output
+    assert _learn(checkpoints, "red", *paths, "--steps", "2", "--replace").exit_code == 0
+
+
+@pytest.mark.parametrize("name", ["Has Space", "x" * 33])
+def test_a_bad_name_stops_before_learning(checkpoints, tmp_path, name):  # noqa: F811
+    result = _learn(checkpoints, name, *_examples(tmp_path, 3), "--steps", "2")
+    _one_line_usage_error(result, "must be 1 to 32 characters of a-z, 0-9, _ and -")
