@@ -33,9 +33,10 @@ from safetensors.torch import save as save_tensors
 
 from generation.colour import Palette, split_two_colours
 from generation.tokenizer import STYLE_SLOTS
+from generation.types import MAX_STYLE_EXAMPLES, MIN_STYLE_EXAMPLES
 from generation.unet import GlyphUNet2DModel
 
-MIN_EXAMPLES, MAX_EXAMPLES = 3, 20
+MIN_EXAMPLES, MAX_EXAMPLES = MIN_STYLE_EXAMPLES, MAX_STYLE_EXAMPLES
 MIN_EXAMPLE_SIDE = 32  # px: below this an example says nothing about texture
 DEFAULT_SLOTS = 4
 DEFAULT_STEPS = 300

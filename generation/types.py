@@ -21,6 +21,7 @@ JOB_KINDS = ("imagine", "tween")
 # Where in a user's own photo the text goes when no exact box is given (see `box_for_place`).
 BOX_PLACES = ("top", "center", "bottom")
 MIN_TWEEN_FRAMES, MAX_TWEEN_FRAMES = 2, 48
+MIN_STYLE_EXAMPLES, MAX_STYLE_EXAMPLES = 3, 20  # pictures a style is learned from (generation.styles, storage.styles)
 MAX_STYLE_STRENGTH = 1.0
 Box = tuple[int, int, int, int]  # x, y, width, height in the picture's own pixels
 

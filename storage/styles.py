@@ -22,6 +22,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from generation.types import MAX_STYLE_EXAMPLES, MIN_STYLE_EXAMPLES
 from storage.db import Database
 from storage.errors import InvalidJob, InvalidStyle, StyleDeleted, StyleError, StyleExists, StyleNotFound
 from storage.images import sha256_hex, write_temporary
@@ -30,8 +31,8 @@ from storage.moderation import write_audit
 from storage.types import StyleRecord, utcnow
 from storage.validation import check_style_name
 
-# How many example pictures a style is learned from (the 3 to 20); `style learn` checks the same.
-MIN_EXAMPLES, MAX_EXAMPLES = 3, 20
+# How many example pictures a style is learned from; `style learn` checks the same numbers.
+MIN_EXAMPLES, MAX_EXAMPLES = MIN_STYLE_EXAMPLES, MAX_STYLE_EXAMPLES
 MAX_STEPS = 1_000_000
 SUFFIX = ".safetensors"
 _HASH = re.compile(r"[0-9a-f]{64}")
