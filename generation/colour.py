@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from PIL import Image
 
 # Pixels sampled per picture when fitting two colours; plenty for a 2-means fit, cheap at any size.
 _FIT_PIXELS = 4096
@@ -40,6 +41,14 @@ class TwoColourSplit:
 
     text_mask: torch.Tensor
     palette: Palette
+
+
+def centre_square(image: Image.Image) -> Image.Image:
+    """The centred square crop of a picture, in RGB: colour statistics need no exact framing, and the
+    models draw squares."""
+    side = min(image.size)
+    left, top = (image.width - side) // 2, (image.height - side) // 2
+    return image.convert("RGB").crop((left, top, left + side, top + side))
 
 
 def split_two_colours(image: torch.Tensor, iterations: int = 12) -> TwoColourSplit:

@@ -29,7 +29,7 @@ from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils import BaseOutput
 from PIL import Image
 
-from generation.colour import Palette, split_two_colours
+from generation.colour import Palette, centre_square, split_two_colours
 from generation.guidance import CleanEdit, ColourGuidance, apply_clean_edits
 from generation.layout import GlyphLayout, candidate_layouts
 from generation.schedulers import SAMPLERS, sampling_scheduler
@@ -394,7 +394,7 @@ class GlyphCascadePipeline(DiffusionPipeline):
         palette, for candidates drawn with `layouts` at `size` px; see generation.guidance."""
         if not 0 < strength <= 1:
             raise OptionError(f"style_strength must be above 0 and at most 1, got {strength}")
-        palette = reference if isinstance(reference, Palette) else split_two_colours(pil_to_tensor([_square(reference)], size)[0]).palette
+        palette = reference if isinstance(reference, Palette) else split_two_colours(pil_to_tensor([centre_square(reference)], size)[0]).palette
         masks = [np.zeros((size, size), np.float32) if layout is None else layout.glyph_map(size) for layout in layouts]
         return ColourGuidance(palette, torch.from_numpy(np.stack(masks)), strength)
 
@@ -512,13 +512,6 @@ class GlyphCascadePipeline(DiffusionPipeline):
         return GlyphPipelineOutput(
             images=_convert(final, output_type), base_images=_convert(base, output_type), seeds=seeds, layouts=layouts
         )
-
-
-def _square(image: Image.Image) -> Image.Image:
-    """The centred square crop of a picture: colour statistics need no exact framing."""
-    side = min(image.size)
-    left, top = (image.width - side) // 2, (image.height - side) // 2
-    return image.convert("RGB").crop((left, top, left + side, top + side))
 
 
 def _negatives(prompts: list[str], negative_prompts: Sequence[str | None] | None) -> list[str | None]:

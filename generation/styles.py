@@ -31,7 +31,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
-from generation.colour import Palette, split_two_colours
+from generation.colour import Palette, centre_square, split_two_colours
 from generation.tokenizer import STYLE_SLOTS
 from generation.types import MAX_STYLE_EXAMPLES, MIN_STYLE_EXAMPLES
 from generation.unet import GlyphUNet2DModel
@@ -150,7 +150,7 @@ def example_tensors(examples: Sequence[StyleExample], size: int) -> tuple[torch.
     are anti-aliased like a rendered glyph map's."""
     pictures, maps, palettes = [], [], []
     for example in examples:
-        square = _centre_square(example.image.convert("RGB"))
+        square = centre_square(example.image)
         large = torch.from_numpy(np.asarray(square.resize((size * 4, size * 4), Image.Resampling.BICUBIC), np.float32) / 127.5 - 1)
         large = large.permute(2, 0, 1)
         split = split_two_colours(large)
@@ -158,12 +158,6 @@ def example_tensors(examples: Sequence[StyleExample], size: int) -> tuple[torch.
         palettes.append(split.palette)
         pictures.append(F.avg_pool2d(large[None], 4)[0])
     return torch.stack(pictures), torch.stack(maps), Palette.average(palettes)
-
-
-def _centre_square(image: Image.Image) -> Image.Image:
-    side = min(image.size)
-    left, top = (image.width - side) // 2, (image.height - side) // 2
-    return image.crop((left, top, left + side, top + side))
 
 
 def learn_style(

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from rich.table import Table
 
-from generation.colour import colour_distance
+from generation.colour import centre_square, colour_distance
 from generation.pipeline import pil_to_tensor
 from generation.types import RenderRequest, Renderer
 from ocr.benchmark import Sample, TextAccuracyReport, run_text_accuracy
@@ -46,13 +46,7 @@ class LookRow:
 def _distance_to_targets(image: Image.Image, targets: Sequence[Image.Image]) -> float:
     size = image.width
     tensor = pil_to_tensor([image.convert("RGB")], size)[0]
-    return fmean(colour_distance(tensor, pil_to_tensor([_square(t)], size)[0]) for t in targets)
-
-
-def _square(image: Image.Image) -> Image.Image:
-    side = min(image.size)
-    left, top = (image.width - side) // 2, (image.height - side) // 2
-    return image.convert("RGB").crop((left, top, left + side, top + side))
+    return fmean(colour_distance(tensor, pil_to_tensor([centre_square(t)], size)[0]) for t in targets)
 
 
 def run_look_bench(
@@ -112,7 +106,7 @@ def write_look_figure(rows: Sequence[LookRow], targets: Sequence[Image.Image], p
         top = number * thumb
         draw.text((6, top + thumb // 2 - 6), label[:30], fill=(0, 0, 0))
         for slot, picture in enumerate(pictures[:per_row]):
-            sheet.paste(_square(picture).resize((thumb, thumb)), (label_width + slot * thumb, top))
+            sheet.paste(centre_square(picture).resize((thumb, thumb)), (label_width + slot * thumb, top))
         sheet.paste(_histogram_panel(pictures, targets, panel_width - 8, thumb - 8), (label_width + per_row * thumb + 4, top + 4))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -301,6 +301,7 @@ def bench_look(
     from generation.checkpoints import CheckpointMissingError
     from generation.types import RenderRequest
     from ocr.heldout import load_heldout
+    from generation.colour import centre_square
     from ocr.look_benchmark import LookVariant, look_table, png_bytes, run_look_bench, write_look_figure
 
     if (style is None) == (reference is None):
@@ -331,8 +332,7 @@ def bench_look(
     else:
         picture = Image.open(reference).convert("RGB")
         targets = [picture]
-        side = min(picture.size)
-        square = picture.crop(((picture.width - side) // 2, (picture.height - side) // 2, (picture.width + side) // 2, (picture.height + side) // 2))
+        square = centre_square(picture)  # img2img takes square pictures
         variants += [LookVariant(f"img2img @ {level:g}", replace(plain, init_image_png=png_bytes(square), strength=level)) for level in _numbers(img2img)]
         variants += [LookVariant(f"colour guidance @ {level:g}", replace(plain, style_image_png=png_bytes(picture), style_strength=level)) for level in levels]
     transcripts = load_heldout()[:limit]
