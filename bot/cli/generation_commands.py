@@ -314,6 +314,9 @@ def train(
     config = config or CONFIG_DIR / ("cpu-base-64.json" if stage is Stage.base else "cpu-sr-256.json")
     if not config.is_file():
         fail(f"model config {config} not found", USAGE_ERROR)
+    for option, folder in (("--init-from", init_from), ("--warm-start-base", warm_start_base)):
+        if folder is not None and not (folder / "config.json").is_file():
+            fail(f"{option} {folder}: no trained model there (a folder with config.json and weights, e.g. generation/checkpoints/base)", USAGE_ERROR)
     model_config = json.loads(config.read_text())
     if stage is Stage.sr and low_res_size is None:
         low_res_size = _default_low_res_size(model_config, warm_start_base, init_from)

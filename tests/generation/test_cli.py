@@ -169,3 +169,10 @@ def test_the_cli_starts_without_loading_heavy_stacks():
     probe = "import sys, bot.cli; print(sorted(m for m in ('torch', 'sqlalchemy', 'aiohttp', 'discord', 'pytumblr') if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"
+
+
+@pytest.mark.parametrize("option", ["--init-from", "--warm-start-base"])
+def test_train_from_a_folder_without_a_model_is_one_line(tmp_path, option):
+    result = runner.invoke(app, ["train", "sr", "--output", str(tmp_path / "run"), option, str(tmp_path / "missing"), "--steps", "1"])
+    assert result.exit_code == 2, result.output
+    assert f"{option} {tmp_path / 'missing'}: no trained model there" in result.output and "Traceback" not in result.output
