@@ -161,7 +161,9 @@ def test_a_renderer_that_cannot_batch_claims_one_job_at_a_time(queue: JobQueue) 
 def test_a_running_worker_is_alive_until_it_stops_even_mid_render(queue: JobQueue) -> None:
     """Adapters tell a user "no worker is running" from this count, so it must hold through a long render
     (longer than the presence lifetime) and drop as soon as the worker stops."""
-    assert queue.live_workers() == 0
+    # Counted by this worker's own row: on the shared PostgreSQL database a worker thread of another
+    # test can still be renewing its presence (seen once in a full run: 2 instead of 1).
+    before = queue.live_workers()
     job = queue.submit(submission("SLOW", num_inference_steps=20, sr_num_inference_steps=1))
     worker = Worker(queue, TextDrawingRenderer(step_delay_s=0.1), FAST)  # ~2 s of rendering; presence lasts ~0.6 s
     thread = threading.Thread(target=worker.run)
@@ -169,12 +171,25 @@ def test_a_running_worker_is_alive_until_it_stops_even_mid_render(queue: JobQueu
     try:
         wait_for(lambda: queue.get(job.id).status == "running", 10)
         wait_for(lambda: (queue.get(job.id).progress_step or 0) >= 15, 10)  # well past the presence lifetime
-        assert queue.live_workers() == 1
+        assert _alive(queue, worker.worker_id)
+        assert queue.live_workers() >= 1
         wait_for(lambda: queue.get(job.id).done, 10)
     finally:
         worker.stop()
         thread.join()
-    assert queue.live_workers() == 0
+    assert not _alive(queue, worker.worker_id)
+    assert queue.live_workers() <= before
+
+
+def _alive(queue: JobQueue, worker_id: str) -> bool:
+    """Whether the workers table says `worker_id` runs now (what live_workers counts, for one worker)."""
+    from sqlalchemy import select
+
+    from storage.models import WorkerRow
+
+    with queue.db.read() as session:
+        until = session.scalar(select(WorkerRow.alive_until).where(WorkerRow.worker_id == worker_id))
+        return until is not None and until >= queue._now(session)
 
 
 def test_a_worker_that_stops_reporting_is_not_counted(queue: JobQueue) -> None:
