@@ -163,7 +163,6 @@ def test_a_running_worker_is_alive_until_it_stops_even_mid_render(queue: JobQueu
     (longer than the presence lifetime) and drop as soon as the worker stops."""
     # Counted by this worker's own row: on the shared PostgreSQL database a worker thread of another
     # test can still be renewing its presence (seen once in a full run: 2 instead of 1).
-    before = queue.live_workers()
     job = queue.submit(submission("SLOW", num_inference_steps=20, sr_num_inference_steps=1))
     worker = Worker(queue, TextDrawingRenderer(step_delay_s=0.1), FAST)  # ~2 s of rendering; presence lasts ~0.6 s
     thread = threading.Thread(target=worker.run)
@@ -171,14 +170,23 @@ def test_a_running_worker_is_alive_until_it_stops_even_mid_render(queue: JobQueu
     try:
         wait_for(lambda: queue.get(job.id).status == "running", 10)
         wait_for(lambda: (queue.get(job.id).progress_step or 0) >= 15, 10)  # well past the presence lifetime
-        assert _alive(queue, worker.worker_id)
+        assert _alive(queue, worker.worker_id), _workers(queue)
         assert queue.live_workers() >= 1
         wait_for(lambda: queue.get(job.id).done, 10)
     finally:
         worker.stop()
         thread.join()
-    assert not _alive(queue, worker.worker_id)
-    assert queue.live_workers() <= before
+    assert not _alive(queue, worker.worker_id), _workers(queue)
+
+
+def _workers(queue: JobQueue) -> list[tuple[str, object]]:
+    """Every presence row, for the failure message: which other worker is renewing one."""
+    from sqlalchemy import select
+
+    from storage.models import WorkerRow
+
+    with queue.db.read() as session:
+        return [(row.worker_id, row.alive_until) for row in session.scalars(select(WorkerRow))]
 
 
 def _alive(queue: JobQueue, worker_id: str) -> bool:
