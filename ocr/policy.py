@@ -37,6 +37,15 @@ class OcrSettings:
     corner_margin: float = 0.05
     parallel_workers: int = field(default_factory=_default_workers)
 
+    @classmethod
+    def from_config(cls, section: dict) -> "OcrSettings":
+        """From the `[ocr]` settings (a dict of them): 0 parallel workers there means "one per core",
+        this class's own default."""
+        values = dict(section)
+        if not values.get("parallel_workers"):
+            values.pop("parallel_workers", None)
+        return cls(**values)
+
     def __post_init__(self) -> None:
         if not 0 <= self.keep_only_if_above <= 1:
             raise ValueError(f"keep_only_if_above must be in [0, 1], got {self.keep_only_if_above}")

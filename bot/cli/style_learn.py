@@ -66,7 +66,19 @@ def learn(
             pictures.append(load_frames(path, max_frames=1)[0].convert("RGB"))
         except ImageReadError as error:
             fail(f"{path}: {error}", USAGE_ERROR)
-    examples = [StyleExample(picture, _transcript(path, picture, settings), str(path)) for path, picture in zip(images, pictures)]
+    reader = None
+    examples = []
+    for path, picture in zip(images, pictures):
+        beside = path.with_suffix(".txt")  # the example's text, else what OCR reads (one reader for all)
+        if beside.is_file():
+            transcript = beside.read_text(encoding="utf-8").strip()
+        else:
+            if reader is None:
+                from ocr.policy import OcrSettings
+
+                reader = OcrSettings.from_config(settings.ocr.model_dump()).reader()
+            transcript = reader.read(picture).text.strip()
+        examples.append(StyleExample(picture, transcript, str(path)))
     try:
         check_examples(examples)
     except StyleError as error:
@@ -107,19 +119,6 @@ def learn(
         "seconds": round(seconds, 1), "transcripts": [example.transcript for example in examples],
         "file": str(storage.styles.path(record.name)),
     }, indent=2))
-
-
-def _transcript(path: Path, picture, settings) -> str:  # noqa: ANN001  PIL image, Settings
-    """The example's text: its .txt file if there is one, else what OCR reads."""
-    beside = path.with_suffix(".txt")
-    if beside.is_file():
-        return beside.read_text(encoding="utf-8").strip()
-    from ocr.policy import OcrSettings
-
-    ocr = settings.ocr.model_dump()
-    if not ocr["parallel_workers"]:
-        del ocr["parallel_workers"]
-    return OcrSettings(**ocr).reader().read(picture).text.strip()
 
 
 def _png(picture) -> bytes:  # noqa: ANN001  PIL image

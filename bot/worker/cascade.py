@@ -72,10 +72,7 @@ class CascadeRenderer:
         device = resolve_device(settings.generation.device)
         pipeline = GlyphCascadePipeline.from_checkpoints(shipped.base, shipped.sr, device=device)
         pipeline.set_progress_bar_config(disable=True)
-        ocr = settings.ocr.model_dump()
-        if not ocr["parallel_workers"]:
-            del ocr["parallel_workers"]  # 0 in the config means "one per core": OcrSettings' own default
-        return cls(pipeline, OcrSettings(**ocr), settings.generation.max_gif_bytes)
+        return cls(pipeline, OcrSettings.from_config(settings.ocr.model_dump()), settings.generation.max_gif_bytes)
 
     def free_memory(self) -> None:
         if torch.cuda.is_available():
