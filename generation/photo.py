@@ -21,35 +21,15 @@ import torch
 from PIL import Image, ImageDraw
 
 from generation.layout import SUPERSAMPLE, LayoutError, _bbox, _font, find_fonts, font_by_name, uncovered_characters
+from generation.photo_box import MIN_BOX_SIDE, BoxError, check_box  # noqa: F401  also imported from here
 from generation.tokenizer import normalize_transcript
 from generation.types import ALIGNMENTS, Box
 
-MIN_BOX_SIDE = 16  # px of the photo: smaller boxes cannot hold a legible letter
 MIN_PHOTO_FONT_PX = 10  # the letters' size in the photo's own pixels must reach this
 MIN_MODEL_FONT_PX = 8  # and their size in the 256 px picture the model draws (generation.layout.MIN_FONT_PX)
-MAX_PHOTO_SIDE = 4096
 CONTEXT = 1.5  # the cut-out's side, in box sides, when the photo allows
 _INSET = 0.08  # free border inside the box, as a share of its sides
 FEATHER = 0.06  # the drawing fades in over this share of the box's sides (less than the inset: letters stay whole)
-
-
-class BoxError(ValueError):
-    """A box that does not fit the photo, or is too small for the text; the message says which."""
-
-
-def check_box(width: int, height: int, box: Box) -> None:
-    """Refuse a box outside a width x height photo or below the smallest useful size."""
-    x, y, w, h = box
-    if min(width, height) < MIN_BOX_SIDE or max(width, height) > MAX_PHOTO_SIDE:
-        raise BoxError(f"the photo is {width}x{height} px; photos from {MIN_BOX_SIDE} to {MAX_PHOTO_SIDE} px a side can be written into")
-    if w < MIN_BOX_SIDE or h < MIN_BOX_SIDE:
-        raise BoxError(f"box {x},{y},{w},{h} is {w}x{h} px; a box needs at least {MIN_BOX_SIDE} px a side")
-    if x < 0 or y < 0:
-        raise BoxError(f"box {x},{y},{w},{h} starts outside the picture (x and y must be 0 or more)")
-    if x + w > width:
-        raise BoxError(f"box {x},{y},{w},{h} reaches past the picture's right edge ({width} px wide)")
-    if y + h > height:
-        raise BoxError(f"box {x},{y},{w},{h} reaches past the picture's bottom edge ({height} px high)")
 
 
 def _cut_out(width: int, height: int, box: Box) -> tuple[int, int, int, int]:

@@ -84,15 +84,6 @@ def check_picture(
     return _CHECKS[kind](data, _Limits(what, max_pixels))
 
 
-def check_photo_size(info: PictureInfo, what: str) -> None:
-    """A photo to write text into (a box) is refused above MAX_PICTURE_SIDE a side, as the renderer would."""
-    if max(info.width, info.height) > MAX_PICTURE_SIDE:
-        raise PictureRefused(
-            f"{what} is {info.width}×{info.height} pixels; text is written into photos of at most {MAX_PICTURE_SIDE} px a side",
-            "too_large",
-        )
-
-
 def read_picture_file(path: str | os.PathLike[str], what: str | None = None, *, max_bytes: int = MAX_PICTURE_BYTES) -> bytes:
     """The bytes of a picture file, read with a cap: only a regular file is read (a directory, FIFO,
     socket or device is refused before a byte is read, so `/dev/zero` cannot fill memory and a FIFO

@@ -10,6 +10,7 @@ import re
 import struct
 import unicodedata
 
+from generation.photo_box import BoxError, check_box
 from generation.types import (
     ALIGNMENTS,
     JOB_KINDS,
@@ -22,10 +23,11 @@ from generation.types import (
 )
 from storage.errors import InvalidJob
 from storage.images import sha256_hex
+from storage.picture_gate import MAX_PICTURE_BYTES, PictureRefused, check_picture
 from storage.types import SOURCES, Job, JobSubmission, QueueLimits, format_box
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-MAX_INIT_IMAGE_BYTES = 20 * 1024 * 1024
+MAX_INIT_IMAGE_BYTES = MAX_PICTURE_BYTES
 # The pipeline's samplers (generation.schedulers.SAMPLERS, which imports diffusers; a test keeps them equal).
 SCHEDULERS = ("ddpm", "ddim", "dpmsolver")
 # A style's name: what `glyphbot style learn NAME` accepts, safe as a file name and in a prompt.
@@ -95,15 +97,13 @@ def png_size(data: bytes) -> tuple[int, int] | None:
     return width, height
 
 
-def _check_png(what: str, data: object) -> tuple[int, int] | None:
-    """Refuse anything but PNG bytes within the size limit; the picture's (width, height) when its IHDR reads."""
-    if not isinstance(data, bytes):
-        raise InvalidJob(f"{what} must be the bytes of a PNG file")
-    if not data.startswith(PNG_SIGNATURE):
-        raise InvalidJob(f"{what} is not a PNG file")
-    if len(data) > MAX_INIT_IMAGE_BYTES:
-        raise InvalidJob(f"{what} is larger than {MAX_INIT_IMAGE_BYTES // (1024 * 1024)} MiB")
-    return png_size(data)
+def _check_png(what: str, data: object) -> None:
+    """Refuse anything but a whole, well-formed PNG within the byte and pixel caps (storage.picture_gate):
+    what the queue takes, the worker can decode."""
+    try:
+        check_picture(data, what, formats=("png",), max_bytes=MAX_INIT_IMAGE_BYTES)
+    except PictureRefused as error:
+        raise InvalidJob(str(error)) from None
 
 
 def _check_kind(request: RenderRequest, limits: QueueLimits) -> None:
@@ -147,14 +147,12 @@ def _check_box(request: RenderRequest) -> None:
         raise InvalidJob(f"box {format_box(box)} starts outside the picture (X and Y must be 0 or more)")
     if w < 1 or h < 1:
         raise InvalidJob(f"box {format_box(box)} has no area (width and height must be 1 or more)")
-    size = _check_png("the init image", request.init_image_png)
-    if size is None or min(size) < 1:
-        raise InvalidJob("the init image's size cannot be read (its PNG header is broken), so the box cannot be placed")
-    width, height = size
-    if x + w > width:
-        raise InvalidJob(f"box {format_box(box)} reaches past the picture's right edge ({width} px wide)")
-    if y + h > height:
-        raise InvalidJob(f"box {format_box(box)} reaches past the picture's bottom edge ({height} px high)")
+    size = png_size(request.init_image_png)  # its structure passed _check_png already
+    assert size is not None
+    try:
+        check_box(*size, (x, y, w, h))  # the renderer's own check: photo size, box size, edges
+    except BoxError as error:
+        raise InvalidJob(str(error)) from None
 
 
 def same_request(job: Job, request: RenderRequest) -> bool:

@@ -41,12 +41,13 @@ def png_claiming(width: int, height: int, pixels: bytes = b"\x00\x00") -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(pixels)) + chunk(b"IEND", b"")
 
 
-def zlib_bomb(side: int) -> bytes:
-    """A real decompression bomb: a side×side grey PNG of zeros, a few KB compressed."""
+def zlib_bomb(side: int, height: int | None = None) -> bytes:
+    """A real decompression bomb: a side×side (or side×height) black grey PNG, a few KB compressed."""
+    height = side if height is None else height
     row = bytes(side + 1)
     compressor = zlib.compressobj(9)
-    stream = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
-    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    stream = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", side, height, 8, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", stream) + chunk(b"IEND", b"")
 
 

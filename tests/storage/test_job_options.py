@@ -37,7 +37,7 @@ PNG = png_of(640, 480)
     (dict(init_image_png=PNG, box=(0, 0, 0, 10)), "has no area"),
     (dict(init_image_png=PNG, box=(0, 0, 10)), "four whole numbers"),
     (dict(init_image_png=PNG, box=(0, 0, 10.5, 10)), "four whole numbers"),
-    (dict(init_image_png=b"\x89PNG\r\n\x1a\nrest", box=(0, 0, 10, 10)), "size cannot be read"),
+    (dict(init_image_png=b"\x89PNG\r\n\x1a\nrest", box=(0, 0, 10, 10)), "the init image is truncated"),
     (dict(kind="tween", end_prompt="SHUT", init_image_png=PNG, box=(0, 0, 10, 10)), r"a tween takes no picture \(--image\), box"),
     (dict(kind="tween", end_prompt="SHUT", style="neon"), "a tween takes no style"),
     (dict(kind="tween", end_prompt="SHUT", negative_prompt="OPEN"), "a tween takes no negative prompt"),
@@ -103,7 +103,7 @@ def test_styled_boxed_and_tween_jobs_run_alone(styled_queue: JobQueue, styles) -
         styled_queue.submit(submission("C", style="red")),
         styled_queue.submit(submission("D", style="red")),
         styled_queue.submit(submission("E", style_image_png=PNG)),
-        styled_queue.submit(submission("F", init_image_png=PNG, box=(0, 0, 10, 10))),
+        styled_queue.submit(submission("F", init_image_png=PNG, box=(0, 0, 16, 16))),
         styled_queue.submit(submission("G", kind="tween", end_prompt="H")),
     ]
     keys = {job.batch_key for job in alone}

@@ -14,7 +14,6 @@ from storage.picture_gate import (
     MAX_PICTURE_PIXELS,
     PictureInfo,
     PictureRefused,
-    check_photo_size,
     check_picture,
     read_picture_file,
 )
@@ -104,12 +103,6 @@ def test_only_the_formats_asked_for_pass_and_bytes_are_capped() -> None:
         check_picture(encoded(NOISE, "GIF"), "the init image", formats=("png",))
     with pytest.raises(PictureRefused, match=r"^the image is 0.6 MiB; the limit is 0.5 MiB$"):
         check_picture(b"\x89PNG" + bytes(600 * 1024), "the image", max_bytes=512 * 1024)
-
-
-def test_a_photo_for_a_box_is_capped_by_its_side() -> None:
-    check_photo_size(PictureInfo("png", 4096, 100), "the init image")
-    with pytest.raises(PictureRefused, match="the init image is 4097×100 pixels; text is written into photos of at most 4096 px a side"):
-        check_photo_size(PictureInfo("png", 4097, 100), "the init image")
 
 
 def test_files_are_read_only_when_regular_and_never_past_the_cap(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from storage.errors import (
 from storage.jobs import JobQueue
 from storage.moderation import Moderation
 from storage.types import JobFilter, QueueLimits
+from tests.hostile_pictures import good_png
 
 from .conftest import submission
 
@@ -272,7 +273,7 @@ def test_history_filters_and_keyset_pages(queue: JobQueue) -> None:
 
 
 def test_init_image_goes_to_the_store_and_back(queue: JobQueue) -> None:
-    png = b"\x89PNG\r\n\x1a\n" + b"rest"
+    png = good_png()
     job = queue.submit(submission(init_image_png=png, strength=0.5))
     assert queue.load_init_image(queue.get(job.id)) == png
     other = queue.submit(submission())
