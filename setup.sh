@@ -15,8 +15,10 @@ esac
 
 need_apt=()
 command -v tesseract >/dev/null 2>&1 || need_apt+=(tesseract-ocr tesseract-ocr-eng)
-# The synthetic-data renderer and the OCR checks draw text with these font families and words.
-for pkg in fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-freefont-ttf wamerican; do
+# The synthetic-data renderer and the OCR checks draw text with these font families and words; the
+# templates' meme captions use Bebas Neue; the scene engine draws emoji and GNOME's wallpapers.
+for pkg in fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-freefont-ttf wamerican \
+           fonts-bebas-neue fonts-noto-color-emoji gnome-backgrounds; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)

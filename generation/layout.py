@@ -11,6 +11,12 @@ from exactly the code that made what it learned from.
 
 Text is drawn at `SUPERSAMPLE` times the target size and downsampled, giving anti-aliased strokes
 like real screenshots.
+
+Long transcripts are word-wrapped: a transcript's own line breaks stay line breaks, and a line too
+long for the largest comfortable letters is broken at spaces into drawn lines (`wrap_to_width`).
+A template (generation.templates) lays a transcript out as several `TextBlock`s (a tweet's name,
+handle and body; a meme's captions) plus the `Region`s that are not text (a card, an avatar, a
+picture area), in a `PageLayout`; a plain `GlyphLayout` is the one-block "card".
 """
 
 from __future__ import annotations
@@ -30,7 +36,9 @@ from generation.types import ALIGNMENTS
 DEFAULT_FONT_DIRS = ("/usr/share/fonts/truetype", "/usr/share/fonts/opentype")
 MIN_FONTS = 10
 # Fonts that cannot draw plain text legibly at small sizes (symbol/math faces, hairline weights).
-_UNSUITABLE = ("Math", "ExtraLight", "Symbol")
+# Colour emoji are pictures, not letters; Bebas Neue draws every lowercase letter as a capital, so it
+# may only write capitals (generation.templates picks it for meme captions by name).
+_UNSUITABLE = ("Math", "ExtraLight", "Symbol", "Emoji", "Bebas")
 SUPERSAMPLE = 2
 # Free border around the text, as a share of the canvas side.
 MARGIN = 0.04
@@ -40,6 +48,11 @@ MIN_FONT_PX = 8
 LEGIBLE_AT = 256
 # Reference canvas the fitting is computed on (the SR size, supersampled): sizes are stored as fractions.
 _FIT_CANVAS = LEGIBLE_AT * SUPERSAMPLE
+# A transcript whose lines fit at this size or larger (px on the 256 px picture) is drawn with its own
+# line breaks only; below it, lines are word-wrapped to the width that gives the largest letters.
+COMFORT_FONT_PX = 16
+# The most characters a transcript may have (the original system cut its prompts at 380).
+MAX_TRANSCRIPT_CHARS = 380
 
 
 class FontError(RuntimeError):
@@ -109,17 +122,75 @@ def _bbox(text: str, font: ImageFont.FreeTypeFont, align: str, spacing: int) -> 
     return int(left), int(top), int(right + 0.999), int(bottom + 0.999)
 
 
-def _fit_font_px(text: str, font_path: str, box: int, align: str, spacing_ratio: float) -> int:
-    """Largest pixel size at which `text` fits in a `box`-wide square (binary search); 0 if none does."""
-    low, high = 0, box
-    while low < high:
-        mid = (low + high + 1) // 2
-        left, top, right, bottom = _bbox(text, _font(font_path, mid), align, round(mid * spacing_ratio))
-        if right - left <= box and bottom - top <= box:
-            low = mid
+def wrap_line(line: str, width: int) -> list[str]:
+    """`line` broken at spaces into pieces of at most `width` characters. A word longer than that
+    stays whole on a line of its own: a break inside a word would read as two words."""
+    pieces: list[str] = []
+    current = ""
+    for word in line.split(" "):
+        if not current:
+            current = word
+        elif len(current) + 1 + len(word) <= width:
+            current += " " + word
         else:
-            high = mid - 1
-    return low
+            pieces.append(current)
+            current = word
+    pieces.append(current)
+    return pieces
+
+
+def wrap_to_width(text: str, width: int) -> str:
+    """Every line of `text` wrapped at `width` characters; the text's own line breaks stay."""
+    return "\n".join(piece for line in text.split("\n") for piece in wrap_line(line, width))
+
+
+def fit_wrapped(text: str, font_path: str, box_w: int, box_h: int, align: str, spacing_ratio: float) -> tuple[str, int]:
+    """The wrapping of `text` that allows the largest letters in a `box_w` x `box_h` px box, and that
+    size: the transcript's own lines first, then narrower wraps (a few widths, each fitted by binary
+    search). Returns (drawn text, font px); px 0 when nothing fits."""
+    longest = max(len(line) for line in text.split("\n"))
+    best_text, best_px = text, _fit_font_px_box(text, font_path, box_w, box_h, align, spacing_ratio)
+    if best_px >= COMFORT_FONT_PX * SUPERSAMPLE or longest <= 8:
+        return best_text, best_px
+    candidates = {round(longest * share) for share in (0.8, 0.65, 0.5)} | {64, 54, 46, 40, 34, 29, 25, 21, 17, 13, 10}
+    widths = sorted((width for width in candidates if 8 <= width < longest), reverse=True)
+    worse = 0
+    for width in widths:  # from wide to narrow: the size rises to a peak and falls, so stop past it
+        wrapped = wrap_to_width(text, width)
+        px = _fit_font_px_box(wrapped, font_path, box_w, box_h, align, spacing_ratio)
+        if px > best_px:
+            best_text, best_px, worse = wrapped, px, 0
+        else:
+            worse += 1
+            if worse == 2:
+                break
+    return best_text, best_px
+
+
+def _fit_font_px_box(text: str, font_path: str, box_w: int, box_h: int, align: str, spacing_ratio: float) -> int:
+    """Largest pixel size at which `text` fits in a `box_w` x `box_h` box; 0 if none.
+
+    Text grows almost linearly with its size, so one measurement at a reference size gives a close
+    estimate, which a few steps then correct (a binary search costs several times more, and layouts
+    are fitted for every training picture)."""
+
+    def fits(px: int) -> bool:
+        left, top, right, bottom = _bbox(text, _font(font_path, px), align, round(px * spacing_ratio))
+        return right - left <= box_w and bottom - top <= box_h
+
+    reference = 64
+    left, top, right, bottom = _bbox(text, _font(font_path, reference), align, round(reference * spacing_ratio))
+    estimate = int(reference * min(box_w / max(right - left, 1), box_h / max(bottom - top, 1)))
+    px = max(1, min(estimate, min(box_w, box_h)))
+    if fits(px):
+        while px < min(box_w, box_h) and fits(px + 1):
+            px += 1
+        return px
+    while px > 1:
+        px = max(1, int(px * 0.97)) if px > 40 else px - 1
+        if fits(px):
+            return px
+    return 0
 
 
 @dataclass(frozen=True)
@@ -139,15 +210,20 @@ class GlyphLayout:
     def font_name(self) -> str:
         return font_name(self.font)
 
-    def draw_onto(self, canvas: Image.Image, fill: int | tuple[int, int, int]) -> None:
-        """Draw the text in `fill` onto `canvas` (any size; the layout scales with it)."""
+    def draw_onto(
+        self, canvas: Image.Image, fill: int | tuple[int, ...], stroke_width: int = 0, stroke_fill: tuple[int, ...] | None = None
+    ) -> None:
+        """Draw the text in `fill` onto `canvas` (any size; the layout scales with it), outlined by
+        `stroke_width` px of `stroke_fill` when given (meme captions)."""
         side = canvas.width
         font_px = max(1, round(self.font_scale * side))
         font = _font(self.font, font_px)
         spacing = round(font_px * self.spacing_ratio)
         left, top, _, _ = _bbox(self.text, font, self.align, spacing)
         origin = (round(self.left * side) - left, round(self.top * side) - top)
-        ImageDraw.Draw(canvas).multiline_text(origin, self.text, font=font, align=self.align, spacing=spacing, fill=fill)
+        ImageDraw.Draw(canvas).multiline_text(
+            origin, self.text, font=font, align=self.align, spacing=spacing, fill=fill, stroke_width=stroke_width, stroke_fill=stroke_fill
+        )
 
     def render(self, size: int, fill: int | tuple[int, int, int], background: int | tuple[int, int, int] | Image.Image) -> Image.Image:
         """The text in `fill` on `background` (a colour, or a picture `SUPERSAMPLE` times `size`), drawn
@@ -161,6 +237,20 @@ class GlyphLayout:
     def glyph_map(self, size: int) -> np.ndarray:
         """(size, size) float32 in [0, 1]: 1 where the letters are, anti-aliased."""
         return np.asarray(self.render(size, 255, 0), dtype=np.float32) / 255.0
+
+    @property
+    def template(self) -> str:
+        return "card"
+
+    def region_map(self, size: int) -> np.ndarray:
+        """A plain card has no regions besides its text: an all-zero map."""
+        return np.zeros((size, size), np.float32)
+
+    def text_boxes(self) -> list[tuple[float, float, float, float]]:
+        """The ink box of the text, (left, top, right, bottom) as fractions of the canvas side."""
+        font = _font(self.font, round(self.font_scale * _FIT_CANVAS))
+        left, top, right, bottom = _bbox(self.text, font, self.align, round(self.font_scale * _FIT_CANVAS * self.spacing_ratio))
+        return [(self.left, self.top, self.left + (right - left) / _FIT_CANVAS, self.top + (bottom - top) / _FIT_CANVAS)]
 
 
 def choose_layout(
@@ -191,47 +281,200 @@ def choose_layout(
         if not usable:
             missing = "".join(sorted(set.intersection(*(set(uncovered_characters(text, path)) for path in fonts))))
             raise LayoutError(f"no installed font can draw {missing or 'these characters'!r}; remove them from the transcript")
+    check_length(text)
     chosen_align = align or rng.choice(ALIGNMENTS)
     spacing_ratio = rng.uniform(0.1, 0.35)
     margin = max(round(_FIT_CANVAS * MARGIN), 1)
     first = rng.choice(usable)
-    # The drawn font first; a wide one that would need illegibly small letters gives way to the others.
-    for chosen_font in (first, *(path for path in usable if path != first)):
-        largest = _fit_font_px(text, chosen_font, _FIT_CANVAS - 2 * margin, chosen_align, spacing_ratio)
-        if largest >= MIN_FONT_PX * SUPERSAMPLE:
-            break
-    else:
-        lines = text.split("\n")
-        longest = max(len(line) for line in lines)
-        raise LayoutError(
-            f"the transcript is too large to be legible: {len(lines)} line(s), the longest {longest} characters, "
-            f"would need letters smaller than {MIN_FONT_PX} px on a {LEGIBLE_AT} px picture in every font. "
-            "Use fewer or shorter lines."
-        )
+    inner = _FIT_CANVAS - 2 * margin
+    drawn, largest = fit_in_box(text, (first, *(path for path in usable if path != first)), inner, inner, chosen_align, spacing_ratio)
+    chosen_font = drawn.font
     font_px = max(MIN_FONT_PX * SUPERSAMPLE, round(largest * rng.uniform(0.7, 1.0)))
     spacing = round(font_px * spacing_ratio)
-    left, top, right, bottom = _bbox(text, _font(chosen_font, font_px), chosen_align, spacing)
+    left, top, right, bottom = _bbox(drawn.text, _font(chosen_font, font_px), chosen_align, spacing)
     x = rng.randint(margin, max(margin, _FIT_CANVAS - margin - (right - left)))
     y = rng.randint(margin, max(margin, _FIT_CANVAS - margin - (bottom - top)))
-    return GlyphLayout(text, chosen_font, chosen_align, font_px / _FIT_CANVAS, spacing_ratio, x / _FIT_CANVAS, y / _FIT_CANVAS)
+    return GlyphLayout(drawn.text, chosen_font, chosen_align, font_px / _FIT_CANVAS, spacing_ratio, x / _FIT_CANVAS, y / _FIT_CANVAS)
 
 
-def candidate_layouts(
-    prompts: Sequence[str],
-    seeds: Sequence[int],
-    mode: str = "glyph",
-    font: str | None = None,
-    align: str | None = None,
-) -> list[GlyphLayout | None]:
-    """Each candidate's layout, drawn from its own seed, so a seed reproduces its layout exactly and
-    OCR reranking chooses among layouts. None in mode "none" and for a text-less prompt.
+@dataclass(frozen=True)
+class _Fitted:
+    text: str  # as drawn: wrapped where needed
+    font: str
 
-    `font` is a font name (`glyphbot fonts`), `align` left, center or right; each pins that choice."""
-    if mode == "none":
-        return [None] * len(prompts)
-    fonts = find_fonts()
-    font_path = font_by_name(font, fonts) if font else None
-    return [
-        None if not prompt.strip() else choose_layout(prompt, random.Random(seed), fonts, font_path, align)
-        for prompt, seed in zip(prompts, seeds, strict=True)
-    ]
+
+def check_length(text: str) -> None:
+    """Refuse a transcript over MAX_TRANSCRIPT_CHARS with LayoutError naming the limit."""
+    if len(text) > MAX_TRANSCRIPT_CHARS:
+        raise LayoutError(
+            f"the transcript has {len(text)} characters; at most {MAX_TRANSCRIPT_CHARS} can be drawn legibly. Shorten it."
+        )
+
+
+def fit_in_box(
+    text: str, fonts: Sequence[str], box_w: int, box_h: int, align: str, spacing_ratio: float, min_px: int = MIN_FONT_PX * SUPERSAMPLE
+) -> tuple[_Fitted, int]:
+    """The first of `fonts` (in order) in which `text`, wrapped where that helps, fits a `box_w` x
+    `box_h` box (px of the supersampled 256 px canvas) at `min_px` or more; that wrapping and the
+    largest size. Raises LayoutError when no font reaches `min_px`: a wide font gives way to others."""
+    for font in fonts:
+        drawn, largest = fit_wrapped(text, font, box_w, box_h, align, spacing_ratio)
+        if largest >= min_px:
+            return _Fitted(drawn, font), largest
+    lines = text.split("\n")
+    raise LayoutError(
+        f"the transcript is too large to be legible: {len(lines)} line(s), {len(text)} characters, would need letters "
+        f"smaller than {min_px // SUPERSAMPLE} px on a {LEGIBLE_AT} px picture in every font, even word-wrapped. "
+        "Use fewer or shorter lines."
+    )
+
+
+# ---------------------------------------------------------------------- templates' building blocks
+
+# How each kind of non-text region is drawn into the region map (one channel): surfaces that carry
+# text (a card, a bubble, a board, a page) brightest, avatars and icons in between, picture areas
+# (a meme's photo, a poster's image) dimmest; the background scene stays 0.
+REGION_LEVELS = {"surface": 1.0, "avatar": 0.7, "picture": 0.4}
+REGION_SHAPES = ("rect", "rounded", "ellipse")
+
+Fraction4 = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Region:
+    """A non-text part of a template: `box` is (left, top, right, bottom) as fractions of the canvas."""
+
+    kind: str
+    box: Fraction4
+    shape: str = "rect"
+    radius: float = 0.0  # corner radius of a rounded rectangle, as a fraction of the canvas side
+
+    def __post_init__(self) -> None:
+        if self.kind not in REGION_LEVELS or self.shape not in REGION_SHAPES:
+            raise ValueError(f"unknown region kind {self.kind!r} or shape {self.shape!r}")
+
+    def draw_onto(self, canvas: Image.Image, fill: int | tuple[int, int, int]) -> None:
+        side = canvas.width
+        left, top, right, bottom = (round(value * side) for value in self.box)
+        draw = ImageDraw.Draw(canvas)
+        if self.shape == "ellipse":
+            draw.ellipse([left, top, right, bottom], fill=fill)
+        elif self.shape == "rounded":
+            draw.rounded_rectangle([left, top, right, bottom], radius=max(1, round(self.radius * side)), fill=fill)
+        else:
+            draw.rectangle([left, top, right, bottom], fill=fill)
+
+
+@dataclass(frozen=True)
+class TextBlock:
+    """One part of a template's text: its role (name, handle, body, caption, title...), the transcript
+    lines it shows (`source`) and how they are drawn (`layout`, wrapped where needed)."""
+
+    role: str
+    source: str
+    layout: GlyphLayout
+
+
+@dataclass(frozen=True)
+class PageLayout:
+    """A transcript laid out by a template: text blocks in reading order, the regions that are not
+    text, and a slight rotation of the whole (a sign seen at an angle). Like a GlyphLayout it draws
+    its maps at any size, so every stage of one candidate reads one layout."""
+
+    template: str
+    blocks: tuple[TextBlock, ...]
+    regions: tuple[Region, ...] = ()
+    rotation: float = 0.0  # degrees, counter-clockwise, about the centre
+
+    @property
+    def text(self) -> str:
+        """The transcript: every block's lines in reading order."""
+        return "\n".join(block.source for block in self.blocks)
+
+    @property
+    def main(self) -> GlyphLayout:
+        """The block with the most text (a tweet's body, a meme's longer caption)."""
+        return max(self.blocks, key=lambda block: len(block.source)).layout
+
+    @property
+    def font(self) -> str:
+        return self.main.font
+
+    @property
+    def font_name(self) -> str:
+        return self.main.font_name
+
+    @property
+    def align(self) -> str:
+        return self.main.align
+
+    def _finish(self, canvas: Image.Image, size: int) -> Image.Image:
+        if self.rotation:
+            canvas = canvas.rotate(self.rotation, resample=Image.Resampling.BICUBIC)
+        return canvas.resize((size, size), Image.Resampling.LANCZOS)
+
+    def draw_text_onto(self, canvas: Image.Image, fill: int | tuple[int, int, int]) -> None:
+        for block in self.blocks:
+            block.layout.draw_onto(canvas, fill)
+
+    def render(self, size: int, fill: int | tuple[int, int, int], background: int | tuple[int, int, int] | Image.Image) -> Image.Image:
+        """Every block in `fill` on `background` (regions are not drawn: the font-render ceiling)."""
+        canvas = background.copy() if isinstance(background, Image.Image) else Image.new(
+            "L" if isinstance(fill, int) else "RGB", (size * SUPERSAMPLE,) * 2, background
+        )
+        self.draw_text_onto(canvas, fill)
+        return self._finish(canvas, size)
+
+    def glyph_map(self, size: int) -> np.ndarray:
+        """(size, size) float32 in [0, 1]: 1 where any block's letters are."""
+        return np.asarray(self.render(size, 255, 0), dtype=np.float32) / 255.0
+
+    def region_map(self, size: int) -> np.ndarray:
+        """(size, size) float32 in [0, 1]: each region at its kind's level (REGION_LEVELS), in order."""
+        canvas = Image.new("L", (size * SUPERSAMPLE,) * 2, 0)
+        for region in self.regions:
+            region.draw_onto(canvas, round(REGION_LEVELS[region.kind] * 255))
+        return np.asarray(self._finish(canvas, size), dtype=np.float32) / 255.0
+
+    def text_boxes(self) -> list[Fraction4]:
+        """Each block's ink box (left, top, right, bottom) as fractions, before rotation."""
+        return [box for block in self.blocks for box in block.layout.text_boxes()]
+
+
+Layout = GlyphLayout | PageLayout
+
+
+def place_text(
+    role: str,
+    text: str,
+    box: Fraction4,
+    fonts: Sequence[str],
+    rng: random.Random,
+    align: str = "left",
+    valign: str = "top",
+    max_px: int = 40,
+    min_px: int = MIN_FONT_PX,
+    spacing_ratio: float | None = None,
+) -> TextBlock:
+    """`text` (transcript lines) laid out inside `box` (fractions): wrapped where that gives larger
+    letters, in the first font of `fonts` that fits at `min_px` or more (px on the 256 px picture),
+    at most `max_px`, a little smaller at random, aligned left/center/right and top/center/bottom.
+
+    Raises LayoutError when the text cannot be legible in the box."""
+    left, top, right, bottom = box
+    box_w, box_h = round((right - left) * _FIT_CANVAS), round((bottom - top) * _FIT_CANVAS)
+    spacing_ratio = rng.uniform(0.15, 0.3) if spacing_ratio is None else spacing_ratio
+    fitted, largest = fit_in_box(text, fonts, box_w, box_h, align, spacing_ratio, min_px * SUPERSAMPLE)
+    font_px = max(min_px * SUPERSAMPLE, min(largest, max_px * SUPERSAMPLE))
+    font_px = max(min_px * SUPERSAMPLE, round(font_px * rng.uniform(0.88, 1.0)))
+    ink_left, ink_top, ink_right, ink_bottom = _bbox(fitted.text, _font(fitted.font, font_px), align, round(font_px * spacing_ratio))
+    ink_w, ink_h = ink_right - ink_left, ink_bottom - ink_top
+    x = left * _FIT_CANVAS + {"left": 0, "center": (box_w - ink_w) / 2, "right": box_w - ink_w}[align]
+    y = top * _FIT_CANVAS + {"top": 0, "center": (box_h - ink_h) / 2, "bottom": box_h - ink_h}[valign]
+    layout = GlyphLayout(fitted.text, fitted.font, align, font_px / _FIT_CANVAS, spacing_ratio, x / _FIT_CANVAS, y / _FIT_CANVAS)
+    return TextBlock(role, text, layout)
+
+
+def block_bottom(block: TextBlock) -> float:
+    """Where a block's ink ends, as a fraction of the canvas: the next block stacks below it."""
+    return block.layout.text_boxes()[0][3]

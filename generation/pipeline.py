@@ -31,7 +31,8 @@ from PIL import Image
 
 from generation.colour import Palette, centre_square, split_two_colours
 from generation.guidance import CleanEdit, ColourGuidance, apply_clean_edits
-from generation.layout import GlyphLayout, candidate_layouts
+from generation.layout import Layout
+from generation.templates import candidate_layouts
 from generation.schedulers import SAMPLERS, sampling_scheduler
 from generation.styles import StyleTokens
 from generation.text_encoder import TextBlend
@@ -59,7 +60,7 @@ class GlyphPipelineOutput(BaseOutput):
     images: Any
     base_images: Any
     seeds: list[int]
-    layouts: list[GlyphLayout | None]
+    layouts: list[Layout | None]
 
 
 @dataclass(frozen=True)
@@ -169,14 +170,15 @@ class GlyphCascadePipeline(DiffusionPipeline):
         mode: str = "glyph",
         font: str | None = None,
         align: str | None = None,
-    ) -> list[GlyphLayout | None]:
-        """Each candidate's layout, drawn from its seed (see `generation.layout.candidate_layouts`).
+        template: str | None = None,
+    ) -> list[Layout | None]:
+        """Each candidate's layout, drawn from its seed (see `generation.templates.candidate_layouts`).
 
-        Raises LayoutError (a PromptError) for a transcript that cannot be laid out legibly or an
-        unknown font, and OptionError for an unknown mode."""
+        Raises LayoutError (a PromptError) for a transcript that cannot be laid out legibly, an
+        unknown font or template, and OptionError for an unknown mode."""
         if mode not in LAYOUT_MODES:
             raise OptionError(f"layout must be one of {', '.join(LAYOUT_MODES)}, got {mode!r}")
-        return candidate_layouts(prompts, seeds, mode, font, align)
+        return candidate_layouts(prompts, seeds, mode, font, align, template)
 
     def check_inputs(
         self,
@@ -186,12 +188,13 @@ class GlyphCascadePipeline(DiffusionPipeline):
         layout: str = "glyph",
         font: str | None = None,
         align: str | None = None,
+        template: str | None = None,
     ) -> None:
         """Raise what generation would raise for these texts, layout options and init image
         (PromptError, LayoutError, OptionError, ImageInputError), without drawing anything:
         callers that queue work check first, so a bad request is never queued."""
         self._conditioning(prompts, _negatives(prompts, negative_prompts))
-        self.layouts(prompts, [0] * len(prompts), layout, font, align)
+        self.layouts(prompts, [0] * len(prompts), layout, font, align, template)
         if image is not None:
             first = self.base_unet or self.sr_unet
             self._image_tensor(image, len(prompts), first.config.sample_size)
@@ -275,11 +278,14 @@ class GlyphCascadePipeline(DiffusionPipeline):
         strength: float,
         extra: dict[str, torch.Tensor],
         callback: StepCallback | None,
-        layouts: Sequence[GlyphLayout | None],
+        layouts: Sequence[Layout | None],
         steering: _Steering,
     ) -> torch.Tensor:
         device, dtype = self._execution_device, unet.dtype
         glyph = self._glyph_tensor(unet, layouts)
+        if unet.config.region_channels:
+            # Both branches of guidance draw the same structure: the region map goes with the shared inputs.
+            extra = {**extra, "region": self._region_tensor(unet, layouts)}
         size = unet.config.sample_size
         count = len(generators)
         scheduler = sampling_scheduler(scheduler_name, training_scheduler)
@@ -313,10 +319,10 @@ class GlyphCascadePipeline(DiffusionPipeline):
                 callback(self, step, int(timestep), {"latents": sample, "stage": self.current_stage, "total_steps": len(timesteps)})
         return sample.clamp(-1, 1)
 
-    def _glyph_tensor(self, unet: GlyphUNet2DModel, layouts: Sequence[GlyphLayout | None]) -> torch.Tensor | None:
+    def _glyph_tensor(self, unet: GlyphUNet2DModel, layouts: Sequence[Layout | None]) -> torch.Tensor | None:
         """The conditional branch's glyph maps at the model's size; None when no candidate has a layout.
 
-        A layout is anything with `glyph_map(size)`: a GlyphLayout, or a tween's blend of two."""
+        A layout is anything with `glyph_map(size)`: a Layout, or a tween's blend of two."""
         if not unet.reads_glyphs or all(layout is None for layout in layouts):
             return None
         size = unet.config.sample_size
@@ -324,7 +330,17 @@ class GlyphCascadePipeline(DiffusionPipeline):
         glyph = torch.from_numpy(np.stack(maps))[:, None].expand(-1, unet.config.glyph_channels, -1, -1)
         return glyph.to(self._execution_device, unet.dtype)
 
-    def _candidate_layouts(self, prompts: list[str], seeds: list[int], layouts: Sequence[GlyphLayout | None] | None) -> list[GlyphLayout | None]:
+    def _region_tensor(self, unet: GlyphUNet2DModel, layouts: Sequence[Layout | None]) -> torch.Tensor:
+        """Every candidate's region map at the model's size (blank for a plain card or no layout)."""
+        size = unet.config.sample_size
+        maps = [
+            layout.region_map(size) if hasattr(layout, "region_map") else np.zeros((size, size), np.float32)
+            for layout in layouts
+        ]
+        region = torch.from_numpy(np.stack(maps))[:, None].expand(-1, unet.config.region_channels, -1, -1)
+        return region.to(self._execution_device, unet.dtype)
+
+    def _candidate_layouts(self, prompts: list[str], seeds: list[int], layouts: Sequence[Layout | None] | None) -> list[Layout | None]:
         if layouts is None:
             return self.layouts(prompts, seeds)
         layouts = list(layouts)
@@ -349,7 +365,7 @@ class GlyphCascadePipeline(DiffusionPipeline):
         image: Any = None,
         strength: float = 0.75,
         callback_on_step_end: StepCallback | None = None,
-        layouts: Sequence[GlyphLayout | None] | None = None,
+        layouts: Sequence[Layout | None] | None = None,
         style: StyleTokens | None = None,
         clean_edits: Sequence[CleanEdit] = (),
         blend_prompts: Sequence[str] | None = None,
@@ -388,7 +404,7 @@ class GlyphCascadePipeline(DiffusionPipeline):
         return TextBlend(tokens.input_ids, tokens.attention_mask, tokens.line_ids, torch.tensor(list(weights), device=self._execution_device))
 
     def colour_guidance(
-        self, reference: Image.Image | Palette, layouts: Sequence[GlyphLayout | None], size: int, strength: float
+        self, reference: Image.Image | Palette, layouts: Sequence[Layout | None], size: int, strength: float
     ) -> ColourGuidance:
         """Steering towards the colours (letters and background apart) of a reference picture or a
         palette, for candidates drawn with `layouts` at `size` px; see generation.guidance."""
@@ -410,7 +426,7 @@ class GlyphCascadePipeline(DiffusionPipeline):
         scheduler: str = "dpmsolver",
         noise_level: int = 50,
         callback_on_step_end: StepCallback | None = None,
-        layouts: Sequence[GlyphLayout | None] | None = None,
+        layouts: Sequence[Layout | None] | None = None,
         clean_edits: Sequence[CleanEdit] = (),
         blend_prompts: Sequence[str] | None = None,
         blend_weights: Sequence[float] | None = None,
@@ -468,11 +484,13 @@ class GlyphCascadePipeline(DiffusionPipeline):
         style: StyleTokens | None = None,
         style_image: Image.Image | None = None,
         style_strength: float = 0.5,
+        template: str | None = None,
     ) -> GlyphPipelineOutput:
         """Run the whole cascade. Candidates are ordered prompt-major; `seeds[i]` reproduces image i.
 
         `layout` "glyph" (default) draws each candidate's glyph map from its seed, "none" draws without;
-        `font` and `align` pin the layout's font (a name from `glyphbot fonts`) and alignment. `style`
+        `font`, `align` and `template` pin the layout's font (a name from `glyphbot fonts`), alignment
+        and template (generation.types.TEMPLATES; by default rules read the transcript). `style`
         is a learned style (generation.styles); `style_image` a reference picture. Both stages steer
         towards the reference's colours, or else the style's palette, by `style_strength` in (0, 1]."""
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
@@ -491,7 +509,7 @@ class GlyphCascadePipeline(DiffusionPipeline):
         if image is not None and isinstance(image, (list, tuple)) and len(image) == len(prompts) and num_images_per_prompt > 1:
             image = [img for img in image for _ in range(num_images_per_prompt)]
         self._conditioning(expanded, expanded_negatives, style)  # the tokenizer's errors (length, control characters) first
-        layouts = self.layouts(expanded, seeds, layout, font, align)
+        layouts = self.layouts(expanded, seeds, layout, font, align, template)
 
         def steer(unet: GlyphUNet2DModel) -> tuple[CleanEdit, ...]:
             look = style_image if style_image is not None else None if style is None else style.palette

@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 
 from generation.data.datasets import FolderTextDataset, SyntheticTextDataset, collate_examples, image_to_tensor
 from generation.data.grid import tile_grid
-from generation.data.render import render_text_image
+from generation.data.render import render_template_image, render_text_image
 from generation.data.text_sampler import TextSamplerConfig
 from generation.layout import find_fonts
 from generation.pipeline import GlyphCascadePipeline, tensor_to_pil
@@ -50,6 +50,12 @@ from generation.unet import GlyphUNet2DModel
 from generation.variance import split_learned_variance, variational_bound_bits
 
 SAMPLE_PROMPTS = ("the\nwhat string\ncommit", "HELLO\nWORLD", "glyphbot 2026", "Open 9-5")
+# With templates on, the grid also shows a tweet, a meme and a sign (template, transcript).
+TEMPLATE_SAMPLE_PROMPTS = (
+    ("tweet", "glyph bot\n@glyphbot\nlong transcripts wrap to the card now, and the model writes them word for word\n9:41 PM"),
+    ("meme", "WHEN THE MODEL\nFINALLY WRITES"),
+    ("sign", "FRESH BREAD"),
+)
 KEEP_CHECKPOINTS = 2
 
 
@@ -84,6 +90,10 @@ class TrainingConfig:
     warm_start_base: str | None = None
     low_res_size: int | None = None
     threads: int | None = None
+    # Share of the synthetic pictures drawn from the templates other than the plain card (tweets,
+    # memes, signs, pages... on scenes; generation.data.datasets.TEMPLATE_WEIGHTS), the rest cards.
+    template_share: float = 0.0
+    region_dropout: float = 0.1
 
     def __post_init__(self) -> None:
         if self.stage not in ("base", "sr"):
@@ -104,6 +114,8 @@ class TrainingConfig:
                 f"conditioning_dropout ({self.conditioning_dropout}) and glyph_dropout ({self.glyph_dropout}) "
                 "must each be in [0, 1) and add up to less than 1"
             )
+        if not 0 <= self.template_share <= 1 or not 0 <= self.region_dropout < 1:
+            raise ValueError(f"template_share must be in [0, 1] and region_dropout in [0, 1), got {self.template_share}, {self.region_dropout}")
         if self.stage == "sr" and not self.low_res_size:
             raise ValueError("an SR run needs low_res_size (the base model's resolution)")
         if self.learned_variance and self.init_from is None:
@@ -128,7 +140,12 @@ class TrainingResult:
 def build_model(config: TrainingConfig, log: Callable[[str], None]) -> GlyphUNet2DModel:
     if config.init_from:
         log(f"continuing from the weights in {config.init_from}")
-        return _check_variance_channels(GlyphUNet2DModel.from_pretrained(config.init_from, torch_dtype=torch.float32), config)
+        model = GlyphUNet2DModel.from_pretrained(config.init_from, torch_dtype=torch.float32)
+        wanted = config.model.get("region_channels", 0)
+        if wanted > model.config.region_channels:
+            log(f"adding {wanted - model.config.region_channels} zero-initialised region-map input(s) to the continued model")
+            model = model.with_region_channels(wanted)
+        return _check_variance_channels(model, config)
     model = GlyphUNet2DModel(**config.model)
     _check_variance_channels(model, config)
     if config.stage == "sr" and config.warm_start_base:
@@ -150,7 +167,7 @@ def _check_variance_channels(model: GlyphUNet2DModel, config: TrainingConfig) ->
 def _dataset(config: TrainingConfig, size: int, excluded: frozenset[str], stream_seed: int, tokenizer: GlyphTokenizer):
     if config.folder_dataset:
         return FolderTextDataset(config.folder_dataset, size, tokenizer)
-    return SyntheticTextDataset(size, config.text, seed=stream_seed, excluded=excluded)
+    return SyntheticTextDataset(size, config.text, seed=stream_seed, excluded=excluded, template_share=config.template_share)
 
 
 def _forever(loader: DataLoader):
@@ -335,6 +352,8 @@ class Trainer:
             "init_from": self.config.init_from,
             "warm_start_base": self.config.warm_start_base,
             "low_res_size": self.config.low_res_size,
+            "template_share": self.config.template_share,
+            "region_channels": model.config.region_channels,
         }
         (staging / "training.json").write_text(json.dumps(info, indent=2) + "\n")
         old = self.output_dir / "model.old"
@@ -347,10 +366,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ training
 
-    def _dropped(self, texts: list[str], glyphs: torch.Tensor) -> tuple[list[str | None], torch.Tensor]:
-        """Conditioning dropout: text and map together (CFG's unconditional branch), or the map alone."""
+    def _dropped(self, texts: list[str], glyphs: torch.Tensor, regions: torch.Tensor) -> tuple[list[str | None], torch.Tensor, torch.Tensor]:
+        """Conditioning dropout: text and glyph map together (CFG's unconditional branch), or the glyph
+        map alone; the region map, which both branches of guidance read, on its own draw."""
         kept_texts: list[str | None] = []
         keep_map = torch.ones(len(texts), 1, 1, 1, dtype=glyphs.dtype, device=glyphs.device)
+        keep_regions = torch.ones_like(keep_map)
         for index, text in enumerate(texts):
             draw = random.random()
             if draw < self.config.conditioning_dropout:
@@ -360,10 +381,13 @@ class Trainer:
                 kept_texts.append(text)
                 if draw < self.config.conditioning_dropout + self.config.glyph_dropout:
                     keep_map[index] = 0
-        return kept_texts, glyphs * keep_map
+            if random.random() < self.config.region_dropout:
+                keep_regions[index] = 0
+        return kept_texts, glyphs * keep_map, regions * keep_regions
 
-    def loss(self, pixels: torch.Tensor, texts: list[str], glyphs: torch.Tensor) -> torch.Tensor:
-        kept_texts, glyphs = self._dropped(texts, glyphs)
+    def loss(self, pixels: torch.Tensor, texts: list[str], glyphs: torch.Tensor, regions: torch.Tensor | None = None) -> torch.Tensor:
+        regions = torch.zeros_like(glyphs) if regions is None else regions
+        kept_texts, glyphs, regions = self._dropped(texts, glyphs, regions)
         tokens = self.tokenizer(kept_texts).to(pixels.device)
         batch = pixels.shape[0]
         scheduler = self.noise_scheduler
@@ -374,6 +398,8 @@ class Trainer:
         extra: dict[str, torch.Tensor] = {}
         if model_config.glyph_channels:
             extra["glyph"] = glyphs.expand(-1, model_config.glyph_channels, -1, -1)
+        if model_config.region_channels:
+            extra["region"] = regions.expand(-1, model_config.region_channels, -1, -1)
         if self.config.stage == "sr":
             low = _degraded(F.interpolate(pixels, size=(self.config.low_res_size,) * 2, mode="area"))
             levels = torch.randint(0, model_config.max_noise_level + 1, (batch,), device=pixels.device)
@@ -414,8 +440,12 @@ class Trainer:
         rng = random.Random(12345)
         fonts = find_fonts()
         rendered = [render_text_image(text, self.size, rng, fonts) for text in SAMPLE_PROMPTS]
+        texts = list(SAMPLE_PROMPTS)
+        if self.config.template_share > 0:
+            rendered += [render_template_image(text, template, self.size, rng, fonts) for template, text in TEMPLATE_SAMPLE_PROMPTS]
+            texts += [text for _, text in TEMPLATE_SAMPLE_PROMPTS]
         pixels = torch.stack([image_to_tensor(image) for image, _ in rendered])
-        return list(SAMPLE_PROMPTS), [layout for _, layout in rendered], pixels
+        return texts, [layout for _, layout in rendered], pixels
 
     def sample_grid(self) -> Path:
         """Sample the fixed prompts with the EMA weights and save a grid PNG for a quick look.
@@ -451,7 +481,7 @@ class Trainer:
             started = time.perf_counter()
             batch = next(batches)
             with self.accelerator.accumulate(self.model):
-                loss = self.loss(batch["pixels"], batch["texts"], batch["glyphs"])
+                loss = self.loss(batch["pixels"], batch["texts"], batch["glyphs"], batch["regions"])
                 self.accelerator.backward(loss)
                 if self.accelerator.sync_gradients and config.grad_clip:
                     self.accelerator.clip_grad_norm_(self.model.parameters(), config.grad_clip)

@@ -15,7 +15,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from generation.layout import GlyphLayout, LayoutError, candidate_layouts, uncovered_characters
+from generation.layout import GlyphLayout, LayoutError, uncovered_characters
+from generation.templates import candidate_layouts
 from generation.pipeline import GlyphCascadePipeline, tensor_to_pil
 from generation.tokenizer import normalize_transcript
 from generation.types import MAX_TWEEN_FRAMES, MIN_TWEEN_FRAMES
@@ -50,15 +51,15 @@ def check_tween(start: str, end: str, frames: int) -> None:
 
 def tween_layouts(start: str, end: str, seed: int, frames: int, font: str | None = None, align: str | None = None) -> list[LayoutBlend]:
     """One cross-faded layout per frame; the end's layout keeps the start's font and alignment when it can."""
-    first = candidate_layouts([start], [seed], "glyph", font, align)[0]
+    first = candidate_layouts([start], [seed], "glyph", font, align, "card")[0]
     second = None
     if font is None and not uncovered_characters(normalize_transcript(end), first.font):
         try:
-            second = candidate_layouts([end], [seed], "glyph", first.font_name, align or first.align)[0]
+            second = candidate_layouts([end], [seed], "glyph", first.font_name, align or first.align, "card")[0]
         except LayoutError:
             second = None  # the end is legible only in another font: let the seed pick one, as for the start
     if second is None:
-        second = candidate_layouts([end], [seed], "glyph", font, align or first.align)[0]
+        second = candidate_layouts([end], [seed], "glyph", font, align or first.align, "card")[0]
     return [LayoutBlend(first, second, index / (frames - 1)) for index in range(frames)]
 
 

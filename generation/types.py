@@ -12,9 +12,26 @@ from typing import Callable, Literal, Protocol
 # "frame" and "gif" are a tween job's pictures: every frame (PNG) and the animation made of them.
 Stage = Literal["base", "sr", "frame", "gif"]
 # How a candidate is laid out: "glyph" draws its glyph map from its seed (the default), "none" draws
-# without one (seed 003's glyph-free mode). Alignments a user may pin (generation.layout).
+# without one (the glyph-free mode of the original tumblr autoresponder model). Alignments a user may
+# pin (generation.layout).
 LAYOUT_MODES = ("glyph", "none")
 ALIGNMENTS = ("left", "center", "right")
+# The kinds of picture a transcript can be drawn as (generation.templates): "card" is plain text on a
+# surface; the others are the things people screenshot or photograph. None lets rules read the
+# transcript's shape and pick one (generation.templates.rules).
+TEMPLATES = ("card", "tweet", "chat", "meme", "sign", "poster", "cover", "page", "notice")
+# One line per template, for `glyphbot templates` and the adapters' help (a test keeps it equal to TEMPLATES).
+TEMPLATE_DESCRIPTIONS = {
+    "card": "plain text on a plain surface",
+    "tweet": "a social media post: name, handle and the text",
+    "chat": "a chat conversation: lines as message bubbles",
+    "meme": "a picture with a top and a bottom caption",
+    "sign": "a sign on a wall or a post",
+    "poster": "a poster with a large headline",
+    "cover": "a book or magazine cover: title and author",
+    "page": "a page of printed text",
+    "notice": "a notice pinned up: a heading and its text",
+}
 # What a job draws: "imagine" (candidates reranked by OCR) or "tween" (frames from `prompt` to
 # `end_prompt` with the noise held fixed, and an animated GIF of them).
 JOB_KINDS = ("imagine", "tween")
@@ -55,6 +72,7 @@ class RenderRequest:
     layout: str = "glyph"
     font: str | None = None  # a font name (`glyphbot fonts`); None: each candidate's seed picks one
     align: str | None = None  # left, center or right; None: each candidate's seed picks
+    template: str | None = None  # one of TEMPLATES; None: rules read the transcript and pick one
     # A learned style (`glyphbot style learn`): its name, and its token embeddings (safetensors bytes,
     # generation.styles) that the worker fetches from the style store just before rendering.
     style: str | None = None
@@ -79,6 +97,7 @@ def tween_conflicts(request: RenderRequest) -> str | None:
         ("style", request.style is not None or request.style_tokens is not None),
         ("reference picture (--style-image)", request.style_image_png is not None),
         ("negative prompt", bool(request.negative_prompt)), ("glyph-free layout", request.layout != "glyph"),
+        ("template", request.template is not None),
     ) if present]
     if request.kind != "tween" or not given:
         return None

@@ -16,6 +16,12 @@ Two additions of ours, both for CPU budgets:
 * `glyph_channels`: the glyph map of the transcript (see `generation.layout`) is concatenated to the
   input too, so the network restyles drawn letters instead of learning to spell. A missing map is
   all zeros: the glyph-free mode of seed 003, trained by dropping the map now and then.
+* `region_channels`: the template's region map (a tweet's card and avatar, a meme's picture, a
+  sign's board; see `generation.layout.PageLayout`), AnyText's position-map idea: the network knows
+  where the structure goes, not only the letters. Unlike the glyph map it reaches both branches of
+  guidance, so guidance pushes towards the text while both branches draw the same structure.
+  `with_region_channels` grows a trained model one zero-initialised input at a time, so training
+  continues from shipped weights.
 * `patch_size`: a pixel-unshuffle stem. The input is folded into `patch_size`² times the channels at
   `1/patch_size` the resolution, and the output unfolded back, so a 256 px SR model costs about what
   a 64 px one does; the full-resolution glyph map still reaches the network pixel for pixel.
@@ -78,6 +84,7 @@ class GlyphUNet2DModel(ModelMixin, ConfigMixin):
         out_channels: int = 3,
         low_res_channels: int = 0,
         glyph_channels: int = 0,
+        region_channels: int = 0,
         patch_size: int = 1,
         max_noise_level: int = 250,
         block_out_channels: tuple[int, ...] = (64, 128, 192, 256),
@@ -114,7 +121,7 @@ class GlyphUNet2DModel(ModelMixin, ConfigMixin):
             vocab_size, text_width, text_depth, text_heads, max_tokens, max_lines, time_embed_dim
         )
         folded = patch_size * patch_size
-        self.conv_in = nn.Conv2d((in_channels + low_res_channels + glyph_channels) * folded, base_channels, kernel_size=3, padding=1)
+        self.conv_in = nn.Conv2d((in_channels + low_res_channels + glyph_channels + region_channels) * folded, base_channels, kernel_size=3, padding=1)
 
         def resnet(cin: int, cout: int, up: bool = False, down: bool = False) -> ResnetBlock2D:
             return ResnetBlock2D(
@@ -191,9 +198,11 @@ class GlyphUNet2DModel(ModelMixin, ConfigMixin):
         glyph: torch.Tensor | None = None,
         style_embeds: torch.Tensor | None = None,
         text_blend: TextBlend | None = None,
+        region: torch.Tensor | None = None,
         return_dict: bool = True,
     ) -> GlyphUNetOutput | tuple[torch.Tensor]:
         """`glyph`: (batch, glyph_channels, H, W) in [0, 1] at the sample's size; None draws without a layout.
+        `region`: (batch, region_channels, H, W), the template's region map; None is a blank one.
 
         `style_embeds` (batch or 1, slots, text width): a learned style's vectors for the style slots
         in `input_ids` (generation.styles). `text_blend`: a second text mixed in (prompt tweening)."""
@@ -221,6 +230,17 @@ class GlyphUNet2DModel(ModelMixin, ConfigMixin):
             sample = torch.cat([sample, glyph.to(sample.dtype)], dim=1)
         elif glyph is not None:
             raise ValueError("this model was built without glyph channels; it takes no glyph map")
+        if self.config.region_channels:
+            if region is None:
+                region = sample.new_zeros((batch, self.config.region_channels, *sample.shape[-2:]))
+            elif region.shape[1:] != (self.config.region_channels, *sample.shape[-2:]):
+                raise ValueError(
+                    f"region map has shape {tuple(region.shape)}; expected (batch, {self.config.region_channels}, "
+                    f"{sample.shape[-2]}, {sample.shape[-1]})"
+                )
+            sample = torch.cat([sample, region.to(sample.dtype)], dim=1)
+        elif region is not None:
+            raise ValueError("this model was built without region channels; it takes no region map")
 
         text = self.text_encoder(input_ids, attention_mask, line_ids, temb, style_embeds, STYLE_SLOT_IDS)
         if text_blend is not None:
@@ -253,6 +273,26 @@ class GlyphUNet2DModel(ModelMixin, ConfigMixin):
         if not return_dict:
             return (out,)
         return GlyphUNetOutput(sample=out)
+
+    @torch.no_grad()
+    def with_region_channels(self, channels: int) -> "GlyphUNet2DModel":
+        """A copy of this model that also reads `channels` region-map inputs, their weights zero: it
+        predicts exactly what this one does until training teaches it to use them."""
+        added = channels - self.config.region_channels
+        if added < 0:
+            raise ValueError(f"the model already reads {self.config.region_channels} region channels; cannot shrink to {channels}")
+        # diffusers lists the keys a loaded config lacked in `_use_default_values` and resets them to their
+        # defaults in from_config: drop that list, or the new channel count would be reset to 0.
+        settings = {key: value for key, value in self.config.items() if key != "_use_default_values"}
+        grown = GlyphUNet2DModel.from_config({**settings, "region_channels": channels})
+        state = self.state_dict()
+        folded = self.config.patch_size**2
+        weight = state["conv_in.weight"]
+        # pixel_unshuffle keeps channel c's folded copies together (c * p^2 ...), so new channels appended
+        # after the others take the last input columns.
+        state["conv_in.weight"] = torch.cat([weight, weight.new_zeros(weight.shape[0], added * folded, *weight.shape[2:])], dim=1)
+        grown.load_state_dict(state)
+        return grown.to(device=self.device, dtype=self.dtype)
 
     @torch.no_grad()
     def warm_start_from_base(self, base: "GlyphUNet2DModel") -> WarmStartReport:

@@ -1,6 +1,6 @@
 """Training datasets: endless synthetic text images, and folders of real (image, transcript) pairs.
 
-Both yield `TextImageExample`s with pixels in [-1, 1] and a glyph map in [0, 1]; a super-resolution
+Both yield `TextImageExample`s with pixels in [-1, 1], a glyph map and a region map in [0, 1]; a super-resolution
 run asks for the high resolution and derives its low-resolution input in the training step, so one
 dataset serves both stages. Real pictures have no known layout: their glyph map is blank, so they
 train the glyph-free mode only.
@@ -18,9 +18,10 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-from generation.data.render import render_text_image
+from generation.data.render import render_template_image, render_text_image
 from generation.data.text_sampler import TextSampler, TextSamplerConfig
-from generation.layout import DEFAULT_FONT_DIRS, find_fonts
+from generation.data.transcripts import TemplateTranscripts
+from generation.layout import DEFAULT_FONT_DIRS, LayoutError, find_fonts
 from generation.tokenizer import GlyphTokenizer, PromptError
 
 
@@ -29,6 +30,12 @@ class TextImageExample:
     pixels: torch.Tensor  # (3, size, size) in [-1, 1]
     text: str
     glyph: torch.Tensor  # (1, size, size) in [0, 1]; all zero when the layout is unknown
+    region: torch.Tensor | None = None  # (1, size, size) in [0, 1]: the template's non-text regions
+
+
+# How often each template is drawn when templates are on (the rest of `template_share` goes to cards):
+# the autoresponder's tweets, pages and notices most, then memes and signs.
+TEMPLATE_WEIGHTS = {"tweet": 0.22, "chat": 0.09, "meme": 0.14, "sign": 0.15, "poster": 0.1, "cover": 0.08, "page": 0.13, "notice": 0.09}
 
 
 def image_to_tensor(image: Image.Image) -> torch.Tensor:
@@ -47,7 +54,13 @@ class SyntheticTextDataset(IterableDataset):
         font_dirs: tuple[str, ...] = DEFAULT_FONT_DIRS,
         grayscale_fraction: float = 0.3,
         excluded: frozenset[str] = frozenset(),
+        template_share: float = 0.0,
     ) -> None:
+        """`template_share` of the pictures are drawn from the templates other than the plain card
+        (TEMPLATE_WEIGHTS: long transcripts, scenes); the rest are cards of `text`'s shape."""
+        if not 0 <= template_share <= 1:
+            raise ValueError(f"template_share must be between 0 and 1, got {template_share}")
+        self.template_share = template_share
         self.size = size
         self.text = text
         self.seed = seed
@@ -60,10 +73,23 @@ class SyntheticTextDataset(IterableDataset):
         worker = get_worker_info()
         rng = random.Random(self.seed * 1_000_003 + (worker.id if worker else 0))
         sampler = TextSampler(self.text, self.excluded)
+        transcripts = TemplateTranscripts(sampler, self.excluded)
+        templates, weights = list(TEMPLATE_WEIGHTS), list(TEMPLATE_WEIGHTS.values())
         while True:
-            text = sampler.sample(rng)
-            image, layout = render_text_image(text, self.size, rng, self.fonts, grayscale=rng.random() < self.grayscale_fraction)
-            yield TextImageExample(image_to_tensor(image), text, torch.from_numpy(layout.glyph_map(self.size))[None])
+            if rng.random() < self.template_share:
+                template = rng.choices(templates, weights)[0]
+                text = transcripts.sample(template, rng)
+                try:
+                    image, layout = render_template_image(text, template, self.size, rng, self.fonts)
+                except LayoutError:
+                    continue  # a drawn transcript too long for its template: draw another
+            else:
+                text = sampler.sample(rng)
+                image, layout = render_text_image(text, self.size, rng, self.fonts, grayscale=rng.random() < self.grayscale_fraction)
+            yield TextImageExample(
+                image_to_tensor(image), text,
+                torch.from_numpy(layout.glyph_map(self.size))[None], torch.from_numpy(layout.region_map(self.size))[None],
+            )
 
 
 class FolderTextDataset(Dataset):
@@ -117,4 +143,5 @@ def collate_examples(examples: list[TextImageExample]) -> dict[str, object]:
         "pixels": torch.stack([example.pixels for example in examples]),
         "texts": [example.text for example in examples],
         "glyphs": torch.stack([example.glyph for example in examples]),
+        "regions": torch.stack([example.region if example.region is not None else torch.zeros_like(example.glyph) for example in examples]),
     }

@@ -1,9 +1,11 @@
-"""Draw a transcript into a small picture, the way seed 003's synthetic set did.
+"""Draw a transcript into a small picture: a plain card, the way the original system's synthetic set
+did, or one of the templates (a tweet, a meme, a sign in a scene...) painted by
+generation.data.painter.
 
-Text in many fonts, sizes, colours and lightness, on flat or simple (gradient, two-tone)
-backgrounds, laid out by `generation.layout.choose_layout` (the same code that lays out a user's
-prompt at inference), so every picture comes with the glyph map of exactly what it shows. Fonts
-cover the text, so each picture's transcript is exactly what is visible.
+Cards: text in many fonts, sizes, colours and lightness, on flat or simple (gradient, two-tone)
+backgrounds. Every layout comes from `generation.templates.lay_out` / `generation.layout.choose_layout`
+(the same code that lays out a user's prompt at inference), so every picture comes with the maps of
+exactly what it shows. Fonts cover the text, so each picture's transcript is exactly what is visible.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import random
 
 from PIL import Image, ImageDraw
 
-from generation.layout import SUPERSAMPLE, GlyphLayout, choose_layout
+from generation.data.painter import paint_page
+from generation.layout import SUPERSAMPLE, GlyphLayout, Layout, PageLayout, choose_layout
+from generation.templates import lay_out
 
 
 def _random_colour(rng: random.Random, lightness: float, grayscale: bool) -> tuple[int, int, int]:
@@ -51,8 +55,20 @@ def render_text_image(
 ) -> tuple[Image.Image, GlyphLayout]:
     """An RGB picture of `size` px showing exactly `text`, and the layout it was drawn from."""
     layout = choose_layout(text, rng, fonts)
+    return _paint_card(layout, size, rng, grayscale), layout
+
+
+def _paint_card(layout: GlyphLayout, size: int, rng: random.Random, grayscale: bool) -> Image.Image:
     background_lightness = rng.random()
     text_lightness = background_lightness + (rng.uniform(0.4, 0.9) if background_lightness < 0.5 else -rng.uniform(0.4, 0.9))
     background = _background(rng, size * SUPERSAMPLE, background_lightness, grayscale)
     fill = _random_colour(rng, min(max(text_lightness, 0.0), 1.0), grayscale)
-    return layout.render(size, fill, background), layout
+    return layout.render(size, fill, background)
+
+
+def render_template_image(text: str, template: str, size: int, rng: random.Random, fonts: tuple[str, ...]) -> tuple[Image.Image, Layout]:
+    """A picture of `text` drawn as `template` (a card when the template cannot fit it), and its layout."""
+    layout = lay_out(text, rng, template, fonts=fonts) if template != "card" else choose_layout(text, rng, fonts)
+    if isinstance(layout, PageLayout):
+        return paint_page(layout, size, rng), layout
+    return _paint_card(layout, size, rng, grayscale=False), layout

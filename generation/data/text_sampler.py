@@ -79,7 +79,8 @@ class TextSampler:
         self.vocabulary = load_vocabulary(config.word_list)
         self.excluded = excluded
 
-    def _token(self, rng: random.Random) -> str:
+    def token(self, rng: random.Random) -> str:
+        """One word, name, number or random string, in a random case, sometimes with punctuation."""
         kind = rng.random()
         if kind < 0.68:
             word = rng.choice(self.vocabulary.words)
@@ -108,12 +109,12 @@ class TextSampler:
         for _ in range(12):
             if len(words) >= target:
                 break
-            word = self._token(rng)
+            word = self.token(rng)
             length = len(" ".join(words + [word]))
             if length <= budget:
                 words.append(word)
         if not words:
-            words.append(self._token(rng)[: max(budget, 1)])
+            words.append(self.token(rng)[: max(budget, 1)])
         return " ".join(words)
 
     def sample(self, rng: random.Random) -> str:

@@ -10,7 +10,7 @@ from PIL import Image
 
 from generation.colour import Palette, colour_distance, split_two_colours, transfer_colours
 from generation.guidance import ColourGuidance, KeepRegion, apply_clean_edits
-from generation.layout import candidate_layouts
+from generation.templates import candidate_layouts
 from generation.pipeline import OptionError, pil_to_tensor
 
 RED, WHITE = (200, 0, 0), (255, 255, 255)

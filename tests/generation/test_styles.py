@@ -12,7 +12,7 @@ from safetensors.torch import save as save_tensors
 from transformers import ByT5Tokenizer
 
 from generation.colour import Palette
-from generation.layout import candidate_layouts
+from generation.templates import candidate_layouts
 from generation.schedulers import training_scheduler
 from generation.styles import (
     FILE_FORMAT,

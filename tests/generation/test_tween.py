@@ -12,7 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from generation.layout import LayoutError, candidate_layouts
+from generation.layout import LayoutError
+from generation.templates import candidate_layouts
 from generation.pipeline import OptionError
 from generation.text_encoder import TextBlend
 from generation.tokenizer import GlyphTokenizer
