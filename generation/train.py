@@ -167,7 +167,10 @@ def _check_variance_channels(model: GlyphUNet2DModel, config: TrainingConfig) ->
 def _dataset(config: TrainingConfig, size: int, excluded: frozenset[str], stream_seed: int, tokenizer: GlyphTokenizer):
     if config.folder_dataset:
         return FolderTextDataset(config.folder_dataset, size, tokenizer)
-    return SyntheticTextDataset(size, config.text, seed=stream_seed, excluded=excluded, template_share=config.template_share)
+    return SyntheticTextDataset(
+        size, config.text, seed=stream_seed, excluded=excluded, template_share=config.template_share,
+        max_transcript_bytes=tokenizer.max_tokens - 1,
+    )
 
 
 def _forever(loader: DataLoader):

@@ -292,7 +292,8 @@ class GlyphUNet2DModel(ModelMixin, ConfigMixin):
         # after the others take the last input columns.
         state["conv_in.weight"] = torch.cat([weight, weight.new_zeros(weight.shape[0], added * folded, *weight.shape[2:])], dim=1)
         grown.load_state_dict(state)
-        return grown.to(device=self.device, dtype=self.dtype)
+        grown = grown.to(self.device)
+        return grown if grown.dtype == self.dtype else grown.half() if self.dtype == torch.float16 else grown.to(self.dtype)
 
     @torch.no_grad()
     def warm_start_from_base(self, base: "GlyphUNet2DModel") -> WarmStartReport:

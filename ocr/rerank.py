@@ -1,4 +1,4 @@
-"""Seed 003's rejection sampling, independent of any model: sample, read, prune, super-resolve, read, pick.
+"""The original tumblr autoresponder model's rejection sampling, independent of any model: sample, read, prune, super-resolve, read, pick.
 
 The model enters only through two callables, so this module is tested with font-drawn stand-ins and
 the pipeline can change without touching it:
@@ -12,7 +12,7 @@ the pipeline can change without touching it:
 Every candidate's OCR text and score is returned, for storage to keep. An empty (text-less) transcript
 skips OCR entirely: all base candidates survive and the first SR output is chosen.
 
-How `bot/worker/cascade.py` glues it to `generation.pipeline.GlyphCascadePipeline` (`pipe`)::
+How `bot/render/cascade.py` glues it to `generation.pipeline.GlyphCascadePipeline` (`pipe`)::
 
     from generation.pipeline import tensor_to_pil
     from ocr.policy import OcrSettings
@@ -50,7 +50,7 @@ from PIL import Image
 from generation.types import RenderedImage, RenderResult
 from ocr.policy import OcrSettings, select_survivors, tile
 from ocr.reader import Reading
-from ocr.scoring import trigram_similarity
+from ocr.scoring import fold_whitespace, trigram_similarity
 
 Stage = Literal["base", "sr"]
 
@@ -125,8 +125,11 @@ class CandidateCountError(ValueError):
 
 
 def _score(transcript: str, candidates: Sequence[Candidate], reader: BatchReader) -> list[tuple[str, float]]:
+    """Each candidate's reading and its trigram score. Line breaks are folded into spaces on both sides:
+    a long transcript is word-wrapped to the picture, so where a line breaks is the layout's choice."""
     readings = reader.read_many([c.image for c in candidates])
-    return [(r.text, trigram_similarity(transcript, r.text)) for r in readings]
+    folded = fold_whitespace(transcript)
+    return [(r.text, trigram_similarity(folded, fold_whitespace(r.text))) for r in readings]
 
 
 def _check_count(what: str, got: list[Candidate], wanted: int) -> None:

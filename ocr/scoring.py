@@ -10,7 +10,9 @@ the package's `$`, so a prompt that starts or ends with `$` does not match the p
 
 The benchmark adds measures that are easier to read for people: CER (edit distance over reference
 length, via rapidfuzz), normalised edit distance (over the longer string, in [0, 1]) and exact match
-with and without case, after whitespace normalisation.
+with and without case, after whitespace normalisation; and the same with line breaks *folded* into
+spaces (`fold_whitespace`), because a long transcript is word-wrapped where the picture's width
+demands: a wrapped line is no error. Reranking compares folded texts for the same reason.
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ def normalize_whitespace(text: str) -> str:
     """
     lines = (_SPACES.sub(" ", line).strip() for line in text.replace("\r\n", "\n").split("\n"))
     return "\n".join(line for line in lines if line)
+
+
+def fold_whitespace(text: str) -> str:
+    """Every run of whitespace, line breaks included, as one space; trimmed at both ends."""
+    return " ".join(text.split())
 
 
 def _ngrams(text: str, n: int) -> Counter[str]:
@@ -91,13 +98,18 @@ class TextScore:
     normalized_distance: float
     exact: bool
     exact_ignoring_case: bool
+    exact_folded: bool  # line breaks folded into spaces: a word-wrapped reading still matches
+    cer_folded: float
 
 
 def score_text(reference: str, reading: str) -> TextScore:
+    folded_reference, folded_reading = fold_whitespace(reference), fold_whitespace(reading)
     return TextScore(
         trigram=trigram_similarity(reference, reading),
         cer=character_error_rate(reference, reading),
         normalized_distance=normalized_edit_distance(reference, reading),
         exact=exact_match(reference, reading),
         exact_ignoring_case=exact_match_ignoring_case(reference, reading),
+        exact_folded=folded_reference == folded_reading,
+        cer_folded=character_error_rate(folded_reference, folded_reading),
     )

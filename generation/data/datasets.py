@@ -55,12 +55,14 @@ class SyntheticTextDataset(IterableDataset):
         grayscale_fraction: float = 0.3,
         excluded: frozenset[str] = frozenset(),
         template_share: float = 0.0,
+        max_transcript_bytes: int = 383,
     ) -> None:
         """`template_share` of the pictures are drawn from the templates other than the plain card
         (TEMPLATE_WEIGHTS: long transcripts, scenes); the rest are cards of `text`'s shape."""
         if not 0 <= template_share <= 1:
             raise ValueError(f"template_share must be between 0 and 1, got {template_share}")
         self.template_share = template_share
+        self.max_transcript_bytes = max_transcript_bytes  # the tokenizer's limit: longer texts are cut
         self.size = size
         self.text = text
         self.seed = seed
@@ -78,7 +80,7 @@ class SyntheticTextDataset(IterableDataset):
         while True:
             if rng.random() < self.template_share:
                 template = rng.choices(templates, weights)[0]
-                text = transcripts.sample(template, rng)
+                text = transcripts.sample(template, rng, self.max_transcript_bytes)
                 try:
                     image, layout = render_template_image(text, template, self.size, rng, self.fonts)
                 except LayoutError:

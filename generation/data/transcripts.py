@@ -113,10 +113,13 @@ class TemplateTranscripts:
     def card(self, rng: random.Random) -> str:
         return self.sampler.sample(rng)
 
-    def sample(self, template: str, rng: random.Random) -> str:
-        """A transcript for `template`, at most MAX_TRANSCRIPT_CHARS long and never an excluded one."""
+    def sample(self, template: str, rng: random.Random, max_bytes: int = MAX_TRANSCRIPT_CHARS) -> str:
+        """A transcript for `template`, at most MAX_TRANSCRIPT_CHARS characters and `max_bytes` UTF-8
+        bytes (what the model's tokenizer takes), never an excluded one."""
         for _ in range(100):
             text = normalize_transcript(getattr(self, template)(rng)[:MAX_TRANSCRIPT_CHARS]).strip()
+            while len(text.encode()) > max_bytes:
+                text = text[: len(text) - (len(text.encode()) - max_bytes)].strip()
             if text and text not in self.excluded:
                 return text
         raise RuntimeError(f"could not draw a {template} transcript outside the excluded set in 100 tries")
