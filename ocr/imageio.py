@@ -2,8 +2,9 @@
 
 Images reach the reader from chat users and from the web, so every way a file can be bad gets its own
 error class (all `ImageReadError`, a ValueError): empty, not an image, truncated, corrupt, too large.
-The pixel limit is checked from the header, before anything is decoded, so a decompression bomb never
-allocates its pixels.
+Files and bytes pass the picture gate (storage.picture_gate) before PIL sees them: a path is read only
+when it is a regular file and never past the byte cap, and the format's structure and the pixel cap
+are checked from the bytes, so a decompression bomb never allocates its pixels.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ from __future__ import annotations
 import io
 import os
 import warnings
-from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-MAX_PIXELS = 50_000_000
+from storage.picture_gate import MAX_PICTURE_PIXELS, PictureRefused, check_picture, read_picture_file
 
 ImageSource = bytes | str | os.PathLike[str] | Image.Image
 
@@ -56,10 +56,31 @@ def describe(source: ImageSource) -> str:
 def _check_size(name: str, width: int, height: int) -> None:
     if width <= 0 or height <= 0:
         raise CorruptImageError(f"{name}: the image has no pixels ({width}x{height})")
-    if width * height > MAX_PIXELS:
+    if width * height > MAX_PICTURE_PIXELS:
         raise ImageTooLargeError(
-            f"{name}: {width}x{height} is {width * height / 1e6:.1f} Mpx, over the limit of {MAX_PIXELS / 1e6:.0f} Mpx"
+            f"{name}: {width}x{height} is {width * height / 1e6:.1f} Mpx, over the limit of {MAX_PICTURE_PIXELS / 1e6:.1f} Mpx"
         )
+
+
+# What each kind of refusal by the gate is called here.
+_REFUSALS: dict[str, type[ImageReadError]] = {
+    "missing": NotAnImageError, "not_a_file": NotAnImageError, "format": NotAnImageError, "empty": EmptyImageError,
+    "too_large": ImageTooLargeError, "truncated": TruncatedImageError, "corrupt": CorruptImageError,
+}
+
+
+def gated_bytes(source: bytes | str | os.PathLike[str], name: str | None = None) -> bytes:
+    """The bytes of a picture file or buffer that passed the gate, or the ImageReadError saying why not
+    (naming the picture `name`, by default its path or byte count)."""
+    try:
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            data = bytes(source)
+        else:
+            data = read_picture_file(source, name)
+        check_picture(data, name or describe(source))
+    except PictureRefused as refused:
+        raise _REFUSALS[refused.fault](str(refused)) from None
+    return data
 
 
 def flatten(frame: Image.Image) -> Image.Image:
@@ -89,15 +110,7 @@ def load_frames(source: ImageSource, max_frames: int = 3) -> list[Image.Image]:
     if isinstance(source, Image.Image):
         _check_size(name, source.width, source.height)
         return [flatten(source)]
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        data = bytes(source)
-    else:
-        path = Path(source)
-        if path.is_dir():
-            raise NotAnImageError(f"{name}: is a directory, not an image file")
-        data = path.read_bytes()
-    if not data:
-        raise EmptyImageError(f"{name}: the file is empty (0 bytes)")
+    data = gated_bytes(source)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)

@@ -74,3 +74,17 @@ def existing_file(path: Path | None) -> Path | None:
     if path is not None and not path.exists():
         fail(no_such_file(path))
     return path
+
+
+def picture_file(path: Path | None, option: str) -> bytes | None:
+    """The bytes of the picture file an option names, read through the picture gate's bounded reader:
+    a directory, FIFO or device, or a file over the byte cap, is one line (exit 1), never a read of
+    /dev/zero until memory runs out."""
+    if path is None:
+        return None
+    from storage.picture_gate import PictureRefused, read_picture_file
+
+    try:
+        return read_picture_file(path, f"{option} {path}")
+    except PictureRefused as error:
+        fail(str(error))

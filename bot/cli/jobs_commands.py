@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from bot.cli.app import app, bench_app, existing_file, fail, reported_errors
+from bot.cli.app import app, bench_app, existing_file, fail, picture_file, reported_errors
 from generation.types import JOB_KINDS
 from storage.types import JOB_STATUSES, SOURCES
 
@@ -44,11 +44,11 @@ def submit(
     scheduler: Annotated[Optional[str], typer.Option(help="ddpm, ddim or dpmsolver (default from settings).")] = None,
     candidates: Annotated[Optional[int], typer.Option(help="Base candidates (default from settings).")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the first candidate.")] = None,
-    image: Annotated[Optional[Path], typer.Option(dir_okay=False, callback=existing_file, help="Start image (PNG) to draw over.")] = None,
+    image: Annotated[Optional[Path], typer.Option(callback=existing_file, help="Start image (PNG) to draw over.")] = None,
     strength: Annotated[float, typer.Option(help="With --image: how much of it is redrawn (0-1).")] = 0.75,
     box: Annotated[Optional[str], typer.Option(metavar="X,Y,W,H", help="With --image: write the text into this box of the picture (pixels) and keep the rest.")] = None,
     style: Annotated[Optional[str], typer.Option(help="A learned style by name (`glyphbot style list`).")] = None,
-    style_image: Annotated[Optional[Path], typer.Option(dir_okay=False, callback=existing_file, help="A reference picture (PNG) whose palette and texture to take on.")] = None,
+    style_image: Annotated[Optional[Path], typer.Option(callback=existing_file, help="A reference picture (PNG) whose palette and texture to take on.")] = None,
     style_strength: Annotated[float, typer.Option(help="How strongly --style / --style-image steer the result (0-1].")] = 0.5,
     kind: Annotated[KindChoice, typer.Option(help="imagine, or tween: frames from TEXT to --end-prompt and a GIF of them.")] = KindChoice.imagine,
     end_prompt: Annotated[str, typer.Option(help="With --kind tween: the last frame's text (\\n for a line break).")] = "",
@@ -87,11 +87,11 @@ def submit(
             scheduler=scheduler or generation.scheduler,
             seed=seed,
             candidates=generation.candidates if candidates is None else candidates,
-            init_image_png=None if image is None else image.read_bytes(),
+            init_image_png=picture_file(image, "--image"),
             strength=strength,
             box=where,
             style=style,
-            style_image_png=None if style_image is None else style_image.read_bytes(),
+            style_image_png=picture_file(style_image, "--style-image"),
             style_strength=style_strength,
             kind=str(kind),
             end_prompt=end_prompt.replace("\\n", "\n"),

@@ -34,7 +34,7 @@ def learn(
     from storage.validation import check_style_name
 
     for path in images:
-        if not path.is_file():
+        if not path.exists():  # anything else that is not a picture file is named by the picture gate below
             fail(no_such_file(path))
     try:
         check_style_name(name)
@@ -55,7 +55,7 @@ def learn(
 
     from PIL import Image
 
-    from generation.styles import MAX_EXAMPLES, MIN_EXAMPLES, StyleError, StyleExample, check_examples
+    from generation.styles import MAX_EXAMPLES, MIN_EXAMPLES, StyleExample, UnusableStyleError, check_examples
     from ocr.imageio import ImageReadError, load_frames
 
     if not MIN_EXAMPLES <= len(images) <= MAX_EXAMPLES:
@@ -65,7 +65,7 @@ def learn(
         try:
             pictures.append(load_frames(path, max_frames=1)[0].convert("RGB"))
         except ImageReadError as error:
-            fail(f"{path}: {error}", USAGE_ERROR)
+            fail(str(error), USAGE_ERROR)  # the message names the file already
     reader = None
     examples = []
     for path, picture in zip(images, pictures):
@@ -81,7 +81,7 @@ def learn(
         examples.append(StyleExample(picture, transcript, str(path)))
     try:
         check_examples(examples)
-    except StyleError as error:
+    except UnusableStyleError as error:
         fail(str(error), USAGE_ERROR)
 
     import torch
@@ -103,7 +103,7 @@ def learn(
                 name, pipeline.base_unet, pipeline.base_scheduler, pipeline.tokenizer, examples, steps=steps,
                 progress=lambda step, loss: bar.update(task, completed=step, loss=loss),
             )
-        except StyleError as error:
+        except UnusableStyleError as error:
             fail(str(error), USAGE_ERROR)
     seconds = time.perf_counter() - started
     import getpass

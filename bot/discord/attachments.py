@@ -14,14 +14,15 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from storage.picture_gate import check_picture, mib  # noqa: F401  mib: the byte counts users read, also imported from here
+
 MAX_FILES = 10
 WEBP_QUALITIES = (95, 85, 70, 50)
 # Multipart framing and the JSON part also count against Discord's limit.
 OVERHEAD_BYTES = 64 * 1024
-# Start images for img2img: the cascade draws at most 256 px, so keeping more only costs disk and time;
-# decoding is refused above MAX_INIT_PIXELS (about 120 MB of RGB) whatever the file size.
+# Start images for img2img: the cascade draws at most 256 px, so keeping more only costs disk and time.
+# Before anything is decoded, the picture gate checks the file's structure and its pixels against one cap.
 MAX_INIT_SIDE = 1024
-MAX_INIT_PIXELS = 40_000_000
 UNREADABLE = "the attachment is not an image I can read (PNG, JPEG, WebP or GIF)"
 
 
@@ -99,23 +100,17 @@ def read_picture(data: bytes, *, max_bytes: int) -> Picture:
     """Normalise a user's upload (any format PIL reads) to an RGB PNG of at most MAX_INIT_SIDE pixels a side,
     for img2img, text into a photo and reference pictures; raise ValueError saying what is wrong with it.
 
-    The pixel count is checked from the header before anything is decoded: a few kilobytes of PNG can
-    claim 30000x30000 pixels and would take gigabytes to decode.
+    The picture gate reads the file's structure and size before anything is decoded: a few kilobytes of
+    PNG can claim 30000x30000 pixels and would take gigabytes to decode.
     """
-    if len(data) > max_bytes:
-        raise ValueError(f"the image is {mib(len(data))}; the limit is {mib(max_bytes)}")
-    limit = f"the limit is {MAX_INIT_PIXELS // 1_000_000} megapixels"
+    check_picture(data, "the image", max_bytes=max_bytes)  # PictureRefused is a ValueError naming the fault
     try:
         image = Image.open(io.BytesIO(data))
-    except Image.DecompressionBombError as error:  # PIL's own, far higher, limit: no size to quote
-        raise ValueError(f"the image has over {2 * (Image.MAX_IMAGE_PIXELS or 0) // 1_000_000} megapixels; {limit}") from error
     except (OSError, ValueError) as error:
         raise ValueError(UNREADABLE) from error
     with image:
         source_size = image.size  # before draft() shrinks a JPEG: the size the user sees
         image.draft("RGB", (MAX_INIT_SIDE, MAX_INIT_SIDE))  # JPEGs decode straight at a reduced scale
-        if image.width * image.height > MAX_INIT_PIXELS:
-            raise ValueError(f"the image is {image.width}×{image.height} pixels; {limit}")
         try:
             image.load()
             rgb = image.convert("RGB")
@@ -125,11 +120,6 @@ def read_picture(data: bytes, *, max_bytes: int) -> Picture:
     out = io.BytesIO()
     rgb.save(out, format="PNG")
     return Picture(out.getvalue(), rgb.width, rgb.height, *source_size)
-
-
-def mib(size_bytes: int) -> str:
-    """A byte count as users read it: 8 MiB, 0.5 MiB."""
-    return f"{round(size_bytes / 1048576, 1):g} MiB"
 
 
 def _as_webp(upload: Upload, quality: int) -> Upload:

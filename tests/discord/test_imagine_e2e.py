@@ -222,7 +222,7 @@ async def test_an_attachment_claiming_huge_dimensions_is_refused(fake, storage, 
     alice = fake.add_user("alice")
     await fake.slash(alice, "imagine", {"prompt": "BOMB"}, attachments={"image": ("bomb.png", "image/png", png_claiming(30000, 30000))})
     followup = await fake.wait_until(lambda: fake.calls("POST", r"/webhooks/\d+/tok-\d+"))
-    assert "image: the image has over 178 megapixels; the limit is 40" in followup[0].json["content"]
+    assert "image: the image is 30000×30000 pixels (900.0 megapixels); the limit is 16.8 megapixels" in followup[0].json["content"]
     assert storage.queue.list().jobs == []
 
 
