@@ -43,7 +43,7 @@ DEFAULT_STEPS = 300
 FILE_FORMAT = "glyphbot-style-1"
 
 
-class StyleError(ValueError):
+class UnusableStyleError(ValueError):
     """A style that cannot be learned, read or used here, and why."""
 
 
@@ -79,30 +79,30 @@ class StyleTokens:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "StyleTokens":
-        """Read a style file; a corrupt or foreign file raises StyleError saying so."""
+        """Read a style file; a corrupt or foreign file raises UnusableStyleError saying so."""
         try:
             tensors = load_tensors(data)
             metadata = _metadata(data)
         except (SafetensorError, ValueError, json.JSONDecodeError) as error:
-            raise StyleError(f"the style file is not a glyphbot style (corrupt safetensors: {error})") from None
+            raise UnusableStyleError(f"the style file is not a glyphbot style (corrupt safetensors: {error})") from None
         vectors = tensors.get("base")
         colours = [tensors.get(f"palette.{name}") for name in _PALETTE_FIELDS]
         if (
             metadata.get("format") != FILE_FORMAT or vectors is None or vectors.ndim != 2 or not 1 <= vectors.shape[0] <= STYLE_SLOTS
             or any(colour is None or colour.shape != (3,) for colour in colours)
         ):
-            raise StyleError(f"the style file is not a {FILE_FORMAT} file with 1 to {STYLE_SLOTS} base vectors and a palette")
+            raise UnusableStyleError(f"the style file is not a {FILE_FORMAT} file with 1 to {STYLE_SLOTS} base vectors and a palette")
         try:
             steps, loss = int(metadata.get("steps", 0)), float(metadata.get("loss", "nan"))
         except ValueError:
-            raise StyleError("the style file's steps or loss are not numbers; it was not written by glyphbot") from None
+            raise UnusableStyleError("the style file's steps or loss are not numbers; it was not written by glyphbot") from None
         return cls(metadata.get("name", ""), vectors, Palette(*colours), metadata.get("model_hash", ""), steps, loss)
 
     def check_fits(self, unet: GlyphUNet2DModel) -> None:
         """Refuse a style whose vectors do not fit this model's text encoder (learned for another architecture)."""
         width = unet.text_encoder.transformer.embed_tokens.embedding_dim
         if self.vectors.shape[1] != width:
-            raise StyleError(
+            raise UnusableStyleError(
                 f"style {self.name!r} has {self.vectors.shape[1]}-wide vectors, but this base model's text encoder is "
                 f"{width} wide: it was learned for another model; learn it again (`glyphbot style learn`)"
             )
@@ -129,15 +129,15 @@ def model_hash(unet: GlyphUNet2DModel) -> str:
 def check_examples(examples: Sequence[StyleExample]) -> None:
     """Refuse too few or too many examples, tiny pictures and examples without text."""
     if not MIN_EXAMPLES <= len(examples) <= MAX_EXAMPLES:
-        raise StyleError(f"a style is learned from {MIN_EXAMPLES} to {MAX_EXAMPLES} example pictures; got {len(examples)}")
+        raise UnusableStyleError(f"a style is learned from {MIN_EXAMPLES} to {MAX_EXAMPLES} example pictures; got {len(examples)}")
     for example in examples:
         if min(example.image.size) < MIN_EXAMPLE_SIDE:
-            raise StyleError(
+            raise UnusableStyleError(
                 f"example {example.label} is {example.image.width}x{example.image.height} px; each example needs at "
                 f"least {MIN_EXAMPLE_SIDE} px on its shorter side"
             )
         if not example.transcript.strip():
-            raise StyleError(
+            raise UnusableStyleError(
                 f"example {example.label} has no transcript and OCR read no text in it; put its text in a .txt file beside it"
             )
 
@@ -180,9 +180,9 @@ def learn_style(
     vectors get gradients. `progress(step, loss)` is called after every step."""
     check_examples(examples)
     if not 1 <= slots <= STYLE_SLOTS:
-        raise StyleError(f"a style has 1 to {STYLE_SLOTS} vectors; got {slots}")
+        raise UnusableStyleError(f"a style has 1 to {STYLE_SLOTS} vectors; got {slots}")
     if steps < 1:
-        raise StyleError(f"steps must be at least 1, got {steps}")
+        raise UnusableStyleError(f"steps must be at least 1, got {steps}")
     device = unet.device
     unet.requires_grad_(False)
     unet.eval()

@@ -2,7 +2,7 @@
 
 A small T5 encoder stack (the encoder half of `transformers.T5EncoderModel`, used directly because
 T5EncoderModel ties a second copy of the token table that safetensors refuses to save) supplies the relative position bias that fixed the original model's spelling
-late in lines (seed 003). Its input embedding is the sum of four parts:
+late in lines (the original tumblr autoresponder model). Its input embedding is the sum of four parts:
 
 * token embedding (the T5 stack's own table, indexed by ByT5 byte ids),
 * learned absolute position,

@@ -1,4 +1,4 @@
-"""Settings of the OCR stage and the pruning rule of seed 003's rejection sampling.
+"""Settings of the OCR stage and the pruning rule of the original tumblr autoresponder model's rejection sampling.
 
 `OcrSettings` is a plain dataclass so that config/ can map an `[ocr]` TOML section onto it field by
 field; the reader is built from it with `OcrSettings.reader()`.

@@ -1,4 +1,4 @@
-"""`glyphbot style list/delete` and the issue 16 options of `glyphbot jobs submit`, on SQLite and PostgreSQL."""
+"""`glyphbot style list/delete` and the style, photo and tween options of `glyphbot jobs submit`, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.worker import Worker, WorkerOptions
-from bot.worker.worker_renderers import TextDrawingRenderer
+from bot.render.model_free import TextDrawingRenderer
 from storage.facade import open_storage
 from storage.moderation import Moderation
 # The storage tests' databases: a SQLite file, and a throwaway PostgreSQL database.

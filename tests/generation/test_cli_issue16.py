@@ -1,5 +1,5 @@
 """`glyphbot imagine --box/--where/--style-image/--style-strength` and `glyphbot tween` refuse bad
-input with one line and exit 2, before anything is drawn or queued (issue 16)."""
+input with one line and exit 2, before anything is drawn or queued."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Colour statistics of pictures of text (generation.colour) and the edits of the predicted clean
-image that steer sampling (generation.guidance), plus the pipeline's colour guidance (issue 16)."""
+image that steer sampling (generation.guidance), plus the pipeline's colour guidance."""
 
 from __future__ import annotations
 

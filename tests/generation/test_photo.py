@@ -1,4 +1,4 @@
-"""Text written into a box of the user's own photo (generation.photo, issue 16): box checks, the
+"""Text written into a box of the user's own photo (generation.photo): box checks, the
 square cut-out, the keep mask, pasting back, and the layout inside the box."""
 
 from __future__ import annotations

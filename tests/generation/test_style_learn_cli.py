@@ -1,5 +1,5 @@
 """`glyphbot style learn`: bad examples stop with one line before the model loads; a good set is
-learned (a few steps of the tiny model) and kept, then usable by name and listed (issue 16)."""
+learned (a few steps of the tiny model) and kept, then usable by name and listed."""
 
 from __future__ import annotations
 

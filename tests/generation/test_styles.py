@@ -1,4 +1,4 @@
-"""Learned styles (issue 16): style slots in the tokenizer, style vectors in the text encoder and the
+"""Learned styles: style slots in the tokenizer, style vectors in the text encoder and the
 U-Net, the style file format, the checks on examples, and textual inversion on a tiny frozen model."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from generation.styles import (
     FILE_FORMAT,
     MAX_EXAMPLES,
     MIN_EXAMPLES,
-    StyleError,
+    UnusableStyleError,
     StyleExample,
     StyleTokens,
     check_examples,
@@ -137,31 +137,31 @@ def test_style_tokens_round_trip_through_bytes():
 
 @pytest.mark.parametrize("data", [b"", b"not a style at all", b"\xff" * 64], ids=["empty", "text", "garbage"])
 def test_corrupt_style_bytes_are_a_style_error(data):
-    with pytest.raises(StyleError, match="not a glyphbot style"):
+    with pytest.raises(UnusableStyleError, match="not a glyphbot style"):
         StyleTokens.from_bytes(data)
 
 
 def test_a_truncated_style_file_is_a_style_error():
     data = _style().to_bytes()
-    with pytest.raises(StyleError):
+    with pytest.raises(UnusableStyleError):
         StyleTokens.from_bytes(data[: len(data) // 2])
 
 
 def test_foreign_safetensors_are_a_style_error():
     foreign = save_tensors({"weight": torch.zeros(4, 4)}, metadata={"format": "pt"})
-    with pytest.raises(StyleError, match=FILE_FORMAT):
+    with pytest.raises(UnusableStyleError, match=FILE_FORMAT):
         StyleTokens.from_bytes(foreign)
     no_palette = save_tensors({"base": torch.zeros(2, 32)}, metadata={"format": FILE_FORMAT})
-    with pytest.raises(StyleError, match="palette"):
+    with pytest.raises(UnusableStyleError, match="palette"):
         StyleTokens.from_bytes(no_palette)
     too_many = _style(slots=STYLE_SLOTS + 1).to_bytes()
-    with pytest.raises(StyleError, match="1 to 8 base vectors"):
+    with pytest.raises(UnusableStyleError, match="1 to 8 base vectors"):
         StyleTokens.from_bytes(too_many)
 
 
 def test_check_fits_refuses_vectors_of_another_width(tiny_base):
     _style(width=32).check_fits(tiny_base)
-    with pytest.raises(StyleError, match=r"16-wide vectors.*32 wide"):
+    with pytest.raises(UnusableStyleError, match=r"16-wide vectors.*32 wide"):
         _style(width=16).check_fits(tiny_base)
 
 
@@ -175,10 +175,10 @@ def _example(text: str, index: int, size: tuple[int, int] = (48, 40), colours=((
 
 
 def test_check_examples_refuses_too_few_and_too_many():
-    with pytest.raises(StyleError, match=rf"{MIN_EXAMPLES} to {MAX_EXAMPLES} example pictures; got 2"):
+    with pytest.raises(UnusableStyleError, match=rf"{MIN_EXAMPLES} to {MAX_EXAMPLES} example pictures; got 2"):
         check_examples([_example("AB", i) for i in range(2)])
     plenty = [StyleExample(Image.new("RGB", (40, 40)), "AB", f"e{i}") for i in range(MAX_EXAMPLES + 1)]
-    with pytest.raises(StyleError, match="got 21"):
+    with pytest.raises(UnusableStyleError, match="got 21"):
         check_examples(plenty)
     check_examples(plenty[:MAX_EXAMPLES])
     check_examples(plenty[:MIN_EXAMPLES])
@@ -186,13 +186,13 @@ def test_check_examples_refuses_too_few_and_too_many():
 
 def test_check_examples_refuses_a_tiny_picture_naming_it():
     examples = [_example("AB", 0), StyleExample(Image.new("RGB", (20, 20)), "AB", "small.png"), _example("CD", 2)]
-    with pytest.raises(StyleError, match=r"example small\.png is 20x20 px.*at least 32 px"):
+    with pytest.raises(UnusableStyleError, match=r"example small\.png is 20x20 px.*at least 32 px"):
         check_examples(examples)
 
 
 def test_check_examples_refuses_an_example_without_text():
     examples = [_example("AB", 0), _example("CD", 1), StyleExample(Image.new("RGB", (40, 40)), "  \n ", "blank.png")]
-    with pytest.raises(StyleError, match=r"example blank\.png has no transcript.*\.txt file"):
+    with pytest.raises(UnusableStyleError, match=r"example blank\.png has no transcript.*\.txt file"):
         check_examples(examples)
 
 
@@ -230,7 +230,7 @@ def test_learn_style_learns_vectors_and_leaves_every_weight_alone(tiny_base, pre
 
 def test_learn_style_refuses_bad_slot_and_step_counts(tiny_base):
     examples = [_example(text, i) for i, text in enumerate(["AB", "CAT", "dog"])]
-    with pytest.raises(StyleError, match="1 to 8 vectors"):
+    with pytest.raises(UnusableStyleError, match="1 to 8 vectors"):
         learn_style("x", tiny_base, training_scheduler(), GlyphTokenizer(max_tokens=64), examples, steps=1, slots=0)
-    with pytest.raises(StyleError, match="steps must be at least 1"):
+    with pytest.raises(UnusableStyleError, match="steps must be at least 1"):
         learn_style("x", tiny_base, training_scheduler(), GlyphTokenizer(max_tokens=64), examples, steps=0)

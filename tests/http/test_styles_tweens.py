@@ -1,4 +1,4 @@
-"""Issue 16 over HTTP: styles, reference pictures, boxes and tweens through the API; styles in the moderator app."""
+"""Styles, reference pictures, boxes and tweens through the API; styles in the moderator app."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import re
 from aiohttp.test_utils import TestClient
 from PIL import Image
 
-from bot.worker.worker_renderers import TextDrawingRenderer
+from bot.render.model_free import TextDrawingRenderer
 from generation.types import RenderRequest
 from storage.db import Database
 from storage.images import ImageStore

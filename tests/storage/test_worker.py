@@ -7,8 +7,8 @@ import threading
 from collections.abc import Sequence
 
 from bot.worker import Worker, WorkerOptions
-from bot.worker.worker_render import is_out_of_memory
-from bot.worker.worker_renderers import TextDrawingRenderer
+from bot.render.batches import is_out_of_memory
+from bot.render.model_free import TextDrawingRenderer
 from generation.types import ProgressCallback, RenderRequest, RenderResult
 from storage.jobs import JobQueue
 
@@ -206,7 +206,7 @@ def test_a_worker_that_stops_reporting_is_not_counted(queue: JobQueue) -> None:
     wait_for(lambda: queue.live_workers() == 0, 5)
 
 
-# --- issue 16: styles, reference pictures, boxes and tweens through the worker ---------------------------
+# --- styles, reference pictures, boxes and tweens through the worker ---------------------------
 
 
 class RecordingRenderer(TextDrawingRenderer):

@@ -1,4 +1,4 @@
-"""Styles and the job options of issue 16: learned styles, a reference picture, text into a box, tweens.
+"""Learned styles, a reference picture, text into a box of a photo, and tweens: their job options and the styles table.
 
 Written out in full, like 0001, so this revision keeps its meaning when the models change. Jobs
 queued before it are plain "imagine" jobs with no style, no reference picture and no box.
