@@ -15,9 +15,22 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings import SettingsError as SourceParseError
+
+from generation.request_options import OPTIONS
+from generation.types import TEMPLATES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FILE = Path(__file__).with_name("default.toml")
@@ -60,7 +73,7 @@ class WorkerSettings(Section):
     batch_size: int = Field(4, ge=1, le=64)
     poll_interval_s: float = Field(0.5, gt=0)
     db_retry_max_s: float = Field(30.0, gt=0)
-    renderer: str = "bot.worker.cascade:CascadeRenderer"
+    renderer: str = "cascade"  # a name in bot.render.loading.RENDERERS
 
     @model_validator(mode="after")
     def _heartbeat_inside_lease(self) -> WorkerSettings:
@@ -75,15 +88,23 @@ class LimitsSettings(Section):
     max_prompt_chars: int = Field(380, ge=1, le=10000)
 
 
-class GenerationSettings(Section):
+def _request_defaults() -> dict[str, Any]:
+    """`[generation]`'s per-request defaults: one field for each option the request spine says it
+    configures, with the spine's range or choices, so every adapter's requests start from them."""
+    fields: dict[str, Any] = {}
+    for declared in OPTIONS:
+        if declared.setting:
+            kind = Literal[declared.choices] if declared.choices else declared.type  # type: ignore[valid-type]
+            fields[declared.name] = (kind, Field(declared.default, ge=declared.low, le=declared.high, description=declared.help))
+    return fields
+
+
+_RequestDefaults = create_model("_RequestDefaults", __base__=Section, **_request_defaults())
+
+
+class GenerationSettings(_RequestDefaults):  # type: ignore[valid-type,misc]
     checkpoint_dir: Path = REPO_ROOT / "generation" / "checkpoints"
     device: str = "auto"
-    guidance_scale: float = Field(2.0, ge=0, le=30)
-    sr_guidance_scale: float = Field(1.0, ge=0, le=30)
-    num_inference_steps: int = Field(20, ge=1, le=1000)
-    sr_num_inference_steps: int = Field(10, ge=1, le=1000)
-    scheduler: Literal["ddpm", "ddim", "dpmsolver"] = "dpmsolver"
-    candidates: int = Field(4, ge=1)
     max_candidates: int = Field(8, ge=1, le=64)
     max_prompt_tokens: int = Field(384, ge=8)
     # A tween's animated GIF may not be larger than this (Discord refuses uploads over 10 MB).
@@ -104,7 +125,7 @@ class GenerationSettings(Section):
         return self
 
 
-class OcrSettings(Section):
+class OcrSection(Section):
     keep_only_if_above: float = Field(0.8, ge=0, le=1)
     delete_under: float | None = Field(None, ge=0, le=1)
     min_line_confidence: float = Field(65, ge=0, le=100)
@@ -112,7 +133,7 @@ class OcrSettings(Section):
     parallel_workers: int = Field(0, ge=0)
 
 
-class DiscordSettings(Section):
+class DiscordSection(Section):
     token: SecretStr | None = None
     token_file: Path | None = None
     guild_ids: list[int] = []
@@ -122,19 +143,17 @@ class DiscordSettings(Section):
     max_prompt_chars: int = Field(380, ge=1, le=10000)
     guidance_min: float = Field(0.0, ge=0)
     guidance_max: float = Field(10.0, gt=0, le=30)
-    guidance_default: float = Field(2.0, ge=0, le=30)
     steps_min: int = Field(5, ge=1)
     steps_max: int = Field(150, ge=1, le=1000)
-    steps_default: int = Field(20, ge=1, le=1000)
     count_max: int = Field(4, ge=1, le=4)
     count_default: int = Field(1, ge=1, le=4)
-    candidates: int = Field(4, ge=1)
+    candidates: int | None = Field(None, ge=1)  # None: [generation] candidates
     strength_default: float = Field(0.75, gt=0, le=1)
     variation_strength: float = Field(0.6, gt=0, le=1)
     max_init_image_mib: float = Field(8.0, gt=0, le=20)
     cooldown_s: float = Field(10.0, ge=0)
     sync_commands: bool = True
-    # Added with styles, text into a photo and tweens (issue 16); default.toml documents each.
+    # Added with styles, text into a photo and tweens; default.toml documents each.
     style_strength_default: float = Field(0.5, gt=0, le=1)
     tween_frames_default: int = Field(12, ge=2, le=48)
     tween_frames_max: int = Field(24, ge=2, le=48)
@@ -155,7 +174,7 @@ class TumblrSettings(Section):
     guidance_options: list[float] = Field([1.0, 2.0, 3.0, 4.0], min_length=1)
     tag_guidance: bool = True
     textless: Literal["omit", "hold"] = "omit"
-    candidates: int = Field(4, ge=1)
+    candidates: int | None = Field(None, ge=1)  # None: [generation] candidates
     uploads_per_day: int = Field(250, ge=1)
     queue_limit: int = Field(1000, ge=1)
     poll_interval_s: float = Field(60.0, gt=0)
@@ -164,6 +183,8 @@ class TumblrSettings(Section):
     queue_full_retry_s: float = Field(900.0, gt=0)
     # A learned style for every image the autoresponder draws ("": none); checked to exist at start.
     style: str = Field("", pattern=r"^([a-z0-9_-]{1,32})?$")
+    # The template every image the autoresponder draws is drawn as ("": rules pick from each text's shape).
+    template: Literal[("",) + TEMPLATES] = ""  # type: ignore[valid-type]
 
     @field_validator("guidance_options")
     @classmethod
@@ -201,8 +222,8 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     limits: LimitsSettings = LimitsSettings()
     generation: GenerationSettings = GenerationSettings()
-    ocr: OcrSettings = OcrSettings()
-    discord: DiscordSettings = DiscordSettings()
+    ocr: OcrSection = OcrSection()
+    discord: DiscordSection = DiscordSection()
     tumblr: TumblrSettings = TumblrSettings()
     http: HttpSettings = HttpSettings()
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 
-SAMPLERS = ("ddpm", "ddim", "dpmsolver")
+from generation.request_parsers import SAMPLERS
+
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 
 

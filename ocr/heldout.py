@@ -11,6 +11,8 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from generation.request_parsers import unescape_newlines
+
 HELDOUT_PATH = Path(__file__).parent / "data" / "heldout_transcripts.txt"
 MAX_CHARS = 40
 MAX_LINES = 3
@@ -31,7 +33,7 @@ def parse_transcript_file(text: str, name: str = "<prompts>", *, max_chars: int 
     for number, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip() or raw.startswith("#"):
             continue
-        transcript = raw.replace("\\n", "\n")
+        transcript = unescape_newlines(raw)
         if not all(line.strip() for line in transcript.split("\n")):
             raise PromptFileError(f"{name}:{number}: a transcript line is empty: {raw!r}")
         if max_chars is not None and len(transcript) > max_chars:

@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from generation.request_options import row_values
 from generation.types import Progress, RenderRequest, RenderResult
 from storage.db import Database
 from storage.errors import (
@@ -42,7 +43,6 @@ from storage.types import (
     JobSubmission,
     QueueLimits,
     StoredImage,
-    format_box,
     utcnow,
 )
 from storage.validation import validate_submission
@@ -140,26 +140,9 @@ class JobQueue:
                     requester_name=submission.requester_name,
                     place=submission.place,
                     prompt=request.prompt,
-                    negative_prompt=request.negative_prompt,
-                    guidance_scale=float(request.guidance_scale),
-                    sr_guidance_scale=float(request.sr_guidance_scale),
-                    num_inference_steps=request.num_inference_steps,
-                    sr_num_inference_steps=request.sr_num_inference_steps,
-                    scheduler=request.scheduler,
-                    seed=request.seed,
-                    candidates=request.candidates,
+                    **row_values(request),
                     init_image_hash=init_hash,
-                    strength=float(request.strength),
-                    layout=request.layout,
-                    font=request.font,
-                    align=request.align,
-                    kind=request.kind,
-                    end_prompt=request.end_prompt,
-                    frames=request.frames if request.kind == "tween" else None,
-                    style=request.style,
                     style_image_hash=style_image_hash,
-                    style_strength=float(request.style_strength),
-                    box=None if request.box is None else format_box(request.box),
                     batch_key=batch_key(request),
                     priority=submission.priority,
                     status="queued",

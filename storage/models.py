@@ -75,6 +75,8 @@ class JobRow(Base):
     layout: Mapped[str] = mapped_column(String(16), default="glyph", server_default="glyph")
     font: Mapped[str | None] = mapped_column(String(200))
     align: Mapped[str | None] = mapped_column(String(16))
+    # What the picture is drawn as (generation.types.TEMPLATES); None: rules pick from the text's shape.
+    template: Mapped[str | None] = mapped_column(String(16))
     # What the job draws (generation.types.JOB_KINDS) and, for a tween, its last frame's text and frame count.
     kind: Mapped[str] = mapped_column(String(16), default="imagine", server_default="imagine")
     end_prompt: Mapped[str] = mapped_column(Text, default="", server_default="")

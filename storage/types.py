@@ -10,6 +10,8 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from generation.request_options import request_values
+from generation.request_parsers import parse_box
 from generation.types import Box, RenderRequest
 
 SOURCES = ("discord", "tumblr", "http", "cli")
@@ -67,6 +69,7 @@ class Job:
     layout: str
     font: str | None
     align: str | None
+    template: str | None
     kind: str
     end_prompt: str
     frames: int | None
@@ -104,43 +107,9 @@ class Job:
         """The generation request this job stands for; the worker passes the bytes kept elsewhere in (the
         init and reference pictures from the image store, the style's embeddings from the style store)."""
         return RenderRequest(
-            prompt=self.prompt,
-            negative_prompt=self.negative_prompt,
-            guidance_scale=self.guidance_scale,
-            sr_guidance_scale=self.sr_guidance_scale,
-            num_inference_steps=self.num_inference_steps,
-            sr_num_inference_steps=self.sr_num_inference_steps,
-            scheduler=self.scheduler,
-            seed=self.seed,
-            candidates=self.candidates,
-            init_image_png=init_image_png,
-            strength=self.strength,
-            layout=self.layout,
-            font=self.font,
-            align=self.align,
-            style=self.style,
-            style_tokens=style_tokens,
-            style_image_png=style_image_png,
-            style_strength=self.style_strength,
-            box=self.box_tuple,
-            kind=self.kind,
-            end_prompt=self.end_prompt,
-            **({} if self.frames is None else {"frames": self.frames}),
+            prompt=self.prompt, init_image_png=init_image_png, style_image_png=style_image_png, style_tokens=style_tokens,
+            **request_values(self),
         )
-
-
-def format_box(box: Box) -> str:
-    """A box as the jobs table keeps it (and as the CLI and the API take it): "x,y,w,h"."""
-    return ",".join(str(value) for value in box)
-
-
-def parse_box(text: str) -> Box:
-    """"x,y,w,h" back into four whole numbers; ValueError naming the text when it is not that."""
-    parts = [part.strip() for part in text.split(",")]
-    if len(parts) != 4 or not all(part.lstrip("-").isdigit() for part in parts):
-        raise ValueError(f"a box is four whole numbers X,Y,W,H (left, top, width, height in pixels), not {text!r}")
-    x, y, w, h = (int(part) for part in parts)
-    return (x, y, w, h)
 
 
 @dataclass(frozen=True)

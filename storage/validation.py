@@ -5,35 +5,23 @@ Kept apart from the queue so adapters can validate a form (say, a Discord modal)
 
 from __future__ import annotations
 
-import math
 import re
 import struct
 import unicodedata
 
+from generation.request_options import OPTIONS, row_values
+from generation.request_parsers import format_box, normalize_prompt
 from generation.photo_box import BoxError, check_box
-from generation.types import (
-    ALIGNMENTS,
-    JOB_KINDS,
-    LAYOUT_MODES,
-    MAX_STYLE_STRENGTH,
-    MAX_TWEEN_FRAMES,
-    MIN_TWEEN_FRAMES,
-    RenderRequest,
-    tween_conflicts,
-)
+from generation.types import RenderRequest, tween_conflicts
 from storage.errors import InvalidJob
 from storage.images import sha256_hex
 from storage.picture_gate import MAX_PICTURE_BYTES, PictureRefused, check_picture
-from storage.types import SOURCES, Job, JobSubmission, QueueLimits, format_box
+from storage.types import SOURCES, Job, JobSubmission, QueueLimits
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_INIT_IMAGE_BYTES = MAX_PICTURE_BYTES
-# The pipeline's samplers (generation.schedulers.SAMPLERS, which imports diffusers; a test keeps them equal).
-SCHEDULERS = ("ddpm", "ddim", "dpmsolver")
 # A style's name: what `glyphbot style learn NAME` accepts, safe as a file name and in a prompt.
 STYLE_NAME = re.compile(r"[a-z0-9_-]{1,32}")
-# generation.tokenizer.normalize_transcript's rule (repeated: that module imports torch).
-_SPACES_AROUND_NEWLINE = re.compile(r"[ \t]*\n[ \t]*")
 
 
 def validate_submission(submission: JobSubmission, limits: QueueLimits) -> None:
@@ -49,26 +37,20 @@ def validate_submission(submission: JobSubmission, limits: QueueLimits) -> None:
 
 
 def validate_request(request: RenderRequest, limits: QueueLimits) -> None:
+    """Raise InvalidJob naming the first option that is wrong: ranges and choices as the request spine
+    (generation.request_options) declares them, then what depends on more than one value."""
     _check_prompt("prompt", request.prompt, limits.max_prompt_chars, required=True)
     _check_prompt("negative prompt", request.negative_prompt, limits.max_prompt_chars)
-    _check_range("guidance scale", request.guidance_scale, 0.0, 30.0)
-    _check_range("super-resolution guidance scale", request.sr_guidance_scale, 0.0, 30.0)
-    _check_int("inference steps", request.num_inference_steps, 1, 1000)
-    _check_int("super-resolution inference steps", request.sr_num_inference_steps, 1, 1000)
-    _check_int("candidates", request.candidates, 1, limits.max_candidates)
-    if request.seed is not None:
-        _check_int("seed", request.seed, 0, 2**63 - 1)
-    if request.scheduler not in SCHEDULERS:
-        raise InvalidJob(f"scheduler {request.scheduler!r} is not one of {', '.join(SCHEDULERS)}")
-    if request.layout not in LAYOUT_MODES:
-        raise InvalidJob(f"layout {request.layout!r} is not one of {', '.join(LAYOUT_MODES)}")
-    if request.align is not None and request.align not in ALIGNMENTS:
-        raise InvalidJob(f"alignment {request.align!r} is not one of {', '.join(ALIGNMENTS)}")
+    for declared in OPTIONS:
+        if declared.applies is None or declared.applies(request):
+            most = limits.max_candidates if declared.name == "candidates" else None
+            problem = declared.problem(getattr(request, declared.name), most)
+            if problem:
+                raise InvalidJob(problem)
     if request.font is not None:
         _check_text("font", request.font, 200, required=True)
     if request.init_image_png is not None:
         _check_png("the init image", request.init_image_png)
-        _check_range("strength", request.strength, 0.0, 1.0, low_inclusive=False)
     _check_kind(request, limits)
     _check_style(request)
     _check_box(request)
@@ -79,12 +61,6 @@ def check_style_name(name: object) -> str:
     if not isinstance(name, str) or not STYLE_NAME.fullmatch(name):
         raise InvalidJob(f"style name {name!r} must be 1 to 32 characters of a-z, 0-9, _ and - (lowercase)")
     return name
-
-
-def normalize_prompt(text: str) -> str:
-    """A prompt as the model reads it: line breaks unified, spaces around them and at both ends dropped."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return _SPACES_AROUND_NEWLINE.sub("\n", text).strip(" \t")
 
 
 def png_size(data: bytes) -> tuple[int, int] | None:
@@ -107,8 +83,6 @@ def _check_png(what: str, data: object) -> None:
 
 
 def _check_kind(request: RenderRequest, limits: QueueLimits) -> None:
-    if request.kind not in JOB_KINDS:
-        raise InvalidJob(f"job kind {request.kind!r} is not one of {', '.join(JOB_KINDS)}")
     if request.kind != "tween":
         if request.end_prompt:
             raise InvalidJob("an end prompt belongs to a tween job (kind tween); this job is an imagine job")
@@ -117,7 +91,6 @@ def _check_kind(request: RenderRequest, limits: QueueLimits) -> None:
     # Blank lines before or after the text draw nothing either, so they do not make two ends differ.
     if normalize_prompt(request.end_prompt).strip() == normalize_prompt(request.prompt).strip():
         raise InvalidJob(f"the tween's two ends are the same text ({normalize_prompt(request.prompt).strip()!r}); give two different prompts")
-    _check_int("frames", request.frames, MIN_TWEEN_FRAMES, MAX_TWEEN_FRAMES)
     conflict = tween_conflicts(request)
     if conflict:
         raise InvalidJob(conflict)
@@ -130,8 +103,6 @@ def _check_style(request: RenderRequest) -> None:
         raise InvalidJob("style embeddings are not submitted with a job; name the style and the worker fetches them")
     if request.style_image_png is not None:
         _check_png("the style image", request.style_image_png)
-    if request.style is not None or request.style_image_png is not None:
-        _check_range("style strength", request.style_strength, 0.0, MAX_STYLE_STRENGTH, low_inclusive=False)
 
 
 def _check_box(request: RenderRequest) -> None:
@@ -158,16 +129,10 @@ def _check_box(request: RenderRequest) -> None:
 def same_request(job: Job, request: RenderRequest) -> bool:
     """Whether `job` was queued for `request`: a reused idempotency key must carry the same request,
     or the caller would silently get a job drawing something else."""
-    frames = request.frames if request.kind == "tween" else None
-    return (job.prompt, job.negative_prompt, job.guidance_scale, job.sr_guidance_scale, job.num_inference_steps,
-            job.sr_num_inference_steps, job.scheduler, job.candidates, job.seed, job.layout, job.font, job.align,
-            job.kind, job.end_prompt, job.frames, job.style, job.box_tuple,
-            job.style_image_hash) == (
-        request.prompt, request.negative_prompt, request.guidance_scale, request.sr_guidance_scale,
-        request.num_inference_steps, request.sr_num_inference_steps, request.scheduler, request.candidates, request.seed,
-        request.layout, request.font, request.align,
-        request.kind, request.end_prompt, frames, request.style, None if request.box is None else tuple(request.box),
-        None if request.style_image_png is None else sha256_hex(request.style_image_png))
+    pictures = [(job.init_image_hash, request.init_image_png), (job.style_image_hash, request.style_image_png)]
+    return (job.prompt == request.prompt
+            and all(getattr(job, name) == value for name, value in row_values(request).items())
+            and all(stored == (None if png is None else sha256_hex(png)) for stored, png in pictures))
 
 
 def _check_prompt(name: str, value: str, max_chars: int, *, required: bool = False) -> None:
@@ -193,18 +158,3 @@ def _check_text(name: str, value: str, max_chars: int, *, required: bool = False
         raise InvalidJob(f"{name} is longer than {max_chars} characters")
     if "\x00" in value:
         raise InvalidJob(f"{name} contains a NUL character")
-
-
-def _check_range(name: str, value: float, low: float, high: float, *, low_inclusive: bool = True) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidJob(f"{name} must be a finite number")
-    if value > high or value < low or (value == low and not low_inclusive):
-        bracket = "[" if low_inclusive else "("
-        raise InvalidJob(f"{name} {value} is outside {bracket}{low}, {high}]")
-
-
-def _check_int(name: str, value: int, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidJob(f"{name} must be a whole number")
-    if not low <= value <= high:
-        raise InvalidJob(f"{name} {value} is outside {low}..{high}")

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 from enum import Enum
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
 from bot.cli.app import USAGE_ERROR, app, bench_app, fail, reported_errors
+from bot.cli.request_flags import ALL, request_flags
+from generation.request_parsers import png_bytes, unescape_newlines
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "generation" / "configs"
 
@@ -20,38 +21,19 @@ class Stage(str, Enum):
     sr = "sr"
 
 
-def _prompt_from_cli(text: str) -> str:
-    """Shells make real newlines awkward, so the two characters `\\n` also start a new line."""
-    return text.replace("\\n", "\n")
-
-
-def _png_bytes(image) -> bytes:  # noqa: ANN001  PIL.Image.Image
-    import io
-
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
+# Every option with a flag but a tween's (that is `glyphbot tween`).
+IMAGINE_OPTIONS = tuple(name for name in ALL if name not in ("kind", "end_prompt", "frames"))
 
 
 @app.command()
+@request_flags(*IMAGINE_OPTIONS)
 def imagine(
+    given: dict[str, Any],
     text: str = typer.Argument(..., help='The text the image must contain. "\\n" starts a new line.'),
-    negative: str = typer.Option("", "--negative", help="Negative prompt (antiprompt): steer away from this text."),
-    guidance: Optional[float] = typer.Option(None, "--guidance", help="Base-stage guidance scale (default from config)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Base-stage sampler steps (default from config)."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the first candidate; candidate i uses seed+i."),
-    candidates: Optional[int] = typer.Option(None, "--candidates", help="Base candidates drawn and read by OCR; the best wins."),
     image: Optional[Path] = typer.Option(None, "--image", help="Init image for img2img (square; resized to the base size); with --box or --where, the photo to write the text into."),
     box: Optional[str] = typer.Option(None, "--box", metavar="X,Y,W,H", help="Write the text into this box of --image (pixels); everything outside stays as it is."),
     where: Optional[str] = typer.Option(None, "--where", help="Instead of --box: top, center or bottom band of --image."),
-    style: Optional[str] = typer.Option(None, "--style", help="A learned style by name (glyphbot style list)."),
     style_image: Optional[Path] = typer.Option(None, "--style-image", help="A reference picture whose colours the result takes on."),
-    style_strength: float = typer.Option(0.5, "--style-strength", help="How strongly --style or --style-image steer the colours, above 0 up to 1."),
-    strength: float = typer.Option(0.75, "--strength", help="img2img: 0 keeps the init image, 1 ignores it."),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="ddpm (original, ancestral), ddim or dpmsolver."),
-    layout: str = typer.Option("glyph", "--layout", help="glyph: draw each candidate's text layout for the model to follow (default); none: the model alone."),
-    font: Optional[str] = typer.Option(None, "--font", help="Font of the layout, by name (glyphbot fonts lists them); default: each candidate's seed picks."),
-    align: Optional[str] = typer.Option(None, "--align", help="left, center or right; default: each candidate's seed picks."),
     out: Path = typer.Option(Path("glyphbot.png"), "--out", help="Where to write the winning image (PNG)."),
     all_candidates: bool = typer.Option(False, "--all", help="Also write every candidate beside --out."),
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda (default from config)."),
@@ -59,35 +41,17 @@ def imagine(
 ) -> None:
     """Write an image that contains TEXT, using the shipped checkpoint; the job is kept in the history."""
     settings = _model_settings(checkpoint_dir, device)
-    from generation.types import RenderRequest
+    from generation.request_options import asked, configured
     from ocr.imageio import ImageReadError, load_frames
 
     generation = settings.generation
     try:
-        init_png = _png_bytes(load_frames(image, max_frames=1)[0]) if image is not None else None
-        style_png = _png_bytes(load_frames(style_image, max_frames=1)[0]) if style_image is not None else None
+        init_png = png_bytes(load_frames(image, max_frames=1)[0]) if image is not None else None
+        style_png = png_bytes(load_frames(style_image, max_frames=1)[0]) if style_image is not None else None
     except ImageReadError as error:
         fail(str(error), USAGE_ERROR)
-    request = RenderRequest(
-        prompt=_prompt_from_cli(text),
-        negative_prompt=_prompt_from_cli(negative),
-        guidance_scale=generation.guidance_scale if guidance is None else guidance,
-        sr_guidance_scale=generation.sr_guidance_scale,
-        num_inference_steps=generation.num_inference_steps if steps is None else steps,
-        sr_num_inference_steps=generation.sr_num_inference_steps,
-        scheduler=scheduler or generation.scheduler,
-        seed=seed,
-        candidates=generation.candidates if candidates is None else candidates,
-        init_image_png=init_png,
-        strength=strength,
-        layout=layout,
-        font=font,
-        align=align,
-        style=style,
-        style_image_png=style_png,
-        style_strength=style_strength,
-        box=_photo_box(box, where, init_png),
-    )
+    request = asked(configured(generation.model_dump()), unescape_newlines(text), **given, init_image_png=init_png,
+                    style_image_png=style_png, box=_photo_box(box, where, init_png))
     if not 1 <= request.candidates <= generation.max_candidates:
         fail(f"--candidates must be between 1 and {generation.max_candidates}, got {request.candidates}", USAGE_ERROR)
     renderer = _checked_renderer(settings, request)
@@ -144,28 +108,28 @@ def _photo_box(box: Optional[str], where: Optional[str], init_png: Optional[byte
                 return box_for_place(picture.width, picture.height, where)
             except ValueError as error:
                 fail(f"--where: {error}", USAGE_ERROR)
-    parts = box.split(",")
-    # ASCII digits with at most one leading minus: str.isdigit() also takes "²", and lstrip("-") took "--4",
-    # both of which int() then refused with a traceback.
-    if len(parts) != 4 or not all(re.fullmatch(r"-?[0-9]+", part.strip()) for part in parts):
-        fail(f"--box must be four whole numbers X,Y,W,H (pixels of --image), got {box!r}", USAGE_ERROR)
-    return tuple(int(part) for part in parts)
+    from generation.request_parsers import parse_box
+
+    try:
+        return parse_box(box)
+    except ValueError as error:
+        fail(f"--box: {error}", USAGE_ERROR)
 
 
 def _checked_renderer(settings, request):  # noqa: ANN001,ANN202  Settings, RenderRequest -> CascadeRenderer
     """Load the cascade and check the request against it, or stop with the one-line reason (exit 2)."""
-    from bot.worker.cascade import CascadeRenderer
+    from bot.render.cascade import CascadeRenderer
     from generation.checkpoints import CheckpointMissingError, DeviceUnavailableError
     from generation.photo import BoxError
     from generation.pipeline import ImageInputError, OptionError
-    from generation.styles import StyleError
+    from generation.styles import UnusableStyleError
     from generation.tokenizer import PromptError
     from generation.tween import TweenError
 
     try:
         renderer = CascadeRenderer.from_settings(settings)
         renderer.check(request)
-    except (CheckpointMissingError, DeviceUnavailableError, PromptError, OptionError, ImageInputError, BoxError, StyleError, TweenError) as error:
+    except (CheckpointMissingError, DeviceUnavailableError, PromptError, OptionError, ImageInputError, BoxError, UnusableStyleError, TweenError) as error:
         fail(str(error), USAGE_ERROR)
     return renderer
 
@@ -184,15 +148,10 @@ def tween(
 ) -> None:
     """Morph START into END with the noise held fixed: an animated GIF or PNG frames; kept in the history as a job."""
     settings = _model_settings(checkpoint_dir, device)
-    from generation.types import RenderRequest
+    from generation.request_options import asked, configured
 
-    generation = settings.generation
-    request = RenderRequest(
-        prompt=_prompt_from_cli(start), end_prompt=_prompt_from_cli(end), kind="tween", frames=frames, seed=seed,
-        font=font, align=align, candidates=1, guidance_scale=generation.guidance_scale, sr_guidance_scale=generation.sr_guidance_scale,
-        num_inference_steps=generation.num_inference_steps, sr_num_inference_steps=generation.sr_num_inference_steps,
-        scheduler=generation.scheduler,
-    )
+    request = asked(configured(settings.generation.model_dump()), unescape_newlines(start), end_prompt=unescape_newlines(end),
+                    kind="tween", frames=frames, seed=seed, font=font, align=align, candidates=1)
     renderer = _checked_renderer(settings, request)
     with reported_errors():
         job, images, read_image = _render_as_job(settings, renderer, request)
@@ -223,23 +182,13 @@ def fonts_command() -> None:
         typer.echo(f"{font_name(path)}\t{path}")
 
 
-class _ShownRenderer:
-    """A renderer whose progress reports also drive the terminal's progress bars."""
+@app.command("templates")
+def templates_command() -> None:
+    """List the templates a picture can be drawn as (the names `imagine --template` takes), one line each."""
+    from generation.types import TEMPLATE_DESCRIPTIONS
 
-    def __init__(self, renderer, show) -> None:  # noqa: ANN001  Renderer, ProgressCallback
-        self.renderer = renderer
-        self.show = show
-
-    def render(self, request, progress=None):  # noqa: ANN001,ANN201  the Renderer protocol
-        def both(event) -> None:  # noqa: ANN001  generation.types.Progress
-            self.show(event)
-            if progress is not None:
-                progress(event)
-
-        return self.renderer.render(request, both)
-
-    def free_memory(self) -> None:
-        self.renderer.free_memory()
+    for name, description in TEMPLATE_DESCRIPTIONS.items():
+        typer.echo(f"{name}\t{description}")
 
 
 def _render_as_job(settings, renderer, request):  # noqa: ANN001,ANN202
@@ -248,7 +197,7 @@ def _render_as_job(settings, renderer, request):  # noqa: ANN001,ANN202
     crash mid-render leaves a job another worker can finish. Returns (job, its images, image reader)."""
     import getpass
 
-    from bot.worker.cascade import cli_progress
+    from bot.cli.progress import ShownRenderer, cli_progress
     from bot.worker import Worker, WorkerOptions
     from storage.facade import open_storage
     from storage.types import JobSubmission
@@ -257,7 +206,7 @@ def _render_as_job(settings, renderer, request):  # noqa: ANN001,ANN202
     user = getpass.getuser()
     job = storage.jobs.submit(JobSubmission(request, "cli", user, user))
     with cli_progress() as show:
-        Worker(storage.jobs, _ShownRenderer(renderer, show), WorkerOptions.from_settings(settings.worker)).run_job(job.id)
+        Worker(storage.jobs, ShownRenderer(renderer, show), WorkerOptions.from_settings(settings.worker)).run_job(job.id)
     job = storage.jobs.get(job.id)
     if job.status != "succeeded":
         fail(f"job {job.id} {job.status}: {job.error}")
@@ -300,6 +249,8 @@ def train(
     max_lines: int = typer.Option(3),
     max_chars: int = typer.Option(40),
     max_line_chars: int = typer.Option(16),
+    template_share: float = typer.Option(0.0, min=0.0, max=1.0, help="Share of synthetic pictures drawn from the templates (tweets, memes, signs, pages... on scenes); the rest are plain cards."),
+    region_dropout: float = typer.Option(0.1, min=0.0, max=0.99, help="Share of samples trained without their region map."),
     folder_dataset: Optional[Path] = typer.Option(None, help="Train on image+.txt pairs instead of synthetic text."),
     init_from: Optional[Path] = typer.Option(None, help="Continue from these weights (e.g. the shipped checkpoint)."),
     warm_start_base: Optional[Path] = typer.Option(None, help="SR only: copy this base model into the SR middle."),
@@ -331,7 +282,7 @@ def train(
             folder_dataset=str(folder_dataset) if folder_dataset else None,
             init_from=str(init_from) if init_from else None,
             warm_start_base=str(warm_start_base) if warm_start_base else None,
-            low_res_size=low_res_size,
+            low_res_size=low_res_size, template_share=template_share, region_dropout=region_dropout,
         )
     except ValueError as error:
         fail(str(error), USAGE_ERROR)
@@ -349,6 +300,7 @@ def preview_data(
     max_lines: int = typer.Option(3),
     max_chars: int = typer.Option(40),
     max_line_chars: int = typer.Option(16),
+    template_share: float = typer.Option(0.0, min=0.0, max=1.0, help="Share drawn from the templates (tweets, memes, signs...), the rest plain cards."),
     seed: int = typer.Option(0),
 ) -> None:
     """Write a grid of synthetic training images and print their transcripts: check fonts and curriculum before a run."""
@@ -362,7 +314,7 @@ def preview_data(
 
     try:
         text = TextSamplerConfig(min_lines=min_lines, max_lines=max_lines, max_chars=max_chars, max_line_chars=max_line_chars)
-        examples = list(islice(SyntheticTextDataset(size, text, seed=seed), count))
+        examples = list(islice(SyntheticTextDataset(size, text, seed=seed, template_share=template_share), count))
     except (ValueError, FontError, WordListError) as error:
         fail(str(error), USAGE_ERROR)
     import torch

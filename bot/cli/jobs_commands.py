@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from bot.cli.app import app, bench_app, existing_file, fail, picture_file, reported_errors
-from generation.types import JOB_KINDS
+from bot.cli.request_flags import ALL, request_flags
 from storage.types import JOB_STATUSES, SOURCES
 
 # Choices, so a misspelt filter is refused instead of matching nothing.
 StatusChoice = enum.StrEnum("StatusChoice", {name: name for name in JOB_STATUSES})
 SourceChoice = enum.StrEnum("SourceChoice", {name: name for name in SOURCES})
-KindChoice = enum.StrEnum("KindChoice", {name: name for name in JOB_KINDS})
 
 jobs_app = typer.Typer(help="Submit, inspect and cancel generation jobs.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
@@ -34,25 +33,13 @@ def _open(settings=None, *, upgrade: bool = True):  # noqa: ANN001,ANN202  Setti
 
 
 @jobs_app.command("submit")
+@request_flags(*ALL)
 def submit(
+    given: dict[str, Any],
     text: Annotated[str, typer.Argument(help="The text to draw; use \\n for a line break.")],
-    negative: Annotated[str, typer.Option(help="Negative prompt (antiprompt).")] = "",
-    guidance: Annotated[Optional[float], typer.Option(help="Guidance scale (default from settings).")] = None,
-    sr_guidance: Annotated[Optional[float], typer.Option(help="Super-resolution guidance (default from settings).")] = None,
-    steps: Annotated[Optional[int], typer.Option(help="Base sampler steps (default from settings).")] = None,
-    sr_steps: Annotated[Optional[int], typer.Option(help="Super-resolution sampler steps (default from settings).")] = None,
-    scheduler: Annotated[Optional[str], typer.Option(help="ddpm, ddim or dpmsolver (default from settings).")] = None,
-    candidates: Annotated[Optional[int], typer.Option(help="Base candidates (default from settings).")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed of the first candidate.")] = None,
     image: Annotated[Optional[Path], typer.Option(callback=existing_file, help="Start image (PNG) to draw over.")] = None,
-    strength: Annotated[float, typer.Option(help="With --image: how much of it is redrawn (0-1).")] = 0.75,
     box: Annotated[Optional[str], typer.Option(metavar="X,Y,W,H", help="With --image: write the text into this box of the picture (pixels) and keep the rest.")] = None,
-    style: Annotated[Optional[str], typer.Option(help="A learned style by name (`glyphbot style list`).")] = None,
     style_image: Annotated[Optional[Path], typer.Option(callback=existing_file, help="A reference picture (PNG) whose palette and texture to take on.")] = None,
-    style_strength: Annotated[float, typer.Option(help="How strongly --style / --style-image steer the result (0-1].")] = 0.5,
-    kind: Annotated[KindChoice, typer.Option(help="imagine, or tween: frames from TEXT to --end-prompt and a GIF of them.")] = KindChoice.imagine,
-    end_prompt: Annotated[str, typer.Option(help="With --kind tween: the last frame's text (\\n for a line break).")] = "",
-    frames: Annotated[int, typer.Option(help="With --kind tween: frames, both ends included.")] = 12,
     key: Annotated[Optional[str], typer.Option(help="Idempotency key: submitting it again returns the same job.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the job to finish, showing progress.")] = False,
     wait_for_worker: Annotated[
@@ -65,8 +52,9 @@ def submit(
     import getpass
 
     from config.settings import load_settings
-    from generation.types import RenderRequest
-    from storage.types import JobSubmission, parse_box
+    from generation.request_options import asked, configured
+    from generation.request_parsers import parse_box, unescape_newlines
+    from storage.types import JobSubmission
     from storage.validation import same_request
 
     try:
@@ -75,27 +63,11 @@ def submit(
         raise typer.BadParameter(str(error), param_hint="--box") from None
     with reported_errors(TimeoutError):
         settings = load_settings()
-        generation = settings.generation
         storage = _open(settings)
-        request = RenderRequest(
-            prompt=text.replace("\\n", "\n"),
-            negative_prompt=negative,
-            guidance_scale=generation.guidance_scale if guidance is None else guidance,
-            sr_guidance_scale=generation.sr_guidance_scale if sr_guidance is None else sr_guidance,
-            num_inference_steps=generation.num_inference_steps if steps is None else steps,
-            sr_num_inference_steps=generation.sr_num_inference_steps if sr_steps is None else sr_steps,
-            scheduler=scheduler or generation.scheduler,
-            seed=seed,
-            candidates=generation.candidates if candidates is None else candidates,
+        request = asked(
+            configured(settings.generation.model_dump()), unescape_newlines(text), **given, box=where,
             init_image_png=picture_file(image, "--image"),
-            strength=strength,
-            box=where,
-            style=style,
             style_image_png=picture_file(style_image, "--style-image"),
-            style_strength=style_strength,
-            kind=str(kind),
-            end_prompt=end_prompt.replace("\\n", "\n"),
-            frames=frames,
         )
         user = getpass.getuser()
         job = storage.jobs.submit(JobSubmission(request, "cli", user, user, "", key))
@@ -237,8 +209,8 @@ def _build_worker(settings, storage, renderer: str | None = None, batch_size: in
     checkpoint, no GPU) stops the command here, before it claims any job."""
     import dataclasses
 
+    from bot.render.loading import RendererUnavailable, load_renderer
     from bot.worker import Worker, WorkerOptions
-    from bot.worker.worker_renderers import RendererUnavailable, load_renderer
 
     try:
         render = load_renderer(renderer or settings.worker.renderer, settings)
@@ -270,7 +242,7 @@ def _log_to_console() -> None:
 
 @app.command("worker")
 def worker(
-    renderer: Annotated[Optional[str], typer.Option(help="module:Class (default: worker.renderer setting).")] = None,
+    renderer: Annotated[Optional[str], typer.Option(help="cascade, text or constant (default: worker.renderer setting).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(min=1, help="Jobs per GPU batch (default from settings).")] = None,
     exit_when_idle: Annotated[bool, typer.Option("--exit-when-idle", help="Stop once the queue is empty.")] = False,
     checkpoint_dir: CheckpointDirOption = None,
@@ -303,7 +275,7 @@ def serve(
     import asyncio
     import logging
 
-    from bot.worker.worker_serve import ADAPTERS, ServeError, configured_adapters, serve as serve_all
+    from bot.serve import ADAPTERS, ServeError, configured_adapters, serve as serve_all
 
     unknown = [name for name in adapter or [] if name not in ADAPTERS]
     if unknown:

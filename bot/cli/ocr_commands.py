@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from bot.cli.app import USAGE_ERROR, app, bench_app, existing_file, fail, no_such_file, reported_errors
+from generation.request_parsers import parse_box, unescape_newlines
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -195,6 +196,8 @@ def bench_text_accuracy(
     prompts: Optional[Path] = typer.Option(
         None, "--prompts", dir_okay=False, readable=True, callback=existing_file, help='Transcript file: one per line, "\\n" for a line break, # comments (default: the held-out set).',
     ),
+    long: bool = typer.Option(False, "--long", help="The long held-out transcripts (tweets, memes, pages... up to 380 characters) instead of the short ones."),
+    template: Optional[str] = typer.Option(None, "--template", help="Pin every transcript's template (glyphbot templates); default: the rules pick."),
     limit: int = typer.Option(0, min=0, help="Use only the first N transcripts (0: all)."),
     candidates: str = typer.Option(
         "1,4,8", "--candidates", callback=_candidate_counts, help="Candidate counts to compare; 1 (no rejection sampling) is the baseline.",
@@ -212,27 +215,34 @@ def bench_text_accuracy(
 ) -> None:
     """Render transcripts with the trained cascade at several candidate counts; print how well the winners read.
 
-    One table row per count: exact match (also ignoring case), CER, trigram score, no-text rate, ms/prompt;
-    with --ceiling, the same rows for font renders of the candidates' own layouts below them.
+    One table row per count: exact match (as written, and with line breaks folded into spaces, since long
+    transcripts are word-wrapped), also ignoring case, CER (both ways), trigram score, no-text rate, the
+    share of flat pictures (no structure outside the text boxes, see ocr/flatness.py), ms/prompt; with
+    --ceiling, the same rows for font renders of the candidates' own layouts below them. Then a table per
+    template, and a contact sheet per template beside --sheet.
     """
     from rich.console import Console
     from rich.progress import Progress
 
-    from bot.worker.cascade import CascadeRenderer, LayoutFontRenderer
+    from bot.render.cascade import CascadeRenderer, LayoutFontRenderer
     from config.settings import SettingsError, load_settings
     from generation.checkpoints import CheckpointMissingError, DeviceUnavailableError
     from generation.pipeline import OptionError
     from generation.tokenizer import PromptError
     from generation.types import RenderRequest
-    from ocr.benchmark import report_table, run_text_accuracy, write_contact_sheet
-    from ocr.heldout import PromptFileError, load_heldout, load_transcript_file
+    from generation.types import TEMPLATES
+    from ocr.benchmark import report_table, run_text_accuracy, template_breakdown, write_contact_sheet, write_template_sheets
+    from ocr.heldout import PromptFileError, load_heldout, load_heldout_long, load_transcript_file
 
     counts: list[int] = candidates  # type: ignore[assignment]  the callback turned the text into counts
     chosen = {"checkpoint_dir": checkpoint_dir, "device": device, "num_inference_steps": steps,
               "sr_num_inference_steps": sr_steps, "guidance_scale": guidance, "scheduler": scheduler}
     try:
         settings = load_settings(generation={key: value for key, value in chosen.items() if value is not None})
-        transcripts = (load_transcript_file(prompts) if prompts is not None else load_heldout())[: limit or None]
+        if template is not None and template not in TEMPLATES:
+            raise typer.BadParameter(f"unknown template {template!r}; choose one of {', '.join(TEMPLATES)}", param_hint="--template")
+        default = load_heldout_long if long else load_heldout_short
+        transcripts = (load_transcript_file(prompts) if prompts is not None else default())[: limit or None]
         if not transcripts:
             raise PromptFileError(f"{prompts}: no transcripts in the file")
         if max(counts) > settings.generation.max_candidates:
@@ -244,26 +254,43 @@ def bench_text_accuracy(
     g = settings.generation
     request = RenderRequest("", guidance_scale=g.guidance_scale, sr_guidance_scale=g.sr_guidance_scale, seed=seed,
                             num_inference_steps=g.num_inference_steps, sr_num_inference_steps=g.sr_num_inference_steps,
-                            scheduler=g.scheduler, layout=layout)
+                            scheduler=g.scheduler, layout=layout, template=template)
+    describe = None if layout == "none" else _layout_describer(template)
     console = Console()
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("rendering", total=len(transcripts) * len(counts) * (2 if ceiling else 1))
         try:
-            report = run_text_accuracy(transcripts, renderer, request, counts, on_sample=lambda _: progress.advance(task))
+            report = run_text_accuracy(transcripts, renderer, request, counts, on_sample=lambda _: progress.advance(task), describe=describe)
             best = None
             if ceiling:
                 final_size = (renderer.pipeline.sr_unet or renderer.pipeline.base_unet).config.sample_size
                 best = run_text_accuracy(transcripts, LayoutFontRenderer(final_size, renderer.ocr_settings), request, counts,
-                                         on_sample=lambda _: progress.advance(task))
+                                         on_sample=lambda _: progress.advance(task), describe=describe)
         except (PromptError, OptionError) as error:
             fail(str(error), USAGE_ERROR)
     console.print(f"checkpoints in {g.checkpoint_dir}, {g.scheduler} {g.num_inference_steps}+{g.sr_num_inference_steps} steps, "
                   f"guidance {g.guidance_scale}, layout {layout}, seed {seed}; ms/prompt includes OCR", soft_wrap=True, markup=False)
     console.print(report_table(report, f"text accuracy of {len(transcripts)} transcripts", best))
+    if describe is not None:
+        console.print(template_breakdown(report))
     try:
         console.print(f"contact sheet: {write_contact_sheet(report, sheet)}", soft_wrap=True, markup=False)
+        for path in write_template_sheets(report, sheet):
+            console.print(f"contact sheet: {path}", soft_wrap=True, markup=False)
     except OSError as error:
         fail(str(error), USAGE_ERROR)
+
+
+def _layout_describer(template: str | None):
+    """The benchmark's `describe`: the template a transcript's first candidate is drawn as, and every
+    candidate's text boxes (left out of the flatness figure), from the seeds the renderer uses."""
+    from generation.templates import candidate_layouts
+
+    def describe(transcript: str, seed: int, count: int) -> tuple[str, list[tuple[float, float, float, float]]]:
+        layouts = [layout for layout in candidate_layouts([transcript] * count, [seed + i for i in range(count)], template=template) if layout]
+        return (layouts[0].template if layouts else "none"), [box for layout in layouts for box in layout.text_boxes()]
+
+    return describe
 
 
 def _numbers(text: str) -> list[float]:
@@ -296,7 +323,7 @@ def bench_look(
     from rich.console import Console
     from rich.progress import Progress
 
-    from bot.worker.cascade import CascadeRenderer
+    from bot.render.cascade import CascadeRenderer
     from config.settings import SettingsError, load_settings
     from generation.checkpoints import CheckpointMissingError
     from generation.types import RenderRequest
@@ -363,9 +390,7 @@ def bench_photo(
     try:
         settings = load_settings(generation={"checkpoint_dir": checkpoint_dir} if checkpoint_dir else {})
         shipped = locate_checkpoints(settings.generation.checkpoint_dir)
-        parsed = [tuple(int(v) for v in box.split(",")) for box in boxes]
-        if any(len(box) != 4 for box in parsed):
-            raise ValueError("each --box is four numbers X,Y,W,H")
+        parsed = [parse_box(box) for box in boxes]
     except (SettingsError, CheckpointMissingError, ValueError) as error:
         fail(str(error), USAGE_ERROR)
     from PIL import Image
@@ -380,11 +405,7 @@ def bench_photo(
     g = settings.generation
     try:
         rows = run_photo_bench(pipeline, OcrSettings(parallel_workers=1).reader(), Image.open(photo).convert("RGB"), parsed,
-                               _prompt(text), seed, g.num_inference_steps, g.sr_num_inference_steps)
+                               unescape_newlines(text), seed, g.num_inference_steps, g.sr_num_inference_steps)
     except BoxError as error:
         fail(str(error), USAGE_ERROR)
-    Console().print(photo_table(rows, _prompt(text)))
-
-
-def _prompt(text: str) -> str:
-    return text.replace("\\n", "\n")
+    Console().print(photo_table(rows, unescape_newlines(text)))

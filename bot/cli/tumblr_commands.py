@@ -100,6 +100,7 @@ def run() -> None:
     from bot.tumblr import run_tumblr_autoresponder
     from bot.tumblr.client import TumblrCredentialsMissing
     from config.settings import SettingsError, load_settings
+    from generation.request_options import configured
     from storage.errors import StorageError
     from storage.facade import open_storage
 
@@ -107,7 +108,8 @@ def run() -> None:
     try:
         settings = load_settings()
         storage = open_storage(settings)
-        asyncio.run(run_tumblr_autoresponder(settings.tumblr, storage.async_jobs()))
+        defaults = configured(settings.generation.model_dump())
+        asyncio.run(run_tumblr_autoresponder(settings.tumblr, storage.async_jobs(), defaults=defaults))
     except (SettingsError, StorageError, TumblrCredentialsMissing, ValueError) as error:
         fail(str(error))
     except KeyboardInterrupt:

@@ -25,6 +25,7 @@ from bot.discord.outbox import PendingDelivery
 from bot.discord.settings import DiscordSettings
 from bot.discord.styles import autocomplete_style
 from bot.discord.texts import fit
+from generation.request_options import option
 from generation.types import BOX_PLACES, RenderRequest
 from storage.errors import (
     DatabaseUnavailable,
@@ -189,8 +190,12 @@ def check_sizes(settings: DiscordSettings, attachments: dict[str, discord.Attach
     style_strength="With a style or style_image: how strongly it steers the result (0 to 1)",
     box="With an image: write the text into this box only, X,Y,W,H in its pixels (0,0 is the top left)",
     where="With an image: write the text into a band at its top, center or bottom; the rest stays",
+    template="What the picture is: a tweet, a sign, a meme...; left out, the text's shape picks",
 )
-@app_commands.choices(where=[app_commands.Choice(name=place, value=place) for place in BOX_PLACES])
+@app_commands.choices(
+    where=[app_commands.Choice(name=place, value=place) for place in BOX_PLACES],
+    template=[app_commands.Choice(name=name, value=name) for name in option("template").choices],
+)
 @app_commands.autocomplete(style=autocomplete_style)
 async def imagine_command(
     interaction: discord.Interaction,
@@ -207,6 +212,7 @@ async def imagine_command(
     style_strength: float | None = None,
     box: str | None = None,
     where: str | None = None,
+    template: str | None = None,
 ) -> None:
     bot: BotContext = interaction.client  # type: ignore[assignment]
     attachments = {"image": image, "style_image": style_image}
@@ -216,7 +222,7 @@ async def imagine_command(
         return parse_imagine(
             settings, prompt=prompt, negative=negative, guidance=guidance, steps=steps, seed=seed,
             count=count, strength=strength, has_image=image is not None, style=style, style_strength=style_strength,
-            has_style_image=style_image is not None, box=box, where=where,
+            has_style_image=style_image is not None, box=box, where=where, template=template,
         )
 
     options = await checked(interaction, parse)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import random
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -14,8 +13,8 @@ import discord
 from bot.discord.access import actor, may_manage, owns
 from bot.discord.attachments import MAX_FILES, TooLargeForDiscord, pack_images
 from bot.discord.imagine import claim_cooldown, refuse, submit_and_deliver
-from bot.discord.options import MAX_SEED
 from bot.discord.texts import candidates_message, fit, job_title
+from generation.request_parsers import random_seed
 from generation.types import Box, RenderRequest
 from storage.errors import DatabaseUnavailable, JobNotFound
 from storage.types import Job
@@ -32,7 +31,7 @@ class Again:
     title: str
     request: RenderRequest
 
-    def requests(self, candidates: int) -> list[RenderRequest]:
+    def requests(self, candidates: int | None) -> list[RenderRequest]:
         return [self.request]
 
 
@@ -40,7 +39,7 @@ async def _again(bot: "BotContext", job: Job, *, init_image_png: bytes | None, *
     """The job's own request (every setting from its row, the pictures from the image store) with a new seed."""
     style_image = await bot.jobs.read_image(job.style_image_hash) if job.style_image_hash else None
     request = job.render_request(init_image_png, style_image_png=style_image)
-    return Again(job_title(job), replace(request, seed=random.SystemRandom().randint(0, MAX_SEED), **changes))  # type: ignore[arg-type]
+    return Again(job_title(job), replace(request, seed=random_seed(), **changes))  # type: ignore[arg-type]
 
 
 async def reroll(bot: "BotContext", interaction: discord.Interaction, job: Job) -> None:

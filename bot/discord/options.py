@@ -14,12 +14,12 @@ from typing import Protocol
 from bot.discord.attachments import Picture
 from bot.discord.photo import Placement, parse_placement
 from bot.discord.settings import DiscordSettings
+from generation.request_options import asked, option
+from generation.request_parsers import MAX_SEED, random_seed, unescape_newlines
 from generation.types import MAX_STYLE_STRENGTH, Box, RenderRequest
 from storage.errors import InvalidJob
 from storage.types import QueueLimits
 from storage.validation import check_style_name, validate_request
-
-MAX_SEED = 2**32 - 1
 
 
 class OptionErrors(ValueError):
@@ -36,7 +36,7 @@ class Submittable(Protocol):
     @property
     def title(self) -> str: ...
 
-    def requests(self, candidates: int) -> list[RenderRequest]: ...
+    def requests(self, candidates: int | None) -> list[RenderRequest]: ...
 
 
 @dataclass(frozen=True)
@@ -44,8 +44,9 @@ class ImagineOptions:
     """A validated `/imagine`: one render request per image asked for (`count` of them, consecutive seeds).
 
     `placement` is what the user asked for (box or where); `box` is it resolved against the attached
-    picture, once that has been read (`with_pictures`)."""
+    picture, once that has been read (`with_pictures`). `defaults` is what the user left out: `[generation]`'s."""
 
+    defaults: RenderRequest
     prompt: str
     negative: str
     guidance: float
@@ -59,26 +60,20 @@ class ImagineOptions:
     style_image_png: bytes | None = None
     placement: Placement | None = None
     box: Box | None = None
+    template: str | None = None
 
     @property
     def title(self) -> str:
         return self.prompt
 
-    def requests(self, candidates: int) -> list[RenderRequest]:
+    def requests(self, candidates: int | None) -> list[RenderRequest]:
+        """One request per image, on consecutive seeds; `candidates` None: the defaults' number."""
         return [
-            RenderRequest(
-                prompt=self.prompt,
-                negative_prompt=self.negative,
-                guidance_scale=self.guidance,
-                num_inference_steps=self.steps,
-                seed=(self.seed + index) % (MAX_SEED + 1),
-                candidates=candidates,
-                init_image_png=self.init_image_png,
-                strength=self.strength,
-                style=self.style,
-                style_image_png=self.style_image_png,
-                style_strength=self.style_strength,
-                box=self.box,
+            asked(
+                self.defaults, self.prompt, negative_prompt=self.negative, guidance_scale=self.guidance,
+                num_inference_steps=self.steps, seed=(self.seed + index) % (MAX_SEED + 1), candidates=candidates,
+                init_image_png=self.init_image_png, strength=self.strength, style=self.style,
+                style_image_png=self.style_image_png, style_strength=self.style_strength, box=self.box, template=self.template,
             )
             for index in range(self.count)
         ]
@@ -98,12 +93,6 @@ class ImagineOptions:
         )
 
 
-def unescape_newlines(text: str) -> str:
-    r"""Slash-command options are single-line, so users write `\n`; `\\n` keeps a literal backslash-n."""
-    placeholder = "\x00"
-    return text.replace("\\\\n", placeholder).replace("\\n", "\n").replace(placeholder, "\\n")
-
-
 def parse_imagine(
     settings: DiscordSettings,
     *,
@@ -120,15 +109,17 @@ def parse_imagine(
     has_style_image: bool = False,
     box: str | None = None,
     where: str | None = None,
+    template: str | None = None,
     rng: random.Random | None = None,
 ) -> ImagineOptions:
-    """Return validated options or raise OptionErrors listing every bad value."""
+    """Return validated options or raise OptionErrors listing every bad value; what is left out is
+    `[generation]`'s (settings.defaults)."""
     problems: list[str] = []
     prompt = typed_text(problems, "prompt", prompt, settings.max_prompt_chars, required=True)
     negative = typed_text(problems, "negative", negative, settings.max_prompt_chars, required=False)
-    guidance = settings.guidance_default if guidance is None else guidance
+    guidance = settings.defaults.guidance_scale if guidance is None else guidance
     check_number(problems, "guidance", guidance, settings.guidance_min, settings.guidance_max)
-    steps = settings.steps_default if steps is None else steps
+    steps = settings.defaults.num_inference_steps if steps is None else steps
     check_number(problems, "steps", steps, settings.steps_min, settings.steps_max)
     count = settings.count_default if count is None else count
     check_number(problems, "count", count, 1, settings.count_max)
@@ -145,11 +136,14 @@ def parse_imagine(
     _fraction(problems, "style_strength", style_strength, MAX_STYLE_STRENGTH)
     placement, placement_problems = parse_placement(box, where, has_image=has_image)
     problems += placement_problems
+    template_problem = option("template").problem(template)
+    if template_problem:
+        problems.append(f"template: {template_problem.removeprefix('template ')}.")
     if problems:
         raise OptionErrors(problems)
     return ImagineOptions(
-        prompt, negative, float(guidance), int(steps), pick_seed(seed, rng), int(count), float(strength),
-        style=style, style_strength=float(style_strength), placement=placement,
+        settings.defaults, prompt, negative, float(guidance), int(steps), pick_seed(seed, rng), int(count), float(strength),
+        style=style, style_strength=float(style_strength), placement=placement, template=template,
     )
 
 
@@ -194,7 +188,7 @@ def check_seed(problems: list[str], seed: int | None) -> None:
 
 def pick_seed(seed: int | None, rng: random.Random | None = None) -> int:
     """The seed given, or a random one (shown with the result, so the picture can be made again)."""
-    return seed if seed is not None else (rng or random.SystemRandom()).randint(0, MAX_SEED)
+    return seed if seed is not None else random_seed(rng)
 
 
 def check_text(problems: list[str], name: str, value: str, limit: int, *, required: bool) -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.discord.attachments import Picture
+from generation.request_parsers import format_box, parse_box
 from generation.types import BOX_PLACES, Box, box_for_place
-from storage.types import format_box, parse_box
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from generation.request_options import configured
+from generation.types import RenderRequest
+
 # Discord's interaction tokens live 15 minutes; stop using one a little before, so a slow upload
 # does not start on a token that dies mid-request.
 TOKEN_LIFETIME_S = 15 * 60
@@ -27,13 +30,11 @@ class DiscordSettings:
     max_prompt_chars: int = 380
     guidance_min: float = 0.0
     guidance_max: float = 10.0
-    guidance_default: float = 2.0
     steps_min: int = 5
     steps_max: int = 150
-    steps_default: int = 20
     count_max: int = 4
     count_default: int = 1
-    candidates: int = 4
+    candidates: int | None = None  # None: the defaults' ([generation] candidates)
     strength_default: float = 0.75
     variation_strength: float = 0.6
     max_init_image_mib: float = 8.0
@@ -45,6 +46,8 @@ class DiscordSettings:
     state_dir: str = "data/discord"
     token_lifetime_s: float = TOKEN_LIFETIME_S
     token_margin_s: float = TOKEN_MARGIN_S
+    # What every request starts from: `[generation]`'s defaults (steps, guidance, sampler, candidates...).
+    defaults: RenderRequest = field(default_factory=configured)
 
     @property
     def max_init_image_bytes(self) -> int:
@@ -70,4 +73,5 @@ class DiscordSettings:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in section.model_dump(exclude={"token", "token_file"}).items() if k in known}
         values["guild_ids"] = tuple(values.get("guild_ids", ()))
-        return cls(token=token, state_dir=str(settings.storage.data_dir / "discord"), **values)
+        return cls(token=token, state_dir=str(settings.storage.data_dir / "discord"),
+                   defaults=configured(settings.generation.model_dump()), **values)

@@ -19,8 +19,9 @@ from bot.discord.imagine import checked, claim_cooldown, deferred, submit_and_de
 from bot.discord.options import OptionErrors, check_number, check_seed, pick_seed, typed_text
 from bot.discord.settings import DiscordSettings
 from bot.discord.texts import tween_title
+from generation.request_options import asked
+from generation.request_parsers import normalize_prompt
 from generation.types import MAX_TWEEN_FRAMES, MIN_TWEEN_FRAMES, RenderRequest
-from storage.validation import normalize_prompt
 
 if TYPE_CHECKING:
     from bot.discord.context import BotContext
@@ -30,26 +31,23 @@ TWEEN_CANDIDATES = 1
 
 @dataclass(frozen=True)
 class TweenOptions:
-    """A validated `/tween`."""
+    """A validated `/tween`; every other setting is `defaults`' (`[generation]`'s)."""
 
+    defaults: RenderRequest
     start: str
     end: str
     frames: int
     seed: int
-    steps: int
-    guidance: float
 
     @property
     def title(self) -> str:
         return tween_title(self.start, self.end)
 
-    def requests(self, candidates: int) -> list[RenderRequest]:
+    def requests(self, candidates: int | None) -> list[RenderRequest]:
         """One tween job; `candidates` (the images per /imagine) does not apply to it."""
         return [
-            RenderRequest(
-                prompt=self.start, end_prompt=self.end, kind="tween", frames=self.frames, seed=self.seed,
-                num_inference_steps=self.steps, guidance_scale=self.guidance, candidates=TWEEN_CANDIDATES,
-            )
+            asked(self.defaults, self.start, end_prompt=self.end, kind="tween", frames=self.frames, seed=self.seed,
+                  candidates=TWEEN_CANDIDATES)
         ]
 
 
@@ -68,7 +66,7 @@ def parse_tween(
     check_seed(problems, seed)
     if problems:
         raise OptionErrors(problems)
-    return TweenOptions(start, end, int(frames), pick_seed(seed, rng), settings.steps_default, settings.guidance_default)
+    return TweenOptions(settings.defaults, start, end, int(frames), pick_seed(seed, rng))
 
 
 @app_commands.command(name="tween", description="An animated GIF whose text morphs from one prompt into another")

@@ -22,6 +22,7 @@ from bot.http.schemas import (
     ImageView,
     JobImages,
     JobList,
+    OPTION_FIELDS,
     JobOptions,
     JobPath,
     JobView,
@@ -33,6 +34,7 @@ from bot.http.schemas import (
     WaitQuery,
 )
 from bot.http.services import Services, services
+from generation.request_options import asked
 from generation.types import RenderRequest
 from ocr.transcripts import TranscriptFormatError, image_blocks
 from storage.errors import (
@@ -89,9 +91,7 @@ def job_view(request: web.Request, update: JobUpdate) -> JobView:
         progress = Progress(stage=job.progress_stage, step=job.progress_step, total=job.progress_total)
     return JobView(
         id=job.id, status=job.status, prompt=job.prompt, negative_prompt=job.negative_prompt,
-        options=JobOptions(guidance_scale=job.guidance_scale, sr_guidance_scale=job.sr_guidance_scale,
-                           num_inference_steps=job.num_inference_steps, sr_num_inference_steps=job.sr_num_inference_steps,
-                           scheduler=job.scheduler, candidates=job.candidates, seed=job.seed),
+        options=JobOptions(**{field: getattr(job, name) for field, name in OPTION_FIELDS.items()}),
         kind=job.kind, end_prompt=job.end_prompt, frames=job.frames, style=job.style, style_strength=job.style_strength,
         style_image_sha256=job.style_image_hash, init_image_sha256=job.init_image_hash,
         box=None if job.box_tuple is None else list(job.box_tuple),
@@ -123,11 +123,13 @@ def _prompt_of(body: SubmitJob) -> str:
     return blocks[0].text
 
 
-def render_request_of(body: SubmitJob) -> RenderRequest:
-    """The generation request a submission stands for (pictures decoded; storage validates the rest)."""
-    return RenderRequest(
-        prompt=_prompt_of(body), negative_prompt=body.negative_prompt, **body.options.model_dump(),
-        kind=body.kind, end_prompt=body.end_prompt, frames=body.frames,
+def render_request_of(body: SubmitJob, defaults: RenderRequest) -> RenderRequest:
+    """The generation request a submission stands for: the options it gives over the server's `defaults`
+    (`[generation]`), pictures decoded; storage validates the rest."""
+    given = body.options.model_dump(include=body.options.model_fields_set)
+    return asked(
+        defaults, _prompt_of(body), **{OPTION_FIELDS[field]: value for field, value in given.items()},
+        negative_prompt=body.negative_prompt, kind=body.kind, end_prompt=body.end_prompt, frames=body.frames,
         style=body.style, style_strength=body.style_strength, style_image_png=_picture(body.style_image, "style_image"),
         init_image_png=_picture(body.init_image, "init_image"), strength=body.strength,
         box=None if body.box is None else (body.box[0], body.box[1], body.box[2], body.box[3]),
@@ -158,7 +160,7 @@ def _field_error(loc: str, message: str) -> ApiError:
 async def submit_job(request: web.Request, call: Call) -> web.Response:
     """Queue a job. Resubmitting the same `idempotency_key` returns the first job (200) instead of a new one."""
     svc, body, client = services(request), call.body, call.client
-    render = render_request_of(body)
+    render = render_request_of(body, svc.defaults)
     key = _storage_key(client, body.idempotency_key) if body.idempotency_key else None
     if key is not None:
         existing = await svc.jobs.get_by_key(key)

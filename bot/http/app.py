@@ -21,6 +21,7 @@ from bot.http.ratelimit import RateLimiter
 from bot.http.services import SERVICES, Services
 from bot.http.settings import HttpSettings, http_settings
 from config.settings import TumblrSettings
+from generation.request_options import configured
 from storage.async_api import AsyncJobs
 from storage.db import Database
 from storage.errors import DatabaseUnavailable
@@ -65,6 +66,7 @@ def create_app(settings: Any, db: Database, *, images: ImageStore | None = None,
     if styles is None:
         styles = StyleStore(db, getattr(settings, "styles_dir", None) or images.root.parent / "styles")
     queue = JobQueue(db, images, limits or queue_limits(settings), styles=styles)
+    generation = getattr(settings, "generation", None)
     app = web.Application(client_max_size=config.max_body_bytes, middlewares=[_security_headers, _api_errors])
     app[SERVICES] = Services(
         settings=config, db=db, queue=queue,
@@ -73,6 +75,7 @@ def create_app(settings: Any, db: Database, *, images: ImageStore | None = None,
         api_limiter=RateLimiter(config.rate_limit_burst),
         login_limiter=LoginLimiter(config.login_attempts_per_minute, config.login_name_attempts_per_hour),
         tumblr=tumblr or getattr(settings, "tumblr", None),
+        defaults=configured(None if generation is None else generation.model_dump()),
     )
     api_module.api.add_routes(app, api_guard)
     document = build_openapi(api_module.api.endpoints, title="glyphbot API", version="1")

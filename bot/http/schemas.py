@@ -1,7 +1,8 @@
 """Request and response models of the JSON API: the single source of validation and of the OpenAPI schemas.
 
-The bounds mirror `storage.validation` (which stays the final authority at submission) so that a
-request this schema accepts is one storage accepts too; `tests/http/test_schemas.py` checks they agree.
+The render options' types, bounds, choices and help come from the request spine
+(generation.request_options), as storage's validation does (which stays the final authority at
+submission), so a request this schema accepts is one storage accepts too.
 Text fields refuse control characters with a pattern (not a Python validator) so that the rule also
 appears in the published document and fuzzers generate only what the server really accepts.
 """
@@ -12,15 +13,15 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
 
 from bot.tumblr.autoresponder import STATES
 from bot.tumblr.models import POST_STATUSES
-from generation.types import MAX_STYLE_STRENGTH, MAX_TWEEN_FRAMES, MIN_TWEEN_FRAMES, RenderRequest
+from generation.request_options import HTTP_OPTIONS, OPTIONS, RenderOption, configured, option
 from storage.types import QueueLimits
 from storage.validation import MAX_INIT_IMAGE_BYTES
 
-_DEFAULTS = RenderRequest(prompt="")
+_DEFAULTS = configured()
 _LIMITS = QueueLimits()
 
 # Any character but C0/C1 controls other than tab and newline (they have no glyph; NUL cannot be stored).
@@ -33,8 +34,6 @@ IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9._:\-]+$"
 # A string format of our own: JSON Schema cannot say "one well-formed image block", so the format names it.
 TRANSCRIPT_FORMAT = "glyphbot-transcript"
 
-# generation.schedulers.SAMPLERS, repeated here because importing generation's samplers loads torch.
-Scheduler = Literal["ddpm", "ddim", "dpmsolver"]
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 JobKind = Literal["imagine", "tween"]  # generation.types.JOB_KINDS
 STYLE_NAME_PATTERN = r"^[a-z0-9_-]{1,32}$"  # storage.validation.STYLE_NAME
@@ -56,20 +55,25 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class JobOptions(_Strict):
-    """Generation settings; every field may be left out to use the server's default."""
+def _option_field(declared: RenderOption) -> tuple[Any, Any]:
+    """One `options` field as the request spine declares the option: its type or choices, bounds and help.
+    The default published is the shipped one; a field left out takes the server's `[generation]` value."""
+    most = _LIMITS.max_candidates if declared.name == "candidates" else declared.high
+    bounds = {key: value for key, value in (("gt" if declared.above_low else "ge", declared.low), ("le", most)) if value is not None}
+    kind: Any = Literal[declared.choices] if declared.choices else declared.type
+    if declared.optional:  # the bounds go inside, before the validator, or pydantic does not publish them
+        whole = (BeforeValidator(_whole),) if declared.type is int else ()
+        return Annotated[kind, Field(**bounds), *whole] | None, Field(None, description=declared.help)
+    kind = WholeNumber if declared.type is int else kind
+    return kind, Field(getattr(_DEFAULTS, declared.name), description=declared.help, **bounds)
 
-    guidance_scale: float = Field(_DEFAULTS.guidance_scale, ge=0.0, le=30.0,
-                                  description="Classifier-free guidance of the base model: uncond + g·(cond − uncond); 1 = conditional only.")
-    sr_guidance_scale: float = Field(_DEFAULTS.sr_guidance_scale, ge=0.0, le=30.0,
-                                     description="Guidance of the super-resolution model.")
-    num_inference_steps: WholeNumber = Field(_DEFAULTS.num_inference_steps, ge=1, le=1000)
-    sr_num_inference_steps: WholeNumber = Field(_DEFAULTS.sr_num_inference_steps, ge=1, le=1000)
-    scheduler: Scheduler = Field(_DEFAULTS.scheduler, description="Sampler of both stages.")
-    candidates: WholeNumber = Field(_DEFAULTS.candidates, ge=1, le=_LIMITS.max_candidates,
-                            description="Base images sampled and read back with OCR; the best is kept.")
-    seed: Annotated[int, Field(ge=0, le=2**63 - 1), BeforeValidator(_whole)] | None = Field(
-        None, description="Fixes the result; random when null.")
+
+# The `options` object: every option the request spine places there (HTTP_OPTIONS), under its own name.
+OPTION_FIELDS = {o.http.removeprefix(HTTP_OPTIONS): o.name for o in OPTIONS if o.http and o.http.startswith(HTTP_OPTIONS)}
+JobOptions = create_model(
+    "JobOptions", __base__=_Strict, __doc__="Generation settings; every field may be left out to use the server's default.",
+    **{field: _option_field(option(name)) for field, name in OPTION_FIELDS.items()},
+)
 
 
 def _refuse_null(value: object) -> object:
@@ -156,20 +160,18 @@ class SubmitJob(_EitherOr):
                                                  "`end_prompt` with the noise held fixed, and an animated GIF of them.")
     end_prompt: str = Field("", max_length=_LIMITS.max_prompt_chars, pattern=OPTIONAL_TEXT_PATTERN,
                             description="A tween's last frame's text (required for `tween`, different from the prompt).")
-    frames: WholeNumber = Field(_DEFAULTS.frames, ge=MIN_TWEEN_FRAMES, le=MAX_TWEEN_FRAMES,
-                                description="A tween's frame count, both ends included.")
+    frames: WholeNumber = _option_field(option("frames"))[1]
     style: Annotated[str | None, NotNull] = Field(None, pattern=STYLE_NAME_PATTERN,
                                                   description="A learned style by name (`GET /styles`).")
     style_image: Annotated[str | None, NotNull] = Field(
         None, min_length=4, max_length=MAX_PICTURE_BASE64, pattern=BASE64_PATTERN,
         description="Base64 of a PNG whose palette and texture the result takes on.")
-    style_strength: float = Field(_DEFAULTS.style_strength, gt=0.0, le=MAX_STYLE_STRENGTH,
-                                  description="How strongly `style` or `style_image` steers the result.")
+    style_strength: float = _option_field(option("style_strength"))[1]
     init_image: Annotated[str | None, NotNull] = Field(
         None, min_length=4, max_length=MAX_PICTURE_BASE64, pattern=BASE64_PATTERN,
         description="Base64 of a PNG to draw over (img2img), or to write into with `box`. Raise the server's "
                     "`http.max_body_bytes` (64 KiB by default) to send pictures.")
-    strength: float = Field(_DEFAULTS.strength, gt=0.0, le=1.0, description="With `init_image` and no box: how much of it is redrawn.")
+    strength: float = _option_field(option("strength"))[1]
     box: Annotated[list[WholeNumber] | None, NotNull] = Field(
         None, min_length=4, max_length=4,
         description="[x, y, width, height] in `init_image`'s pixels: the text is written into this box and every "

@@ -10,6 +10,7 @@ from bot.http.login_limits import LoginLimiter
 from bot.http.ratelimit import RateLimiter
 from bot.http.settings import HttpSettings
 from config.settings import TumblrSettings
+from generation.types import RenderRequest
 from storage.async_api import AsyncJobs
 from storage.db import Database
 from storage.images import ImageStore
@@ -30,6 +31,7 @@ class Services:
     api_limiter: RateLimiter
     login_limiter: LoginLimiter
     tumblr: TumblrSettings | None  # None, or no blog: the autoresponder is not configured (posts answer 503)
+    defaults: RenderRequest  # what a job's left-out options are: `[generation]`'s (generation.request_options.configured)
 
 
 SERVICES = web.AppKey("glyphbot_services", Services)

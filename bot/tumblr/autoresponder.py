@@ -38,6 +38,7 @@ from bot.tumblr.content import Block, build_content, check_blocks, media_identif
 from bot.tumblr.limits import backoff, local_limit, retry_at
 from bot.tumblr.models import OPEN_STATUSES, TumblrImageRow, TumblrPostRow
 from config.settings import TumblrSettings
+from generation.request_options import asked, configured
 from generation.types import RenderRequest
 from ocr.transcripts import TranscriptFormatError
 from storage.async_api import AsyncJobs
@@ -89,12 +90,14 @@ class TumblrAutoresponder:
     """Owns the `tumblr_posts` rows of one blog and moves each of them through the state machine."""
 
     def __init__(self, db: Database, jobs: AsyncJobs, api: TumblrApi, settings: TumblrSettings,
-                 clock: Callable[[], dt.datetime] = utcnow) -> None:
+                 clock: Callable[[], dt.datetime] = utcnow, defaults: RenderRequest | None = None) -> None:
         self.db = db
         self.jobs = jobs
         self.api = api
         self.settings = settings
         self.clock = clock
+        # What each image's request starts from: `[generation]`'s defaults (steps, sampler, candidates...).
+        self.defaults = defaults or configured()
         self._older_than: int | None = None  # where the next round's older page of drafts starts
 
     # ------------------------------------------------------------------ intake
@@ -244,8 +247,9 @@ class TumblrAutoresponder:
         for image in post.images:
             if image.job_id is None:
                 submission = JobSubmission(
-                    request=RenderRequest(prompt=image.text, guidance_scale=image.guidance_scale,
-                                          candidates=self.settings.candidates, style=self.settings.style or None),
+                    request=asked(self.defaults, image.text, guidance_scale=image.guidance_scale,
+                                  candidates=self.settings.candidates, style=self.settings.style or None,
+                                  template=self.settings.template or None),
                     source="tumblr", requester_id=post.blog[:64], requester_name=post.blog, place=f"blog:{post.blog}",
                     idempotency_key=f"tumblr:{post.post_key}:{image.block_index}",
                     # Nobody is watching a progress bar for a post: interactive requests go first.

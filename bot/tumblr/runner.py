@@ -13,6 +13,7 @@ from bot.tumblr.autoresponder import TumblrAutoresponder
 from bot.tumblr.client import TumblrApi, TumblrError, client_from_settings
 from bot.tumblr.models import OPEN_STATUSES, TumblrPostRow
 from config.settings import TumblrSettings
+from generation.types import RenderRequest
 from storage.async_api import AsyncJobs
 from storage.errors import DatabaseUnavailable, StyleNotFound
 from storage.styles import find_style
@@ -28,13 +29,14 @@ def _next_due(responder: TumblrAutoresponder) -> dt.datetime | None:
 
 async def run_tumblr_autoresponder(settings: TumblrSettings, jobs: AsyncJobs, *,
                                    client: pytumblr.TumblrRestClient | None = None,
-                                   stop: asyncio.Event | None = None) -> None:
+                                   stop: asyncio.Event | None = None, defaults: RenderRequest | None = None) -> None:
     """Run until `stop` is set: every `poll_interval_s` read the drafts, and advance every post that is due.
 
     A `tumblr.style` that does not exist (or was deleted) raises ValueError at once, naming it.
     Uses the job queue's database for the adapter's own tables (`bot.tumblr.models`, migrated with
     storage's Alembic migrations). Credentials come from the settings' secrets (environment or
-    credentials_file) unless a `client` is given. A Tumblr or database outage is logged and retried on the next round;
+    credentials_file) unless a `client` is given. Each image's request starts from `defaults` (`[generation]`'s;
+    None: the shipped ones). A Tumblr or database outage is logged and retried on the next round;
     it never ends the loop, since every post's progress is in the database.
     """
     if not settings.blog:
@@ -46,7 +48,7 @@ async def run_tumblr_autoresponder(settings: TumblrSettings, jobs: AsyncJobs, *,
         except StyleNotFound as error:
             raise ValueError(f"tumblr.style: {error}") from None
     api = TumblrApi(client or client_from_settings(settings), settings.blog)
-    responder = TumblrAutoresponder(jobs.queue.db, jobs, api, settings)
+    responder = TumblrAutoresponder(jobs.queue.db, jobs, api, settings, defaults=defaults)
     stop = stop or asyncio.Event()
     next_intake = responder.clock()
     while not stop.is_set():

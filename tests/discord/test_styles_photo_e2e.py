@@ -3,8 +3,8 @@ into a box of the user's own photo: through the loopback Discord, the real queue
 
 from __future__ import annotations
 
+from generation.request_parsers import format_box
 from generation.types import box_for_place
-from storage.types import format_box
 from tests.discord.flows import add_style, custom_ids, followups, picture, result_of
 
 

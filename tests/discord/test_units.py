@@ -11,7 +11,8 @@ from PIL import Image
 
 from bot.discord.attachments import TooLargeForDiscord, enlarge_preview, pack_images, to_png
 from bot.discord.cooldown import Cooldowns
-from bot.discord.options import MAX_SEED, OptionErrors, check_form_options, parse_imagine, unescape_newlines
+from bot.discord.options import OptionErrors, check_form_options, parse_imagine
+from generation.request_parsers import MAX_SEED, unescape_newlines
 from bot.discord.settings import DiscordSettings
 from bot.discord.sync import payload_hash
 from bot.discord.texts import MAX_MESSAGE_CHARS, format_eta, quote_prompt, result_message
@@ -224,7 +225,7 @@ def test_settings_come_from_the_discord_section_and_the_token_from_the_environme
 
 
 def test_every_discord_setting_reaches_the_adapter():
-    from config.settings import DiscordSettings as DiscordSection
+    from config.settings import DiscordSection
 
     adapter_fields = set(DiscordSettings.__dataclass_fields__)
     assert set(DiscordSection.model_fields) - {"token", "token_file"} <= adapter_fields

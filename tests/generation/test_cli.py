@@ -91,7 +91,7 @@ def test_imagine_writes_the_winner_and_reports_every_candidate(tiny_checkpoints,
         (["hi", "--guidance", "-1"], "guidance_scale"),
         (["hi", "--steps", "0"], "num_inference_steps"),
         (["hi", "--candidates", "99"], "--candidates"),
-        (["hi", "--scheduler", "euler"], "unknown scheduler"),
+        (["hi", "--scheduler", "euler"], "'euler' is not one of"),
         (["hi", "--device", "cuda"], "CUDA"),
     ],
 )

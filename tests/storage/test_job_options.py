@@ -1,13 +1,13 @@
-"""Issue 16's job options at submission: kind and tween ends, styles, a reference picture, a box in a photo."""
+"""The job options of styles, photos and tweens at submission: kind and tween ends, styles, a reference picture, a box in a photo."""
 
 from __future__ import annotations
 
 import pytest
 
+from generation.request_parsers import parse_box
 from storage.errors import BlockedTermFound, InvalidJob, StyleDeleted, StyleNotFound
 from storage.jobs import JobQueue, batch_key
 from storage.moderation import Moderation
-from storage.types import parse_box
 from storage.validation import png_size, same_request
 
 from .conftest import add_style, png_of, submission

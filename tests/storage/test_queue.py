@@ -290,14 +290,15 @@ def test_leases_follow_the_database_clock_on_postgresql(queue: JobQueue, monkeyp
     assert queue.claim("w2-on-a-fast-clock", lease_s=30) == []
 
 
-def test_the_schedulers_accepted_are_the_pipelines_and_the_settings() -> None:
-    from typing import get_args
+def test_every_sampler_a_job_may_name_is_one_the_pipeline_builds(queue: JobQueue) -> None:
+    from generation.request_parsers import SAMPLERS
+    from generation.schedulers import sampling_scheduler, training_scheduler
 
-    from config.settings import GenerationSettings
-    from generation.schedulers import SAMPLERS
-    from storage.validation import SCHEDULERS
-
-    assert SCHEDULERS == SAMPLERS == get_args(GenerationSettings.model_fields["scheduler"].annotation)
+    for name in SAMPLERS:
+        assert queue.submit(submission(f"S {name}", scheduler=name)).scheduler == name
+        assert sampling_scheduler(name, training_scheduler()) is not None
+    with pytest.raises(InvalidJob, match="scheduler 'euler' is not one of ddpm, ddim, dpmsolver"):
+        queue.submit(submission("S", scheduler="euler"))
 
 
 def test_layout_options_are_kept_and_come_back_to_the_worker(queue: JobQueue) -> None:
