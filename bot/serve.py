@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from bot.worker.worker import Worker
+from bot.worker import Worker
 from storage.facade import Storage
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,9 @@ async def _discord(settings: Any, storage: Storage) -> None:
 async def _tumblr(settings: Any, storage: Storage) -> None:
     from bot.tumblr import run_tumblr_autoresponder
 
-    await run_tumblr_autoresponder(settings.tumblr, storage.async_jobs())
+    from generation.request_options import configured
+
+    await run_tumblr_autoresponder(settings.tumblr, storage.async_jobs(), defaults=configured(settings.generation.model_dump()))
 
 
 async def _http(settings: Any, storage: Storage) -> None:

@@ -12,21 +12,22 @@ its own size.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 from PIL import Image
 
 from generation.checkpoints import locate_checkpoints, resolve_device
 from generation.guidance import CleanEdit, KeepRegion
-from generation.layout import GlyphLayout, candidate_layouts
+from generation.layout import Layout
+from generation.templates import candidate_layouts
 from generation.photo import PhotoPlan, box_layout, plan_photo
-from generation.pipeline import MAX_SEED, GlyphCascadePipeline, ImageInputError, OptionError, check_options, tensor_to_pil
+from generation.pipeline import GlyphCascadePipeline, ImageInputError, OptionError, check_options, tensor_to_pil
+from generation.request_parsers import MAX_SEED, png_bytes
 from generation.styles import StyleTokens, model_hash
 from generation.tween import animated_gif, check_tween, tween_frames, tween_layouts
 from generation.types import MAX_STYLE_STRENGTH, Progress, ProgressCallback, RenderedImage, RenderRequest, RenderResult, tween_conflicts
@@ -46,13 +47,7 @@ class _BaseDraw:
     """What a base candidate hands on to the SR stage: its pixels and the layout it was drawn with."""
 
     pixels: torch.Tensor
-    layout: GlyphLayout | None
-
-
-def _png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
+    layout: Layout | None
 
 
 class CascadeRenderer:
@@ -103,7 +98,8 @@ class CascadeRenderer:
         elif request.kind != "imagine":
             raise OptionError(f"unknown job kind {request.kind!r}; choose imagine or tween")
         self.pipeline.check_inputs(
-            [request.prompt], [request.negative_prompt or None], init_image, request.layout, request.font, request.align
+            [request.prompt], [request.negative_prompt or None], init_image, request.layout, request.font, request.align,
+            template=request.template,
         )
 
     def _style(self, request: RenderRequest) -> StyleTokens | None:
@@ -188,7 +184,7 @@ class CascadeRenderer:
             for index, request in enumerate(requests)
             for layout in self.pipeline.layouts(
                 [request.prompt] * request.candidates, [s for owner, s in zip(owners, candidate_seeds) if owner == index],
-                request.layout, request.font, request.align,
+                request.layout, request.font, request.align, template=request.template,
             )
         ]
         images = self.pipeline.generate_base(
@@ -201,7 +197,7 @@ class CascadeRenderer:
         for position, (index, image, seed) in enumerate(zip(owners, pil, candidate_seeds)):
             bases[index].append(Candidate(image, seed, "base", payload=_BaseDraw(images[position : position + 1], layouts[position])))
         for index, (base, request) in enumerate(zip(bases, requests)):
-            listeners.tell(index, Progress("base", request.num_inference_steps, request.num_inference_steps, _png(base[0].image)))
+            listeners.tell(index, Progress("base", request.num_inference_steps, request.num_inference_steps, png_bytes(base[0].image)))
         return bases
 
     def _super_resolver(
@@ -247,7 +243,7 @@ class CascadeRenderer:
                 layouts=layouts, style=style, clean_edits=self._steering(request, style, layouts, base_size, keep),
             )
             pictures = [photo.composite(picture) for picture in tensor_to_pil(images)]
-            listeners.tell(0, Progress("base", request.num_inference_steps, request.num_inference_steps, _png(pictures[0])))
+            listeners.tell(0, Progress("base", request.num_inference_steps, request.num_inference_steps, png_bytes(pictures[0])))
             return [Candidate(picture, s, "base", payload=_BaseDraw(images[i : i + 1], layouts[i])) for i, (picture, s) in enumerate(zip(pictures, seeds))]
 
         super_resolve = self._super_resolver(request, seed, listeners, photo) if self.pipeline.sr_unet is not None else None
@@ -264,7 +260,7 @@ class CascadeRenderer:
             request.font, request.align, listeners.step_callback(),
         )
         gif = animated_gif(frames, self.max_gif_bytes)
-        images = [RenderedImage("frame", seed, _png(frame), frame.width, frame.height) for frame in frames]
+        images = [RenderedImage("frame", seed, png_bytes(frame), frame.width, frame.height) for frame in frames]
         images.append(RenderedImage("gif", seed, gif, frames[0].width, frames[0].height, chosen=True))
         return RenderResult(images)
 
@@ -279,7 +275,7 @@ class LayoutFontRenderer:
         self.ocr_settings = ocr_settings
         self.reader = ocr_settings.reader()
 
-    def _draw(self, layout: GlyphLayout | None) -> Image.Image:
+    def _draw(self, layout: Layout | None) -> Image.Image:
         paper = (245, 242, 235)
         return Image.new("RGB", (self.size, self.size), paper) if layout is None else layout.render(self.size, (20, 20, 20), paper)
 
@@ -288,7 +284,7 @@ class LayoutFontRenderer:
 
         def make_base(count: int) -> list[Candidate]:
             seeds = [seed + slot for slot in range(count)]
-            layouts = candidate_layouts([request.prompt] * count, seeds, "glyph", request.font, request.align)
+            layouts = candidate_layouts([request.prompt] * count, seeds, "glyph", request.font, request.align, request.template)
             return [Candidate(self._draw(layout), s, "base") for layout, s in zip(layouts, seeds)]
 
         return rejection_sample(request.prompt, request.candidates, make_base, None, self.reader, self.ocr_settings).to_render_result()
@@ -373,19 +369,3 @@ class _Listeners:
 
         return on_step
 
-
-@contextlib.contextmanager
-def cli_progress() -> Iterator[ProgressCallback]:
-    """A rich progress bar per stage for the terminal, fed by the renderer's Progress reports."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
-
-    with Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False) as bar:
-        tasks: dict[str, int] = {}
-
-        def report(event: Progress) -> None:
-            if event.stage not in tasks:
-                label = "base candidates" if event.stage == "base" else "super-resolution"
-                tasks[event.stage] = bar.add_task(label, total=event.total_steps)
-            bar.update(tasks[event.stage], completed=event.step, total=event.total_steps)
-
-        yield report

@@ -1,49 +1,18 @@
-"""Choosing the worker's renderer, plus two model-free renderers for development, tests and benchmarks.
+"""Two model-free renderers for development, tests and benchmarks: real PNGs and progress, no model.
 
-The real renderer (`bot.worker.cascade:CascadeRenderer`) is imported only when a worker starts, so adapters
-and the CLI never load torch just by importing this module.
+`TextDrawingRenderer` draws the prompt as text (`worker.renderer = "text"`); `ConstantRenderer` returns one
+tiny picture at no cost (`"constant"`, what `glyphbot bench queue` measures the queue with).
 """
 
 from __future__ import annotations
 
-import importlib
 import io
 import time
 from collections.abc import Sequence
 from functools import cache
 
-from generation.types import Progress, ProgressCallback, RenderedImage, RenderRequest, RenderResult, Renderer
-
-
-class RendererUnavailable(RuntimeError):
-    """The configured renderer cannot start; the message says what to do."""
-
-
-def load_renderer(spec: str, settings=None) -> Renderer:  # noqa: ANN001  config.settings.Settings
-    """Import "module:Class" and build it (via `Class.from_settings(settings)` when it has one)."""
-    module_name, _, class_name = spec.partition(":")
-    if not module_name or not class_name:
-        raise RendererUnavailable(f"worker.renderer {spec!r} must look like 'package.module:ClassName'")
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as error:
-        raise RendererUnavailable(f"cannot load renderer {spec!r}: {error}") from error
-    try:
-        if settings is not None and hasattr(cls, "from_settings"):
-            return cls.from_settings(settings)
-        return cls()
-    except Exception as error:
-        # The cascade's start-up errors, matched by name so this module stays free of torch: without
-        # them a worker would start, claim jobs and fail each one for a reason that concerns none.
-        if type(error).__name__ == "CheckpointMissingError":
-            raise RendererUnavailable(
-                f"no trained checkpoint to render with: {error}. Train one (`glyphbot train`) or set "
-                "generation.checkpoint_dir; for a model-free worker use "
-                "worker.renderer = 'bot.worker.worker_renderers:TextDrawingRenderer'"
-            ) from error
-        if type(error).__name__ == "DeviceUnavailableError":
-            raise RendererUnavailable(f"cannot start renderer {spec!r}: {error} (setting generation.device)") from error
-        raise
+from generation.request_parsers import png_bytes
+from generation.types import Progress, ProgressCallback, RenderedImage, RenderRequest, RenderResult
 
 
 class TextDrawingRenderer:
@@ -97,9 +66,7 @@ class TextDrawingRenderer:
 
         image = Image.new("RGB", (size, size), "white")
         ImageDraw.Draw(image).multiline_text((2, 2), prompt, fill="black")
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG")
-        return RenderedImage(stage=stage, seed=seed, png=buffer.getvalue(), width=size, height=size)  # type: ignore[arg-type]
+        return RenderedImage(stage=stage, seed=seed, png=png_bytes(image), width=size, height=size)  # type: ignore[arg-type]
 
 
 class ConstantRenderer:
@@ -125,9 +92,7 @@ class ConstantRenderer:
 def _tiny_png() -> bytes:
     from PIL import Image
 
-    buffer = io.BytesIO()
-    Image.new("L", (1, 1), 255).save(buffer, format="PNG")
-    return buffer.getvalue()
+    return png_bytes(Image.new("L", (1, 1), 255))
 
 
 def tween_gif(frames: Sequence[RenderedImage], seed: int, frame_ms: int = 120) -> RenderedImage:
@@ -150,6 +115,4 @@ def _into_box(init_png: bytes, box: tuple[int, int, int, int], text: str, seed: 
     patch = Image.new("RGB", (w, h), "white")  # drawn apart, so text running long cannot spill out of the box
     ImageDraw.Draw(patch).multiline_text((1, 1), text, fill="black")
     picture.paste(patch, (x, y))
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return RenderedImage("sr", seed, buffer.getvalue(), picture.width, picture.height)
+    return RenderedImage("sr", seed, png_bytes(picture), picture.width, picture.height)

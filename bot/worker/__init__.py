@@ -1,6 +1,6 @@
-"""The worker: the claim-render-store loop (`worker`), how it drives a renderer (`worker_render`), the
-renderers it can load (`worker_renderers`), the real one (`cascade`: the trained cascade reranked by
-OCR), `glyphbot serve` (`worker_serve`) and `bench queue` (`benchmark`).
+"""The worker: the claim-render-store loop (`worker`: claiming, heartbeats, progress, storing results)
+and `bench queue` (`benchmark`). What it renders with lives in bot/render; `glyphbot serve`, which runs
+every adapter beside one worker, in bot/serve.
 
 `Worker` and `WorkerOptions` are what callers build a worker from, so they are importable from here.
 """

@@ -113,7 +113,7 @@ def _drain(url: str, root: Path, workers: int, batch: int) -> float:
 
 def _worker_process(url: str, images: str, batch: int, ready) -> None:  # noqa: ANN001  multiprocessing Barrier
     from bot.worker.worker import Worker, WorkerOptions
-    from bot.worker.worker_renderers import ConstantRenderer
+    from bot.render.model_free import ConstantRenderer
 
     db = open_database(url)
     db.ping()

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 
-from bot.worker.worker_render import BatchRenderer, OutOfMemory, is_out_of_memory, render_jobs
+from bot.render.batches import BatchRenderer, OutOfMemory, is_out_of_memory, render_jobs
 from generation.types import Progress, ProgressCallback, RenderRequest, RenderResult, Renderer
 from storage.errors import DatabaseFileChanged, DatabaseUnavailable, ImageStoreError, InvalidJob, LeaseLost, StyleError
 from storage.jobs import JobQueue

@@ -17,7 +17,8 @@ import pytest
 from bot.discord.client import GlyphBot
 from bot.discord.settings import DiscordSettings
 from bot.worker import Worker, WorkerOptions
-from bot.worker.worker_renderers import TextDrawingRenderer
+from bot.render.model_free import TextDrawingRenderer
+from generation.request_options import configured
 from generation.types import Progress, ProgressCallback, RenderRequest, RenderResult
 from storage.async_api import AsyncJobs
 from storage.db import open_database
@@ -134,7 +135,7 @@ def storage(tmp_path: Path) -> Iterator[Storage]:
 @pytest.fixture
 def settings(tmp_path: Path) -> DiscordSettings:
     return DiscordSettings(
-        token="test-token", cooldown_s=0.0, progress_edit_interval_s=0.3, steps_default=6, steps_min=1,
+        token="test-token", cooldown_s=0.0, progress_edit_interval_s=0.3, defaults=configured({"num_inference_steps": 6}), steps_min=1,
         state_dir=str(tmp_path / "discord-state"),
     )
 

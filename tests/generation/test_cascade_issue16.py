@@ -1,4 +1,4 @@
-"""CascadeRenderer for issue 16 on tiny models: tween jobs (frames + one chosen GIF), text into a box of
+"""CascadeRenderer's styles, photo boxes and tweens on tiny models: tween jobs (frames + one chosen GIF), text into a box of
 a photo (every pixel outside the box stays the photo's), learned styles and reference pictures, and
 the checks that refuse bad requests before anything is drawn."""
 
@@ -12,11 +12,11 @@ import pytest
 import torch
 from PIL import Image
 
-from bot.worker.cascade import CascadeRenderer
+from bot.render.cascade import CascadeRenderer
 from generation.colour import Palette
 from generation.photo import BoxError
 from generation.pipeline import ImageInputError, OptionError
-from generation.styles import StyleError, StyleTokens
+from generation.styles import StyleTokens, UnusableStyleError
 from generation.tokenizer import PromptError
 from generation.tween import TweenError
 from generation.types import Progress, RenderRequest
@@ -183,8 +183,8 @@ def test_styled_requests_are_never_batched_together(renderer):
     (dict(style_image_png=b"not a png"), ImageInputError, "the style image cannot be read"),
     (dict(style_image_png=b"\x89PNG\r\n\x1a\n" + b"\x00" * 20), ImageInputError, "the style image cannot be read"),
     (dict(init_image_png=b"junk", box=PHOTO_BOX), ImageInputError, "the init image cannot be read"),
-    (dict(style_tokens=b"garbage"), StyleError, "not a glyphbot style"),
-    (dict(style_tokens="narrow"), StyleError, "16-wide vectors"),
+    (dict(style_tokens=b"garbage"), UnusableStyleError, "not a glyphbot style"),
+    (dict(style_tokens="narrow"), UnusableStyleError, "16-wide vectors"),
 ], ids=lambda value: value if isinstance(value, str) else None)
 def test_bad_requests_are_refused_before_anything_is_drawn(renderer, change, error, message):
     change = dict(change)

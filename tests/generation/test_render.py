@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bot.worker.cascade import CascadeRenderer
+from bot.render.cascade import CascadeRenderer
 from generation.pipeline import ImageInputError, OptionError
 from generation.tokenizer import PromptError
 from generation.types import Progress, RenderRequest

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from bot.worker import Worker, WorkerOptions
-from bot.worker.worker_renderers import TextDrawingRenderer
+from bot.render.model_free import TextDrawingRenderer
 from storage.async_api import AsyncJobs
 from storage.errors import InvalidJob
 from storage.jobs import JobQueue

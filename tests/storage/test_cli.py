@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.worker import Worker, WorkerOptions
-from bot.worker.worker_renderers import TextDrawingRenderer
+from bot.render.model_free import TextDrawingRenderer
 from storage.facade import open_storage
 
 
@@ -22,7 +22,7 @@ from storage.facade import open_storage
 def configured(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("GLYPHBOT_DATABASE__URL", db_url)
     monkeypatch.setenv("GLYPHBOT_STORAGE__DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("GLYPHBOT_WORKER__RENDERER", "bot.worker.worker_renderers:TextDrawingRenderer")
+    monkeypatch.setenv("GLYPHBOT_WORKER__RENDERER", "text")
     return db_url
 
 
@@ -111,7 +111,7 @@ def test_list_refuses_filters_that_match_nothing_by_construction(configured: str
 def test_worker_without_a_renderer_says_what_to_do(configured: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GLYPHBOT_WORKER__RENDERER", "bot.no_such_module:Renderer")
     code, output = glyphbot("worker", "--exit-when-idle")
-    assert code == 2 and "cannot load renderer 'bot.no_such_module:Renderer'" in output
+    assert code == 2 and "worker.renderer 'bot.no_such_module:Renderer' is not one of cascade, text, constant" in output
 
 
 def test_bad_settings_and_unreachable_database_stop_commands_with_the_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

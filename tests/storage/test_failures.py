@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import text
 
 from bot.worker import Worker, WorkerOptions
-from bot.worker.worker_renderers import TextDrawingRenderer
+from bot.render.model_free import TextDrawingRenderer
 from storage.db import open_database
 from storage.errors import DatabaseUnavailable
 from storage.images import ImageStore

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.worker import Worker, WorkerOptions
-from bot.worker.worker_renderers import TextDrawingRenderer
-from bot.worker.worker_serve import ServeError, configured_adapters, serve
+from bot.render.model_free import TextDrawingRenderer
+from bot.serve import ServeError, configured_adapters, serve
 from config.settings import load_settings
 from storage.db import open_database
 from storage.images import ImageStore
@@ -39,7 +39,7 @@ def serve_env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> d
     values = {
         "GLYPHBOT_DATABASE__URL": db_url,
         "GLYPHBOT_STORAGE__DATA_DIR": str(tmp_path / "data"),
-        "GLYPHBOT_WORKER__RENDERER": "bot.worker.worker_renderers:TextDrawingRenderer",
+        "GLYPHBOT_WORKER__RENDERER": "text",
         "GLYPHBOT_WORKER__POLL_INTERVAL_S": "0.05",
         "GLYPHBOT_HTTP__PORT": str(free_port()),
     }

@@ -70,7 +70,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     values = {name: value for name, value in os.environ.items() if not name.startswith("GLYPHBOT_") or name == "GLYPHBOT_TEST_PG"}
     values.update({
         "GLYPHBOT_STORAGE__DATA_DIR": str(tmp_path / "data"),
-        "GLYPHBOT_WORKER__RENDERER": "bot.worker.worker_renderers:TextDrawingRenderer",
+        "GLYPHBOT_WORKER__RENDERER": "text",
         "GLYPHBOT_WORKER__POLL_INTERVAL_S": "0.05",
         "GLYPHBOT_HTTP__PORT": str(free_port()),
     })

@@ -63,7 +63,7 @@ def test_worker_on_a_missing_device_stops_at_start(embedded: Path, tiny_checkpoi
     monkeypatch.setenv("GLYPHBOT_GENERATION__DEVICE", "cuda")
     code, output = glyphbot("worker")
     assert code == 2, output
-    assert "cannot start renderer 'bot.worker.cascade:CascadeRenderer'" in output and "no CUDA GPU" in output
+    assert "cannot start renderer 'cascade'" in output and "no CUDA GPU" in output
 
 
 def test_submit_then_worker_on_the_embedded_defaults_with_a_trained_checkpoint(embedded: Path, tiny_checkpoint_dir: Path) -> None:

@@ -11,7 +11,7 @@ import logging
 import os
 
 from bot.worker import Worker, WorkerOptions
-from bot.worker.worker_renderers import ConstantRenderer, TextDrawingRenderer
+from bot.render.model_free import ConstantRenderer, TextDrawingRenderer
 from storage.db import open_database
 from storage.images import ImageStore
 from storage.jobs import JobQueue
