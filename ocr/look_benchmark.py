@@ -9,7 +9,6 @@ seeds, so the rows differ only in the variant. Colour distance: generation.colou
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import fmean
@@ -113,8 +112,3 @@ def write_look_figure(rows: Sequence[LookRow], targets: Sequence[Image.Image], p
     sheet.save(path)
     return path
 
-
-def png_bytes(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()

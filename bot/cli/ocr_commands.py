@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from bot.cli.app import USAGE_ERROR, app, bench_app, existing_file, fail, no_such_file, reported_errors
-from generation.request_parsers import parse_box, unescape_newlines
+from generation.request_parsers import parse_box, png_bytes, unescape_newlines
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -329,7 +329,7 @@ def bench_look(
     from generation.types import RenderRequest
     from ocr.heldout import load_heldout
     from generation.colour import centre_square
-    from ocr.look_benchmark import LookVariant, look_table, png_bytes, run_look_bench, write_look_figure
+    from ocr.look_benchmark import LookVariant, look_table, run_look_bench, write_look_figure
 
     if (style is None) == (reference is None):
         fail("give --style NAME or --reference PICTURE (one of them)", USAGE_ERROR)

@@ -7,7 +7,6 @@ into the image store, and the style's row records their hashes.
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Optional
 import typer
 
 from bot.cli.app import USAGE_ERROR, fail, no_such_file, reported_errors
+from generation.request_parsers import png_bytes
 
 
 def learn(
@@ -110,7 +110,7 @@ def learn(
 
     with reported_errors():
         storage = open_storage(settings)
-        hashes = [storage.images.put(_png(picture)) for picture in pictures]
+        hashes = [storage.images.put(png_bytes(picture)) for picture in pictures]
         record = storage.styles.add(
             name, getpass.getuser(), hashes, style.steps, style.loss, style.to_bytes(), style.model_hash, replace=replace
         )
@@ -120,8 +120,3 @@ def learn(
         "file": str(storage.styles.path(record.name)),
     }, indent=2))
 
-
-def _png(picture) -> bytes:  # noqa: ANN001  PIL image
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG")
-    return buffer.getvalue()

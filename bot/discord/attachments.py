@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from generation.request_parsers import png_bytes
 from storage.picture_gate import check_picture, mib  # noqa: F401  mib: the byte counts users read, also imported from here
 
 MAX_FILES = 10
@@ -79,9 +80,7 @@ def enlarge_preview(png: bytes, size: int = 256) -> bytes:
         factor = max(1, size // max(image.size))
         if factor == 1:
             return png
-        out = io.BytesIO()
-        image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST).save(out, format="PNG")
-        return out.getvalue()
+        return png_bytes(image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST))
 
 
 def to_webp(png: bytes, quality: int) -> bytes:
@@ -117,9 +116,7 @@ def read_picture(data: bytes, *, max_bytes: int) -> Picture:
         except (OSError, Image.DecompressionBombError, ValueError) as error:
             raise ValueError(UNREADABLE) from error
     rgb.thumbnail((MAX_INIT_SIDE, MAX_INIT_SIDE), Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    rgb.save(out, format="PNG")
-    return Picture(out.getvalue(), rgb.width, rgb.height, *source_size)
+    return Picture(png_bytes(rgb), rgb.width, rgb.height, *source_size)
 
 
 def _as_webp(upload: Upload, quality: int) -> Upload:
