@@ -25,7 +25,7 @@ import random
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -441,7 +441,18 @@ class PageLayout:
         return [box for block in self.blocks for box in block.layout.text_boxes()]
 
 
-Layout = GlyphLayout | PageLayout
+class Layout(Protocol):
+    """Anything that draws a candidate's conditioning maps at a stage's size: a GlyphLayout (a plain
+    card), a PageLayout (a template), a tween frame's blend of two layouts, text in a photo's box.
+    The pipeline reads nothing else of a layout."""
+
+    def glyph_map(self, size: int) -> np.ndarray:
+        """(size, size) float32 in [0, 1]: where the letters are."""
+        ...
+
+    def region_map(self, size: int) -> np.ndarray:
+        """(size, size) float32 in [0, 1]: the non-text regions at their kinds' levels (REGION_LEVELS)."""
+        ...
 
 
 def place_text(

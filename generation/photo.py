@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from generation.layout import SUPERSAMPLE, LayoutError, _bbox, _font, find_fonts, font_by_name, uncovered_characters
+from generation.guidance import KeepRegion
+from generation.layout import REGION_LEVELS, SUPERSAMPLE, LayoutError, _bbox, _font, find_fonts, font_by_name, uncovered_characters
 from generation.photo_box import MIN_BOX_SIDE, BoxError, check_box  # noqa: F401  also imported from here
 from generation.tokenizer import normalize_transcript
 from generation.types import ALIGNMENTS, Box
@@ -49,8 +51,8 @@ def _cut_out(width: int, height: int, box: Box) -> tuple[int, int, int, int]:
 
 @dataclass(frozen=True)
 class BoxLayout:
-    """The transcript laid out inside the box, drawn over the (square) cut-out at the model's size.
-    Has `glyph_map(size)` like a GlyphLayout, so the pipeline takes it in a layout's place."""
+    """The transcript laid out inside the box, drawn over the (square) cut-out at the model's size (a
+    generation.layout.Layout, so the pipeline takes it in a layout's place)."""
 
     text: str
     font: str
@@ -58,6 +60,11 @@ class BoxLayout:
     font_px: float  # the letters' size in photo pixels
     cut_out: tuple[int, int, int, int]
     box: Box
+
+    def region_map(self, size: int) -> np.ndarray:
+        """The whole cut-out is a picture: the region level of a meme's photo, where the model learned
+        to write over a picture instead of laying a plain card across it."""
+        return np.full((size, size), REGION_LEVELS["picture"], np.float32)
 
     def glyph_map(self, size: int) -> np.ndarray:
         left, top, right, bottom = self.cut_out
@@ -113,6 +120,14 @@ class PhotoPlan:
         x1, y1 = min(int(np.ceil((x + w - left) * sx)) + 1, size), min(int(np.ceil((y + h - top) * sy)) + 1, size)
         keep[..., y0:y1, x0:x1] = 0
         return pixels, keep
+
+    def keep_region(self, layouts: Sequence[object], size: int) -> KeepRegion:
+        """The photo outside the box, kept at `size` px (the same for every candidate's layout)."""
+        return KeepRegion(*self.known(size))
+
+    def paste(self, drawn: Image.Image, layout: object) -> Image.Image:
+        """The drawn cut-out pasted into the photo's box (every candidate's layout lies in the box)."""
+        return self.composite(drawn)
 
     def composite(self, drawn: Image.Image, feather: float = FEATHER) -> Image.Image:
         """The photo with the box replaced by the drawn cut-out's box: outside the box, the photo's own pixels.

@@ -322,7 +322,7 @@ class GlyphCascadePipeline(DiffusionPipeline):
     def _glyph_tensor(self, unet: GlyphUNet2DModel, layouts: Sequence[Layout | None]) -> torch.Tensor | None:
         """The conditional branch's glyph maps at the model's size; None when no candidate has a layout.
 
-        A layout is anything with `glyph_map(size)`: a Layout, or a tween's blend of two."""
+        A layout is any generation.layout.Layout: a card, a template, a tween's blend, a photo's box."""
         if not unet.reads_glyphs or all(layout is None for layout in layouts):
             return None
         size = unet.config.sample_size
@@ -333,10 +333,7 @@ class GlyphCascadePipeline(DiffusionPipeline):
     def _region_tensor(self, unet: GlyphUNet2DModel, layouts: Sequence[Layout | None]) -> torch.Tensor:
         """Every candidate's region map at the model's size (blank for a plain card or no layout)."""
         size = unet.config.sample_size
-        maps = [
-            layout.region_map(size) if hasattr(layout, "region_map") else np.zeros((size, size), np.float32)
-            for layout in layouts
-        ]
+        maps = [np.zeros((size, size), np.float32) if layout is None else layout.region_map(size) for layout in layouts]
         region = torch.from_numpy(np.stack(maps))[:, None].expand(-1, unet.config.region_channels, -1, -1)
         return region.to(self._execution_device, unet.dtype)
 

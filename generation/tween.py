@@ -31,7 +31,7 @@ class TweenError(ValueError):
 
 @dataclass(frozen=True)
 class LayoutBlend:
-    """Two layouts cross-faded: the glyph map of a tween frame. Has `glyph_map(size)` like a layout."""
+    """Two layouts cross-faded: the glyph map of a tween frame (a generation.layout.Layout)."""
 
     first: GlyphLayout
     second: GlyphLayout
@@ -39,6 +39,10 @@ class LayoutBlend:
 
     def glyph_map(self, size: int) -> np.ndarray:
         return (1 - self.weight) * self.first.glyph_map(size) + self.weight * self.second.glyph_map(size)
+
+    def region_map(self, size: int) -> np.ndarray:
+        """Tweens morph plain cards, which have no regions."""
+        return np.zeros((size, size), np.float32)
 
 
 def check_tween(start: str, end: str, frames: int) -> None:

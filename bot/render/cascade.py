@@ -16,7 +16,7 @@ import io
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 import torch
 from PIL import Image
@@ -25,6 +25,7 @@ from generation.checkpoints import locate_checkpoints, resolve_device
 from generation.guidance import CleanEdit, KeepRegion
 from generation.layout import Layout
 from generation.templates import candidate_layouts
+from generation.captioned_picture import CaptionedPicture
 from generation.photo import PhotoPlan, box_layout, plan_photo
 from generation.pipeline import GlyphCascadePipeline, ImageInputError, OptionError, check_options, tensor_to_pil
 from generation.request_parsers import MAX_SEED, png_bytes
@@ -90,6 +91,9 @@ class CascadeRenderer:
                 raise ImageInputError("a box needs a picture to write into (--image)")
             box_layout(plan_photo(init_image, request.box), request.prompt, 0, request.font, request.align)
             init_image = None  # the picture is written into, not an img2img start
+        elif _captions_a_picture(request):
+            CaptionedPicture.of(init_image).layouts(request.prompt, [0], request.font)
+            init_image = None  # the picture is captioned, not an img2img start
         if request.kind == "tween":
             _check_tween_options(request)
             check_tween(request.prompt, request.end_prompt, request.frames)
@@ -136,6 +140,8 @@ class CascadeRenderer:
             return self._render_tween(request, _Listeners([progress]))
         if request.box is not None:
             return self._render_into_photo(request, _Listeners([progress]))
+        if _captions_a_picture(request):
+            return self._render_captioned_picture(request, _Listeners([progress]))
         return self.render_batch([request], [progress])[0]
 
     def render_batch(
@@ -149,7 +155,7 @@ class CascadeRenderer:
         then renders them one by one.
         """
         _check_shared_base_settings(requests)
-        if len(requests) == 1 and (requests[0].kind == "tween" or requests[0].box is not None):
+        if len(requests) == 1 and (requests[0].kind == "tween" or requests[0].box is not None or _captions_a_picture(requests[0])):
             return [self.render(requests[0], progress[0])]
         seeds = [request.seed if request.seed is not None else secrets.randbelow(MAX_SEED - SR_SEED_OFFSET - 64)
                  for request in requests]
@@ -201,17 +207,18 @@ class CascadeRenderer:
         return bases
 
     def _super_resolver(
-        self, request: RenderRequest, seed: int, listeners: _Listeners, photo: PhotoPlan | None = None
+        self, request: RenderRequest, seed: int, listeners: _Listeners, picture: PictureWriter | None = None
     ) -> Callable[[list[Candidate]], list[Candidate]]:
-        """SR of surviving base candidates; with `photo`, the box is redrawn and pasted into the picture."""
+        """SR of surviving base candidates; with the user's `picture` (a photo's box, or a meme's captions),
+        only the text's part is redrawn and pasted into the picture."""
         negative = request.negative_prompt or None
         style = self._style(request)
         size = self.pipeline.sr_unet.config.sample_size
-        keep = None if photo is None else KeepRegion(*photo.known(size))
 
         def super_resolve(inputs: list[Candidate]) -> list[Candidate]:
             seeds = [seed + SR_SEED_OFFSET + slot for slot in range(len(inputs))]
             layouts = [c.payload.layout for c in inputs]
+            keep = None if picture is None else picture.keep_region(layouts, size)
             images = self.pipeline.upscale(
                 [request.prompt] * len(inputs), torch.cat([c.payload.pixels for c in inputs]), [negative] * len(inputs), seeds,
                 request.sr_guidance_scale, request.sr_num_inference_steps, request.scheduler,
@@ -219,9 +226,9 @@ class CascadeRenderer:
                 clean_edits=self._steering(request, style, layouts, size, keep),
             )
             pictures = tensor_to_pil(images)
-            if photo is not None:
-                pictures = [photo.composite(picture) for picture in pictures]
-            return [Candidate(picture, s, "sr") for picture, s in zip(pictures, seeds)]
+            if picture is not None:
+                pictures = [picture.paste(drawn, layout) for drawn, layout in zip(pictures, layouts)]
+            return [Candidate(drawn, s, "sr") for drawn, s in zip(pictures, seeds)]
 
         return super_resolve
 
@@ -236,7 +243,7 @@ class CascadeRenderer:
         def make_base(count: int) -> list[Candidate]:
             seeds = [seed + slot for slot in range(count)]
             layouts = [box_layout(photo, request.prompt, s, request.font, request.align) for s in seeds]
-            keep = KeepRegion(*photo.known(base_size))
+            keep = photo.keep_region(layouts, base_size)
             images = self.pipeline.generate_base(
                 [request.prompt] * count, [request.negative_prompt or None] * count, seeds, request.guidance_scale,
                 request.num_inference_steps, request.scheduler, callback_on_step_end=listeners.step_callback(),
@@ -249,6 +256,29 @@ class CascadeRenderer:
         super_resolve = self._super_resolver(request, seed, listeners, photo) if self.pipeline.sr_unet is not None else None
         reader = _BoxReader(self.reader, photo)
         return rejection_sample(request.prompt, request.candidates, make_base, super_resolve, reader, self.ocr_settings).to_render_result()
+
+    def _render_captioned_picture(self, request: RenderRequest, listeners: _Listeners) -> RenderResult:
+        """A meme of the request's own picture: each candidate lays its captions out from its seed, the
+        model writes them over the picture, every pixel outside them stays the user's."""
+        picture = CaptionedPicture.of(_open_png(request.init_image_png, "the picture"))
+        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED - SR_SEED_OFFSET - 64)
+        style = self._style(request)
+        base_size = self.pipeline.base_unet.config.sample_size
+
+        def make_base(count: int) -> list[Candidate]:
+            seeds = [seed + slot for slot in range(count)]
+            layouts = picture.layouts(request.prompt, seeds, request.font)
+            images = self.pipeline.generate_base(
+                [request.prompt] * count, [request.negative_prompt or None] * count, seeds, request.guidance_scale,
+                request.num_inference_steps, request.scheduler, callback_on_step_end=listeners.step_callback(), layouts=layouts,
+                style=style, clean_edits=self._steering(request, style, layouts, base_size, picture.keep_region(layouts, base_size)),
+            )
+            drawn = [picture.paste(image, layout) for image, layout in zip(tensor_to_pil(images), layouts)]
+            listeners.tell(0, Progress("base", request.num_inference_steps, request.num_inference_steps, png_bytes(drawn[0])))
+            return [Candidate(image, s, "base", payload=_BaseDraw(images[i : i + 1], layouts[i])) for i, (image, s) in enumerate(zip(drawn, seeds))]
+
+        super_resolve = self._super_resolver(request, seed, listeners, picture) if self.pipeline.sr_unet is not None else None
+        return rejection_sample(request.prompt, request.candidates, make_base, super_resolve, self.reader, self.ocr_settings).to_render_result()
 
     def _render_tween(self, request: RenderRequest, listeners: _Listeners) -> RenderResult:
         """A tween job: every frame (stage "frame") and the animated GIF of them (stage "gif", chosen)."""
@@ -298,10 +328,25 @@ def _check_shared_base_settings(requests: Sequence[RenderRequest]) -> None:
         raise ValueError("render_batch needs at least one request")
     shared = {(r.guidance_scale, r.num_inference_steps, r.scheduler, r.init_image_png is not None,
                r.strength if r.init_image_png is not None else None) for r in requests}
-    alone = any(r.kind != "imagine" or r.box is not None or r.style_tokens is not None or r.style_image_png is not None for r in requests)
+    alone = any(r.kind != "imagine" or r.box is not None or r.style_tokens is not None or r.style_image_png is not None
+                or _captions_a_picture(r) for r in requests)
     if len(shared) > 1 or (alone and len(requests) > 1):
         raise ValueError("these requests differ in guidance, steps, sampler, img2img strength or style, or write into a "
                          "photo or tween; render them apart")
+
+
+def _captions_a_picture(request: RenderRequest) -> bool:
+    """A meme of the user's own picture: its captions are written over it (generation.captioned_picture)."""
+    return request.init_image_png is not None and request.box is None and request.template == "meme" and request.kind == "imagine"
+
+
+class PictureWriter(Protocol):
+    """The user's picture that a request writes into (generation.photo.PhotoPlan, a box of a photo;
+    generation.captioned_picture.CaptionedPicture, a meme's captions): what to keep, and how to paste."""
+
+    def keep_region(self, layouts: Sequence[Layout], size: int) -> KeepRegion: ...
+
+    def paste(self, drawn: Image.Image, layout: Layout) -> Image.Image: ...
 
 
 def _check_tween_options(request: RenderRequest) -> None:

@@ -207,3 +207,28 @@ def test_good_issue16_requests_pass_the_check(renderer):
 def test_a_non_square_img2img_picture_without_a_box_is_still_refused(renderer):
     with pytest.raises(ImageInputError, match="square"):
         renderer.check(_request(init_image_png=_png(_photo(200, 96))))
+
+
+def test_a_meme_of_the_users_picture_keeps_it_outside_the_captions(renderer):
+    """`--image P --template meme`: captions are written over the picture; outside the captions' boxes
+    (and the fade at their edges) every pixel is the user's, at both stages."""
+    from generation.captioned_picture import MARGIN, CaptionedPicture
+
+    photo = _photo(120, 96)  # not square: its centred square is captioned
+    request = _request("TOP TEXT\nBOTTOM TEXT", init_image_png=_png(photo), template="meme")
+    renderer.check(request)
+    result = renderer.render(request)
+    square = CaptionedPicture.of(photo)
+    for image in result.images:
+        after = _pixels(image.png)
+        size = after.shape[0]
+        expected = np.asarray(square.picture.resize((size, size), Image.Resampling.LANCZOS))
+        layout = square.layouts(request.prompt, [image.seed if image.stage == "base" else 3])[0]
+        untouched = np.ones((size, size), bool)
+        for left, top, right, bottom in layout.text_boxes():
+            pad = MARGIN + 0.03
+            untouched[int(max(0, top - pad) * size) : int(min(1, bottom + pad) * size) + 1, int(max(0, left - pad) * size) : int(min(1, right + pad) * size) + 1] = False
+        if image.stage == "base":
+            assert np.array_equal(after[untouched], expected[untouched])
+        assert not np.array_equal(after, expected)
+    assert sum(image.chosen for image in result.images) == 1

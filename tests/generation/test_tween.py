@@ -1,4 +1,4 @@
-"""Prompt tweening (issue 16): weighted key masks, text blending in the text encoder and the U-Net,
+"""Prompt tweening: weighted key masks, text blending in the text encoder and the U-Net,
 the tween checks, layouts, frames and the animated GIF."""
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def test_an_end_legible_only_in_another_font_gets_one():
     end = "W" * 34
     start_font = tween_layouts("A", "B", seed=0, frames=2)[0].first.font_name
     with pytest.raises(LayoutError, match="too large"):
-        candidate_layouts([end], [0], "glyph", start_font)  # the start's font cannot draw it legibly
+        candidate_layouts([end], [0], "glyph", start_font, template="card")  # the start's font cannot draw it legibly
     layouts = tween_layouts("A", end, seed=0, frames=3)
     assert layouts[0].first.font_name == start_font
     assert layouts[0].second.text == end and layouts[0].second.font_name != start_font
