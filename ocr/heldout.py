@@ -1,7 +1,10 @@
 """The held-out transcripts that the text-accuracy benchmark is judged on.
 
-They live in `ocr/data/heldout_transcripts.txt` so that the synthetic data generator (generation/) can
-refuse to draw them: a model that saw these strings in training would score too well on them.
+Two files: `ocr/data/heldout_transcripts.txt`, short signs (at most 40 characters on 3 lines), and
+`ocr/data/heldout_long_transcripts.txt`, the autoresponder's kinds of picture (tweets, chats, memes,
+covers, notices, pages, posters; up to 380 characters). They live here so that the synthetic data
+generator (generation/) can refuse to draw them (`load_heldout_all`): a model that saw these strings in
+training would score too well on them.
 File format: one transcript per line; the two characters `\\n` stand for a line break inside a
 transcript; lines starting with `#` and blank lines are skipped.
 """
@@ -14,8 +17,12 @@ from pathlib import Path
 from generation.request_parsers import unescape_newlines
 
 HELDOUT_PATH = Path(__file__).parent / "data" / "heldout_transcripts.txt"
+HELDOUT_LONG_PATH = Path(__file__).parent / "data" / "heldout_long_transcripts.txt"
 MAX_CHARS = 40
 MAX_LINES = 3
+# The most a transcript can have (generation.layout.MAX_TRANSCRIPT_CHARS; the original system's cut),
+# repeated here so the OCR side needs no model imports.
+MAX_LONG_CHARS = 380
 
 
 class PromptFileError(ValueError):
@@ -64,11 +71,26 @@ def _heldout() -> tuple[str, ...]:
     return tuple(transcripts)
 
 
+@lru_cache(maxsize=1)
+def _heldout_long() -> tuple[str, ...]:
+    return tuple(parse_transcript_file(HELDOUT_LONG_PATH.read_text(encoding="utf-8"), str(HELDOUT_LONG_PATH), max_chars=MAX_LONG_CHARS))
+
+
 def load_heldout() -> list[str]:
-    """The held-out transcripts, line breaks as real newlines."""
+    """The short held-out transcripts, line breaks as real newlines."""
     return list(_heldout())
 
 
+def load_heldout_long() -> list[str]:
+    """The long held-out transcripts (the autoresponder's kinds of picture), line breaks as newlines."""
+    return list(_heldout_long())
+
+
+def load_heldout_all() -> list[str]:
+    """Both held-out files: what the synthetic data generator must never draw."""
+    return [*_heldout(), *_heldout_long()]
+
+
 def is_heldout(transcript: str) -> bool:
-    """True when `transcript` is exactly one of the held-out transcripts (what the generator must skip)."""
-    return transcript in _heldout()
+    """True when `transcript` is exactly one of the held-out transcripts of either file (what the generator must skip)."""
+    return transcript in _heldout() or transcript in _heldout_long()

@@ -260,7 +260,7 @@ def train(
     """Train (or continue training) a base or super-resolution model."""
     from generation.data.text_sampler import TextSamplerConfig
     from generation.train import Trainer, TrainingConfig
-    from ocr.heldout import load_heldout
+    from ocr.heldout import load_heldout_all
 
     config = config or CONFIG_DIR / ("cpu-base-64.json" if stage is Stage.base else "cpu-sr-256.json")
     if not config.is_file():
@@ -286,7 +286,7 @@ def train(
         )
     except ValueError as error:
         fail(str(error), USAGE_ERROR)
-    trainer = Trainer(training_config, excluded_transcripts=frozenset(load_heldout()), log=typer.echo)
+    trainer = Trainer(training_config, excluded_transcripts=frozenset(load_heldout_all()), log=typer.echo)
     result = trainer.train()
     typer.echo(f"done: {result.steps} steps, final loss {result.final_loss:.4f}; model in {result.model_dir}")
 

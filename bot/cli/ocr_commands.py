@@ -241,7 +241,7 @@ def bench_text_accuracy(
         settings = load_settings(generation={key: value for key, value in chosen.items() if value is not None})
         if template is not None and template not in TEMPLATES:
             raise typer.BadParameter(f"unknown template {template!r}; choose one of {', '.join(TEMPLATES)}", param_hint="--template")
-        default = load_heldout_long if long else load_heldout_short
+        default = load_heldout_long if long else load_heldout
         transcripts = (load_transcript_file(prompts) if prompts is not None else default())[: limit or None]
         if not transcripts:
             raise PromptFileError(f"{prompts}: no transcripts in the file")
@@ -256,7 +256,7 @@ def bench_text_accuracy(
                             num_inference_steps=g.num_inference_steps, sr_num_inference_steps=g.sr_num_inference_steps,
                             scheduler=g.scheduler, layout=layout, template=template)
     describe = None if layout == "none" else _layout_describer(template)
-    console = Console()
+    console = Console(width=max(Console().width, 132))  # ten columns: never wrap a row
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("rendering", total=len(transcripts) * len(counts) * (2 if ceiling else 1))
         try:

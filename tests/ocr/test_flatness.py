@@ -35,3 +35,14 @@ def test_folded_scores_forgive_a_wrapped_line_but_not_a_wrong_word():
     wrong = score_text(transcript, wrapped.replace("tweeted", "twected"))
     assert not wrong.exact_folded and 0 < wrong.cer_folded < 0.05
     assert fold_whitespace(" a \n\n b\tc ") == "a b c"
+
+
+def test_the_long_held_out_file_covers_every_template_and_the_length_range():
+    from generation.templates.rules import template_choices
+    from ocr.heldout import is_heldout, load_heldout_all, load_heldout_long
+
+    long = load_heldout_long()
+    assert len(long) >= 60 and all(30 <= len(text) <= 380 for text in long)
+    offered = {name for text in long for name in template_choices(text)}
+    assert offered >= {"card", "tweet", "chat", "meme", "sign", "poster", "cover", "page", "notice"}
+    assert all(is_heldout(text) for text in long) and set(long) <= set(load_heldout_all())

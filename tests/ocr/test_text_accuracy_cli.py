@@ -29,11 +29,11 @@ def test_one_row_per_candidate_count_and_a_contact_sheet(tiny_checkpoints: Path,
     assert [re.split(r"[│|]", row)[1].strip() for row in rows] == ["1 (baseline)", "2", "1 font", "2 font"]
     for row in rows:
         cells = [cell.strip() for cell in re.split(r"[│|]", row)[2:-1]]
-        exact, any_case, cer, trigram, no_text, ms = cells
-        assert exact.endswith("%") and any_case.endswith("%") and no_text.endswith("%")
-        assert 0 <= float(cer) and 0 <= float(trigram) <= 1 and float(ms.replace(",", "")) > 0
+        exact, folded, any_case, cer, cer_folded, trigram, no_text, flat, ms = cells
+        assert exact.endswith("%") and folded.endswith("%") and any_case.endswith("%") and no_text.endswith("%") and flat.endswith("%")
+        assert 0 <= float(cer) and 0 <= float(cer_folded) <= float(cer) + 1e-9 and 0 <= float(trigram) <= 1 and float(ms.replace(",", "")) > 0
     assert "text accuracy of 2 transcripts" in result.stdout
-    for column in ("any case", "CER", "trigram", "no text", "ms/prompt"):
+    for column in ("folded", "any case", "CER", "trigram", "no text", "flat", "ms/prompt", "by template"):
         assert column in result.stdout
     with Image.open(sheet) as image:  # a row per transcript, a column per candidate count
         assert image.size == (180 + 2 * 128, 20 + 2 * (128 + 30))
@@ -90,3 +90,19 @@ def test_layout_none_and_no_ceiling(tiny_checkpoints: Path, tmp_path: Path) -> N
                    str(tiny_checkpoints), "--sheet", str(tmp_path / "s.png"), *FAST)
     assert result.exit_code == 0, result.output
     assert "layout none" in result.stdout and " font " not in result.stdout
+
+
+def test_templates_are_reported_with_a_sheet_per_template(tiny_checkpoints: Path, tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts.txt"  # short: the tiny model takes 63 bytes
+    prompts.write_text("Al\\n@al\\nhi there all\nNobody:\\nMe: hi\n")
+    sheet = tmp_path / "long.png"
+    result = bench("--prompts", str(prompts), "--candidates", "1", "--no-ceiling", "--checkpoint-dir", str(tiny_checkpoints),
+                   "--sheet", str(sheet), *FAST)
+    assert result.exit_code == 0, result.output
+    assert "text accuracy of 2 transcripts" in result.stdout and "by template" in result.stdout
+    assert (tmp_path / "long-tweet.png").is_file() and (tmp_path / "long-meme.png").is_file()
+
+
+def test_an_unknown_template_is_refused_naming_the_choices(tiny_checkpoints: Path) -> None:
+    result = bench("--long", "--template", "sonnet", "--checkpoint-dir", str(tiny_checkpoints), *FAST)
+    assert result.exit_code == 2 and "tweet" in result.output
