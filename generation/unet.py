@@ -71,6 +71,22 @@ class _Level(nn.Module):
         self.resample: ResnetBlock2D | None = None
 
 
+def _with_map(sample: torch.Tensor, map_: torch.Tensor | None, channels: int, name: str) -> torch.Tensor:
+    """`sample` with a conditioning map of `channels` channels appended (None: a blank one); a model
+    built without such channels refuses a map instead of ignoring it."""
+    if not channels:
+        if map_ is not None:
+            raise ValueError(f"this model was built without {name} channels; it takes no {name} map")
+        return sample
+    if map_ is None:
+        map_ = sample.new_zeros((sample.shape[0], channels, *sample.shape[-2:]))
+    elif map_.shape[1:] != (channels, *sample.shape[-2:]):
+        raise ValueError(
+            f"{name} map has shape {tuple(map_.shape)}; expected (batch, {channels}, {sample.shape[-2]}, {sample.shape[-1]})"
+        )
+    return torch.cat([sample, map_.to(sample.dtype)], dim=1)
+
+
 class GlyphUNet2DModel(ModelMixin, ConfigMixin):
     """Predicts the noise in `sample` given the timestep, the transcript and (SR) a low-res image."""
 
@@ -219,28 +235,8 @@ class GlyphUNet2DModel(ModelMixin, ConfigMixin):
             temb = temb + self.noise_level_embedding(self.noise_level_proj(levels).to(sample.dtype))
         elif low_res is not None:
             raise ValueError("a base model takes no `low_res` image")
-        if self.reads_glyphs:
-            if glyph is None:
-                glyph = sample.new_zeros((batch, self.config.glyph_channels, *sample.shape[-2:]))
-            elif glyph.shape[1:] != (self.config.glyph_channels, *sample.shape[-2:]):
-                raise ValueError(
-                    f"glyph map has shape {tuple(glyph.shape)}; expected (batch, {self.config.glyph_channels}, "
-                    f"{sample.shape[-2]}, {sample.shape[-1]})"
-                )
-            sample = torch.cat([sample, glyph.to(sample.dtype)], dim=1)
-        elif glyph is not None:
-            raise ValueError("this model was built without glyph channels; it takes no glyph map")
-        if self.config.region_channels:
-            if region is None:
-                region = sample.new_zeros((batch, self.config.region_channels, *sample.shape[-2:]))
-            elif region.shape[1:] != (self.config.region_channels, *sample.shape[-2:]):
-                raise ValueError(
-                    f"region map has shape {tuple(region.shape)}; expected (batch, {self.config.region_channels}, "
-                    f"{sample.shape[-2]}, {sample.shape[-1]})"
-                )
-            sample = torch.cat([sample, region.to(sample.dtype)], dim=1)
-        elif region is not None:
-            raise ValueError("this model was built without region channels; it takes no region map")
+        sample = _with_map(sample, glyph, self.config.glyph_channels, "glyph")
+        sample = _with_map(sample, region, self.config.region_channels, "region")
 
         text = self.text_encoder(input_ids, attention_mask, line_ids, temb, style_embeds, STYLE_SLOT_IDS)
         if text_blend is not None:
