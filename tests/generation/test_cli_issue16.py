@@ -74,7 +74,7 @@ def test_box_and_where_together_are_refused(checkpoints, tmp_path, photo):
 ])
 def test_a_malformed_box_is_refused(checkpoints, tmp_path, photo, box):
     result = _imagine(checkpoints, tmp_path, "--image", str(photo), "--box", box)
-    _one_line_usage_error(result, "--box must be four whole numbers X,Y,W,H")
+    _one_line_usage_error(result, "--box: a box is four whole numbers X,Y,W,H")
     assert repr(box) in result.output
 
 

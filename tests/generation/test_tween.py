@@ -140,7 +140,7 @@ def test_an_end_legible_only_in_another_font_gets_one():
     """Regression: the end was pinned to the start's font whenever that font had its characters, so an
     end too wide for that font was refused ("too large to be legible ... in every font") although other
     fonts draw it fine: a valid tween (and its job) was rejected."""
-    end = "W" * 34
+    end = "i" * 60  # narrow in a proportional font, as wide as "W" in a monospaced one
     start_font = tween_layouts("A", "B", seed=0, frames=2)[0].first.font_name
     with pytest.raises(LayoutError, match="too large"):
         candidate_layouts([end], [0], "glyph", start_font, template="card")  # the start's font cannot draw it legibly
