@@ -147,3 +147,20 @@ async def test_sessions_end_at_logout_when_disabled_and_with_a_new_password(clie
     assert (await client.get("/mod/audit")).status == 200
     set_moderator_password(db, "max", PASSWORD)
     assert (await client.get("/mod/audit")).status == 401
+
+
+async def test_every_route_answers_404_for_a_missing_image_or_row(client: TestClient, moderator: str, db: Database,
+                                                                  store: ImageStore) -> None:
+    """Unknown ids, unknown hashes and an image row whose file left the store: 404 with one line, never 500."""
+    job_id = queue_job(db, "GONE")
+    await asyncio.to_thread(finish, db, store)
+    lost = next(i.sha256 for i in JobQueue(db, store).images_of(job_id) if i.chosen)
+    store.path(lost).unlink()
+    unknown, form = "e" * 64, {"csrf_token": moderator}
+    for method, path in [("GET", "/mod/jobs/999999"), ("GET", f"/mod/images/{unknown}"), ("GET", f"/mod/images/{lost}"),
+                         ("POST", f"/mod/images/{unknown}/hide"), ("POST", f"/mod/images/{unknown}/unhide"),
+                         ("POST", "/mod/bans/999999/lift"), ("POST", "/mod/styles/nosuchstyle/delete")]:
+        reply = await client.request(method, path, data=form if method == "POST" else None, allow_redirects=False)
+        body = await reply.text()
+        assert (reply.status, body.count("\n")) == (404, 0), f"{method} {path}: {reply.status} {body[:300]}"
+    assert not Moderation(db).is_hidden(unknown) and Moderation(db).audit_log() == []

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bot.http import metrics, queries
 from bot.http.accounts import create_session, end_session, verify_login
 from bot.http.api import image_response
+from bot.http.errors import ApiError
 from bot.http.login_limits import client_address
 from bot.http.services import services
 from bot.http.web.charts import Series, bar_chart, line_chart
@@ -207,8 +208,12 @@ def _sha(request: web.Request) -> str:
 @routes.get(COOKIE_PATH + "/images/{sha256}")
 @moderator_page
 async def image_file(request: web.Request, moderator: Moderator) -> web.Response:
-    """Moderators see hidden images too (to review them); the hash is checked before any file is touched."""
-    return await image_response(services(request), _sha(request))
+    """Moderators see hidden images too (to review them); the hash is checked before any file is touched.
+    An image the store lacks is the API's 404, told here as plain text like every other page's error."""
+    try:
+        return await image_response(services(request), _sha(request))
+    except ApiError as error:
+        return web.Response(status=error.status, text=error.message)
 
 
 @routes.post(COOKIE_PATH + "/images/{sha256}/hide")
@@ -224,9 +229,13 @@ async def unhide_image(request: web.Request, moderator: Moderator) -> web.Stream
 
 
 async def _image_action(request: web.Request, moderator: Moderator, action: Callable[..., object]) -> web.StreamResponse:
-    """Apply a hide/unhide form (audited under the moderator's name), then go back where the form said."""
-    form = await read_form(request)
-    await asyncio.to_thread(action, _sha(request), moderator=moderator.name, reason=str(form.get("reason", ""))[:500])
+    """Apply a hide/unhide form (audited under the moderator's name), then go back where the form said.
+    A hash that no job made and nobody hid names no image: 404, so a typo is not audited as an action."""
+    form, sha, svc = await read_form(request), _sha(request), services(request)
+    owners = await asyncio.to_thread(queries.image_owners, svc.db, sha)
+    if not owners.jobs and not owners.hidden:
+        raise web.HTTPNotFound(text=f"no image {sha}")
+    await asyncio.to_thread(action, sha, moderator=moderator.name, reason=str(form.get("reason", ""))[:500])
     raise _redirect(str(form.get("next", "")))
 
 
