@@ -16,9 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bot.worker import Worker
+from storage.db import Database
 from storage.facade import Storage
 
 log = logging.getLogger(__name__)
+# How often serve without a worker looks at its SQLite file; well inside the 5 s it has to stop in.
+FILE_CHECK_INTERVAL_S = 1.0
 
 
 class ServeError(RuntimeError):
@@ -43,6 +46,16 @@ async def _http(settings: Any, storage: Storage) -> None:
     from bot.http import run_http
 
     await run_http(settings, storage.db)
+
+
+async def _watch_database_file(db: Database) -> None:
+    """Raise DatabaseFileChanged once the SQLite file is deleted or replaced.
+
+    With a worker, its next poll notices; without one, adapters would answer 503 for as long as the
+    process lives instead of stopping it, so a supervisor would never restart it on a good file."""
+    while True:
+        await asyncio.to_thread(db.check_file)
+        await asyncio.sleep(FILE_CHECK_INTERVAL_S)
 
 
 # Adapters are imported only when started, so a host serving one never loads the others' libraries.
@@ -76,6 +89,8 @@ async def serve(
     worker_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="worker")
     if worker is not None:
         parts[asyncio.ensure_future(loop.run_in_executor(worker_thread, worker.run))] = "the worker"
+    elif storage.db.is_sqlite:
+        parts[asyncio.create_task(_watch_database_file(storage.db))] = "the database watch"
     stopper = asyncio.create_task(stop.wait())
     try:
         done, _ = await asyncio.wait([*parts, stopper], return_when=asyncio.FIRST_COMPLETED)

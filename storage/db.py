@@ -130,11 +130,18 @@ class Database:
 
         return set(ScriptDirectory.from_config(self._alembic_config()).get_heads())
 
+    def check_file(self) -> None:
+        """Raise DatabaseFileChanged when the SQLite file is not the one opened (nothing to check on PostgreSQL).
+
+        Every transaction does this; a process that may go long without one (`serve --no-worker`) calls it
+        on a timer too, or it would notice the loss only when someone next asks it for something."""
+        if self._file is not None:
+            self._file.check()
+
     @contextlib.contextmanager
     def _checked(self) -> Iterator[None]:
         """Raise DatabaseFileChanged before any connection is used when the SQLite file is not the one opened."""
-        if self._file is not None:
-            self._file.check()
+        self.check_file()
         yield
 
     def dispose(self) -> None:

@@ -150,6 +150,27 @@ def test_serve_stops_with_one_line_when_its_sqlite_file_is_deleted(
     assert not sqlite_file.exists()
 
 
+@pytest.mark.parametrize("fault", ["deleted", "replaced"])
+def test_serve_without_a_worker_stops_with_one_line_within_5_s_when_its_sqlite_file_is_deleted_or_replaced(
+    fault: str, sqlite_file: Path, tmp_path: Path, env: dict[str, str], started: list[Glyphbot]
+) -> None:
+    """No worker makes transactions here, so only serve's own watch of the file can notice it went.
+    The 5 s run to the error line (adapters closed by then); the exit after it is the interpreter's own
+    teardown, which a machine this test shares with training can stretch past seconds."""
+    env["GLYPHBOT_DATABASE__URL"] = f"sqlite:///{sqlite_file}"
+    serve = Glyphbot(tmp_path, env, "serve", "--adapter", "http", "--no-worker")
+    started.append(serve)
+    serve.wait_for_output(r"HTTP API on http://")
+    if fault == "deleted":
+        sqlite_file.unlink()
+    else:
+        replace_with_a_fresh_database(sqlite_file)
+    wait_for(lambda: "error: " in serve.output or serve.process.poll() is not None, 5.0)
+    assert serve.exit_code() == 1, serve.output
+    assert re.match(f"error: .*SQLite database {re.escape(str(sqlite_file))} was {fault} while in use", serve.last_line()), serve.output
+    assert "Traceback" not in serve.output
+
+
 def test_jobs_submit_wait_stops_with_one_line_when_the_sqlite_file_is_deleted(
     sqlite_file: Path, tmp_path: Path, env: dict[str, str], started: list[Glyphbot]
 ) -> None:
