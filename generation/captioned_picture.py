@@ -22,7 +22,7 @@ from generation.colour import centre_square
 from generation.guidance import KeepRegion
 from generation.layout import LayoutError, PageLayout, check_length, find_fonts, font_by_name
 from generation.templates.captions import captions_over_picture
-from generation.tokenizer import normalize_transcript
+from generation.request_parsers import normalize_prompt
 
 MARGIN = 0.03  # the model may redraw this far around a caption's ink box (a share of the side)
 
@@ -39,7 +39,7 @@ class CaptionedPicture:
 
     def layouts(self, text: str, seeds: Sequence[int], font: str | None = None) -> list[PageLayout]:
         """Each candidate's captions, from its own seed; `font` (a name) pins the typeface."""
-        text = normalize_transcript(text)
+        text = normalize_prompt(text)
         if not text.strip():
             raise LayoutError("the transcript is empty: there is no caption to write")
         check_length(text)

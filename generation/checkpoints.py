@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
 
@@ -53,8 +55,12 @@ class DeviceUnavailableError(RuntimeError):
     """The requested device does not exist on this machine."""
 
 
-def resolve_device(device: str) -> torch.device:
-    """'auto' picks CUDA when present; asking for a missing GPU is an error, not a silent fallback."""
+def resolve_device(device: str) -> "torch.device":
+    """'auto' picks CUDA when present; asking for a missing GPU is an error, not a silent fallback.
+    (torch is imported here: locating checkpoints is the first check a command makes, before it decides
+    to load anything.)"""
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     kind = device.split(":", 1)[0]

@@ -30,7 +30,7 @@ from typing import Protocol, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from generation.tokenizer import PromptError, normalize_transcript
+from generation.request_parsers import PromptError, normalize_prompt
 from generation.types import ALIGNMENTS
 
 DEFAULT_FONT_DIRS = ("/usr/share/fonts/truetype", "/usr/share/fonts/opentype")
@@ -266,7 +266,7 @@ def choose_layout(
     `font` (a path from `fonts`) and `align` pin those choices. Raises LayoutError when no font draws
     every character, or when the text fits only below the legible size.
     """
-    text = normalize_transcript(text)
+    text = normalize_prompt(text)
     if not text.strip():
         raise LayoutError("the transcript is empty: there is nothing to lay out")
     if align is not None and align not in ALIGNMENTS:

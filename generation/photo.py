@@ -24,7 +24,7 @@ from PIL import Image, ImageDraw
 from generation.guidance import KeepRegion
 from generation.layout import REGION_LEVELS, SUPERSAMPLE, LayoutError, _bbox, _font, find_fonts, font_by_name, uncovered_characters
 from generation.photo_box import MIN_BOX_SIDE, BoxError, check_box  # noqa: F401  also imported from here
-from generation.tokenizer import normalize_transcript
+from generation.request_parsers import normalize_prompt
 from generation.types import ALIGNMENTS, Box
 
 MIN_PHOTO_FONT_PX = 10  # the letters' size in the photo's own pixels must reach this
@@ -156,7 +156,7 @@ def plan_photo(photo: Image.Image, box: Box) -> PhotoPlan:
 def box_layout(plan: PhotoPlan, text: str, seed: int, font: str | None = None, align: str | None = None) -> BoxLayout:
     """The largest legible layout of `text` inside the plan's box, font and alignment drawn from
     `seed` unless pinned; LayoutError/BoxError name what does not fit."""
-    text = normalize_transcript(text)
+    text = normalize_prompt(text)
     if not text.strip():
         raise LayoutError("the transcript is empty: there is nothing to write into the box")
     fonts = find_fonts()

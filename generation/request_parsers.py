@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import re
+import unicodedata
 from typing import TYPE_CHECKING
 
 from generation.types import Box
@@ -23,6 +24,8 @@ MAX_SEED = 2**63 - 1
 # Random seeds are drawn below this, so the seed shown with a picture can be typed back into any client
 # (Discord's integer options stop at 2**53).
 RANDOM_SEEDS = 2**32
+# The text encoder reads ByT5 byte tokens: a prompt's UTF-8 bytes and one end token, 384 in all.
+MAX_PROMPT_BYTES = 383
 _SPACES_AROUND_NEWLINE = re.compile(r"[ \t]*\n[ \t]*")
 _WHOLE_NUMBER = re.compile(r"-?[0-9]+")
 
@@ -39,6 +42,34 @@ def normalize_prompt(text: str) -> str:
     (as the original did before encoding)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return _SPACES_AROUND_NEWLINE.sub("\n", text).strip(" \t")
+
+
+class PromptError(ValueError):
+    """A prompt the model cannot take; the message says which prompt and why."""
+
+
+def check_prompt(text: str, index: int = 0, max_bytes: int = MAX_PROMPT_BYTES) -> str:
+    """The prompt normalised, or PromptError: not a string, a control or unassigned character the renderer
+    could never have drawn, or more UTF-8 bytes than the text encoder reads (its tokens are bytes).
+
+    Torch-free, so a command refuses a bad prompt before it spends seconds loading the model; the tokenizer
+    runs the same check when it encodes."""
+    if not isinstance(text, str):
+        raise PromptError(f"prompt {index} must be a string, got {type(text).__name__}")
+    text = normalize_prompt(text)
+    for position, char in enumerate(text):
+        if char != "\n" and unicodedata.category(char) in ("Cc", "Cs", "Co", "Cn"):
+            raise PromptError(
+                f"prompt {index} has an unsupported control or unassigned character "
+                f"{char!r} (U+{ord(char):04X}) at position {position}; only printable text and newlines can be drawn"
+            )
+    size = len(text.encode("utf-8"))
+    if size > max_bytes:
+        raise PromptError(
+            f"prompt {index} is {size} bytes long after normalisation; the limit is "
+            f"{max_bytes} bytes ({max_bytes + 1} tokens with the end token). Shorten it."
+        )
+    return text
 
 
 def random_seed(rng: random.Random | None = None) -> int:

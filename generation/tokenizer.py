@@ -13,25 +13,18 @@ any transcript has a lossless encoding. On top of it this module adds what the m
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from dataclasses import dataclass
 
 import torch
-from transformers import ByT5Tokenizer
 
-DEFAULT_MAX_TOKENS = 384
+from generation.request_parsers import MAX_PROMPT_BYTES, PromptError, check_prompt
+
+DEFAULT_MAX_TOKENS = MAX_PROMPT_BYTES + 1
 MAX_LINES = 32
 # ByT5 sentinels 1..STYLE_SLOTS stand for the learned vectors of a style (textual inversion, see
 # generation.styles): the text encoder swaps their embeddings for the style's. Sentinel 0 is the mask.
 STYLE_SLOTS = 8
 STYLE_SLOT_IDS = tuple(range(260, 260 + STYLE_SLOTS))  # <extra_id_1>.. in ByT5's vocabulary (checked below)
-
-_SPACES_AROUND_NEWLINE = re.compile(r"[ \t]*\n[ \t]*")
-
-
-class PromptError(ValueError):
-    """A prompt the model cannot take; the message says which prompt and why."""
 
 
 @dataclass(frozen=True)
@@ -46,23 +39,6 @@ class TokenizedBatch:
         return TokenizedBatch(self.input_ids.to(device), self.attention_mask.to(device), self.line_ids.to(device))
 
 
-def normalize_transcript(text: str) -> str:
-    """Strip spaces around line breaks and at both ends, as the original did before encoding."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return _SPACES_AROUND_NEWLINE.sub("\n", text).strip(" \t")
-
-
-def _check_characters(text: str, index: int) -> None:
-    for position, char in enumerate(text):
-        if char == "\n":
-            continue
-        if unicodedata.category(char) in ("Cc", "Cs", "Co", "Cn"):
-            raise PromptError(
-                f"prompt {index} has an unsupported control or unassigned character "
-                f"{char!r} (U+{ord(char):04X}) at position {position}; only printable text and newlines can be drawn"
-            )
-
-
 class GlyphTokenizer:
     """Turns transcripts into the tensors the text encoder reads.
 
@@ -75,6 +51,10 @@ class GlyphTokenizer:
             raise ValueError(f"max_tokens must be at least 2 (one character and the end token), got {max_tokens}")
         self.max_tokens = max_tokens
         self.max_lines = max_lines
+        # Imported here, from its own module: the transformers package costs seconds to import, and every
+        # command that only checks a prompt (generation.request_parsers) should not pay for it.
+        from transformers.models.byt5.tokenization_byt5 import ByT5Tokenizer
+
         self._byt5 = ByT5Tokenizer()
         self.pad_token_id = self._byt5.pad_token_id
         self.eos_token_id = self._byt5.eos_token_id
@@ -87,17 +67,8 @@ class GlyphTokenizer:
 
     def encode_one(self, text: str, index: int = 0) -> list[int]:
         """Ids of one normalised transcript, end token included; refuses rather than cuts."""
-        if not isinstance(text, str):
-            raise PromptError(f"prompt {index} must be a string, got {type(text).__name__}")
-        text = normalize_transcript(text)
-        _check_characters(text, index)
-        ids = self._byt5(text, add_special_tokens=True)["input_ids"]
-        if len(ids) > self.max_tokens:
-            raise PromptError(
-                f"prompt {index} is {len(ids) - 1} bytes long after normalisation; the limit is "
-                f"{self.max_tokens - 1} bytes ({self.max_tokens} tokens with the end token). Shorten it."
-            )
-        return ids
+        # ByT5's tokens are the UTF-8 bytes and the end token, so a byte limit is a token limit.
+        return self._byt5(check_prompt(text, index, self.max_tokens - 1), add_special_tokens=True)["input_ids"]
 
     def mask_ids(self) -> list[int]:
         """The unconditional prompt: what the model sees when conditioning is dropped."""

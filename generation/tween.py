@@ -18,7 +18,7 @@ from PIL import Image
 from generation.layout import GlyphLayout, LayoutError, uncovered_characters
 from generation.templates import candidate_layouts
 from generation.pipeline import GlyphCascadePipeline, tensor_to_pil
-from generation.tokenizer import normalize_transcript
+from generation.request_parsers import normalize_prompt
 from generation.types import MAX_TWEEN_FRAMES, MIN_TWEEN_FRAMES
 
 SR_SEED_OFFSET = 10_000
@@ -47,7 +47,7 @@ class LayoutBlend:
 
 def check_tween(start: str, end: str, frames: int) -> None:
     """Refuse identical ends and frame counts outside the limits, before any work."""
-    if normalize_transcript(start) == normalize_transcript(end):
+    if normalize_prompt(start) == normalize_prompt(end):
         raise TweenError(f"the tween's two ends are the same text ({start!r}); give two different texts")
     if not isinstance(frames, int) or not MIN_TWEEN_FRAMES <= frames <= MAX_TWEEN_FRAMES:
         raise TweenError(f"frames must be a whole number from {MIN_TWEEN_FRAMES} to {MAX_TWEEN_FRAMES}, got {frames!r}")
@@ -57,7 +57,7 @@ def tween_layouts(start: str, end: str, seed: int, frames: int, font: str | None
     """One cross-faded layout per frame; the end's layout keeps the start's font and alignment when it can."""
     first = candidate_layouts([start], [seed], "glyph", font, align, "card")[0]
     second = None
-    if font is None and not uncovered_characters(normalize_transcript(end), first.font):
+    if font is None and not uncovered_characters(normalize_prompt(end), first.font):
         try:
             second = candidate_layouts([end], [seed], "glyph", first.font_name, align or first.align, "card")[0]
         except LayoutError:

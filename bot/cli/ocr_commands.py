@@ -228,7 +228,7 @@ def bench_text_accuracy(
     from config.settings import SettingsError, load_settings
     from generation.checkpoints import CheckpointMissingError, DeviceUnavailableError
     from generation.pipeline import OptionError
-    from generation.tokenizer import PromptError
+    from generation.request_parsers import PromptError
     from generation.types import RenderRequest
     from generation.types import TEMPLATES
     from ocr.benchmark import report_table, run_text_accuracy, template_breakdown, write_contact_sheet, write_template_sheets

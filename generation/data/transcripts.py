@@ -12,7 +12,7 @@ import random
 
 from generation.data.text_sampler import TextSampler
 from generation.layout import MAX_TRANSCRIPT_CHARS
-from generation.tokenizer import normalize_transcript
+from generation.request_parsers import normalize_prompt
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _NOTICE_WORDS = ("NOTICE", "ATTENTION", "WARNING", "IMPORTANT", "PLEASE NOTE", "REMINDER", "CAUTION")
@@ -117,7 +117,7 @@ class TemplateTranscripts:
         """A transcript for `template`, at most MAX_TRANSCRIPT_CHARS characters and `max_bytes` UTF-8
         bytes (what the model's tokenizer takes), never an excluded one."""
         for _ in range(100):
-            text = normalize_transcript(getattr(self, template)(rng)[:MAX_TRANSCRIPT_CHARS]).strip()
+            text = normalize_prompt(getattr(self, template)(rng)[:MAX_TRANSCRIPT_CHARS]).strip()
             while len(text.encode()) > max_bytes:
                 text = text[: len(text) - (len(text.encode()) - max_bytes)].strip()
             if text and text not in self.excluded:

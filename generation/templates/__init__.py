@@ -32,7 +32,7 @@ from generation.templates.printed import cover, notice, page, poster
 from generation.templates.rules import template_choices
 from generation.templates.screens import chat, tweet
 from generation.templates.signs import sign
-from generation.tokenizer import normalize_transcript
+from generation.request_parsers import normalize_prompt
 from generation.types import ALIGNMENTS, TEMPLATES
 
 TemplateFunction = Callable[[list[str], random.Random, "str | None", "str | None"], PageLayout]
@@ -59,7 +59,7 @@ def lay_out(
     """`text` laid out by `template` (or one the rules choose, picked by `rng`), with the font (a
     path) and alignment pinned when given. Raises LayoutError when it cannot be drawn legibly."""
     fonts = fonts or find_fonts()
-    text = normalize_transcript(text)
+    text = normalize_prompt(text)
     if not text.strip():
         raise LayoutError("the transcript is empty: there is nothing to lay out")
     check_length(text)

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from generation.tokenizer import GlyphTokenizer, PromptError, normalize_transcript
+from generation.request_parsers import PromptError, normalize_prompt
+from generation.tokenizer import GlyphTokenizer
 
 
 @pytest.fixture(scope="module")
@@ -10,7 +11,7 @@ def tokenizer():
 
 
 def test_spaces_around_newlines_are_stripped():
-    assert normalize_transcript("  hello  \n   world \r\n x ") == "hello\nworld\nx"
+    assert normalize_prompt("  hello  \n   world \r\n x ") == "hello\nworld\nx"
 
 
 def test_line_ids_count_newlines_before_each_token(tokenizer):
