@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
@@ -11,7 +12,7 @@ import typer
 
 from bot.cli.app import USAGE_ERROR, app, bench_app, fail, reported_errors
 from bot.cli.request_flags import ALL, request_flags
-from generation.request_parsers import png_bytes, unescape_newlines
+from generation.request_parsers import png_bytes, random_seed, unescape_newlines
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "generation" / "configs"
 
@@ -38,8 +39,11 @@ def imagine(
     all_candidates: bool = typer.Option(False, "--all", help="Also write every candidate beside --out."),
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda (default from config)."),
     checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="Folder with base/ and sr/ checkpoints."),
+    as_json: bool = typer.Option(False, "--json", help="Print every candidate as a JSON document instead of one line."),
 ) -> None:
-    """Write an image that contains TEXT, using the shipped checkpoint; the job is kept in the history."""
+    """Write an image that contains TEXT, using the shipped checkpoint; the job is kept in the history.
+    Prints one line: where the picture is, what OCR read in it, the job and the time taken."""
+    started = time.monotonic()
     settings = _model_settings(checkpoint_dir, device)
     from generation.request_options import asked, configured
     from ocr.imageio import ImageReadError, load_frames
@@ -50,10 +54,13 @@ def imagine(
         style_png = png_bytes(load_frames(style_image, max_frames=1)[0]) if style_image is not None else None
     except ImageReadError as error:
         fail(str(error), USAGE_ERROR)
+    # A seed drawn here, not by the renderer, is kept with the job and shown, so the picture can be drawn again.
+    given["seed"] = random_seed() if given.get("seed") is None else given["seed"]
     request = asked(configured(generation.model_dump()), unescape_newlines(text), **given, init_image_png=init_png,
                     style_image_png=style_png, box=_photo_box(box, where, init_png))
     if not 1 <= request.candidates <= generation.max_candidates:
         fail(f"--candidates must be between 1 and {generation.max_candidates}, got {request.candidates}", USAGE_ERROR)
+    _check_before_loading(settings, request)
     renderer = _checked_renderer(settings, request)
     with reported_errors():
         job, images, read_image = _render_as_job(settings, renderer, request)
@@ -64,13 +71,26 @@ def imagine(
         for index, candidate in enumerate(images):
             path = out.with_name(f"{out.stem}-{candidate.stage}-{index:02d}-seed{candidate.seed}.png")
             path.write_bytes(read_image(candidate.sha256))
-    typer.echo(json.dumps({
-        "out": str(out), "job": job.id, "seed": winner.seed, "ocr_text": winner.ocr_text, "ocr_score": winner.ocr_score,
-        "candidates": [
-            {"stage": c.stage, "seed": c.seed, "ocr_text": c.ocr_text, "ocr_score": c.ocr_score, "chosen": c.chosen}
-            for c in images
-        ],
-    }, indent=2))
+    if as_json:
+        typer.echo(json.dumps({
+            "out": str(out), "job": job.id, "seed": winner.seed, "ocr_text": winner.ocr_text, "ocr_score": winner.ocr_score,
+            "candidates": [
+                {"stage": c.stage, "seed": c.seed, "ocr_text": c.ocr_text, "ocr_score": c.ocr_score, "chosen": c.chosen}
+                for c in images
+            ],
+        }, indent=2))
+    else:
+        typer.echo(_result_line(out, job, winner.ocr_text or "", time.monotonic() - started))
+
+
+def _result_line(out: Path, job, read: str, seconds: float) -> str:  # noqa: ANN001  storage.types.Job
+    """What a person wants to know when imagine is done, in one line: the picture, whether OCR read the
+    text back (line breaks and spaces folded: a wrapped line is no error), the seed that redraws it, the
+    job (for `glyphbot jobs show`) and the time taken."""
+    from ocr.scoring import fold_whitespace
+
+    verdict = "reads back exactly" if fold_whitespace(read) == fold_whitespace(job.prompt) else f"OCR read {read!r}"
+    return f"{out}: {verdict} (seed {job.seed}); job {job.id}; {seconds:.1f} s"
 
 
 def _model_settings(checkpoint_dir: Optional[Path], device: Optional[str]):  # noqa: ANN202  config.settings.Settings
@@ -116,6 +136,22 @@ def _photo_box(box: Optional[str], where: Optional[str], init_png: Optional[byte
         fail(f"--box: {error}", USAGE_ERROR)
 
 
+def _check_before_loading(settings, request) -> None:  # noqa: ANN001  Settings, RenderRequest
+    """Refuse what needs no model (options, prompt, layout, fonts) in about a second, with the one-line
+    reason (exit 2), before torch and the checkpoints take seconds to load."""
+    from bot.render.prechecks import check_before_loading
+    from generation.layout import FontError
+    from generation.request_parsers import PromptError
+    from storage.errors import InvalidJob
+    from storage.types import QueueLimits
+
+    limits = QueueLimits(max_prompt_chars=settings.limits.max_prompt_chars, max_candidates=settings.generation.max_candidates)
+    try:
+        check_before_loading(request, limits)
+    except (InvalidJob, PromptError, FontError) as error:
+        fail(str(error), USAGE_ERROR)
+
+
 def _checked_renderer(settings, request):  # noqa: ANN001,ANN202  Settings, RenderRequest -> CascadeRenderer
     """Load the cascade and check the request against it, or stop with the one-line reason (exit 2)."""
     from bot.render.cascade import CascadeRenderer
@@ -123,7 +159,7 @@ def _checked_renderer(settings, request):  # noqa: ANN001,ANN202  Settings, Rend
     from generation.photo import BoxError
     from generation.pipeline import ImageInputError, OptionError
     from generation.styles import UnusableStyleError
-    from generation.tokenizer import PromptError
+    from generation.request_parsers import PromptError
     from generation.tween import TweenError
 
     try:

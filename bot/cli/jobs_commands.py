@@ -37,9 +37,9 @@ def _open(settings=None, *, upgrade: bool = True):  # noqa: ANN001,ANN202  Setti
 def submit(
     given: dict[str, Any],
     text: Annotated[str, typer.Argument(help="The text to draw; use \\n for a line break.")],
-    image: Annotated[Optional[Path], typer.Option(callback=existing_file, help="Start image (PNG) to draw over.")] = None,
+    image: Annotated[Optional[Path], typer.Option(callback=existing_file, metavar="FILE", help="Start image (PNG) to draw over.")] = None,
     box: Annotated[Optional[str], typer.Option(metavar="X,Y,W,H", help="With --image: write the text into this box of the picture (pixels) and keep the rest.")] = None,
-    style_image: Annotated[Optional[Path], typer.Option(callback=existing_file, help="A reference picture (PNG) whose palette and texture to take on.")] = None,
+    style_image: Annotated[Optional[Path], typer.Option(callback=existing_file, metavar="FILE", help="A reference picture (PNG) whose palette and texture to take on.")] = None,
     key: Annotated[Optional[str], typer.Option(help="Idempotency key: submitting it again returns the same job.")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the job to finish, showing progress.")] = False,
     wait_for_worker: Annotated[
@@ -162,24 +162,63 @@ def list_jobs(
 
 
 @jobs_app.command("show")
-def show(job_id: int) -> None:
+def show(
+    job_id: int,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document (ISO times, seconds) instead of lines for people.")] = False,
+) -> None:
     """Every field of a job and its images."""
     import dataclasses
+    import json
 
     with reported_errors(TimeoutError):
         storage = _open()
         job = storage.jobs.get(job_id)
-        for name, value in dataclasses.asdict(job).items():
-            typer.echo(f"{name:>22}: {value!r}")
+        fields = dataclasses.asdict(job)
         position, eta = storage.jobs.position(job_id), storage.jobs.eta(job_id)
         if position is not None:
-            typer.echo(f"{'position':>22}: {position}")
+            fields["position"] = position
         if eta is not None:
-            typer.echo(f"{'eta':>22}: {eta.total_seconds():.0f} s")
-        for image in storage.jobs.images_of(job_id, include_hidden=True):
+            fields["eta"] = eta
+        images = storage.jobs.images_of(job_id, include_hidden=True)
+        if as_json:
+            fields["images"] = [dict(dataclasses.asdict(image), path=str(storage.images.path(image.sha256))) for image in images]
+            typer.echo(json.dumps(fields, indent=2, default=_json_value))
+            return
+        for name, value in fields.items():
+            typer.echo(f"{name:>22}: {_readable(value)}")
+        if job.started_at is not None and job.finished_at is not None:
+            typer.echo(f"{'took':>22}: {_readable(job.finished_at - job.started_at)}")
+        for image in images:
             flags = ("chosen " if image.chosen else "") + ("hidden" if image.hidden else "")
             score = "" if image.ocr_score is None else f" ocr {image.ocr_score:.2f} {image.ocr_text!r}"
             typer.echo(f"  image {image.id} {image.stage} seed {image.seed} {image.width}x{image.height} {storage.images.path(image.sha256)}{score} {flags}")
+
+
+def _readable(value: Any) -> str:
+    """A job field as a person reads it: ISO times to the second, durations in seconds, text as it is
+    (quoted only when it has line breaks or edge spaces), nothing for None."""
+    import datetime as dt
+
+    if value is None:
+        return "-"
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, dt.timedelta):
+        return f"{value.total_seconds():.1f} s"
+    if isinstance(value, str) and (value != value.strip() or "\n" in value):
+        return repr(value)
+    return str(value)
+
+
+def _json_value(value: Any) -> Any:
+    """What json.dumps cannot write by itself: times as ISO 8601, durations as seconds."""
+    import datetime as dt
+
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 @jobs_app.command("cancel")

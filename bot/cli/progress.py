@@ -10,10 +10,13 @@ from generation.types import Progress, ProgressCallback, RenderRequest, RenderRe
 
 @contextlib.contextmanager
 def cli_progress() -> Iterator[ProgressCallback]:
-    """A rich progress bar per stage for the terminal, fed by the renderer's Progress reports."""
+    """A rich progress bar per stage for the terminal, fed by the renderer's Progress reports. On stderr,
+    so that stdout carries only the command's result (one line, or the --json document) for scripts."""
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
 
-    with Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False) as bar:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Bar(*columns, console=Console(stderr=True), transient=False) as bar:
         tasks: dict[str, int] = {}
 
         def report(event: Progress) -> None:

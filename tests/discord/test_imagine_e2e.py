@@ -202,7 +202,7 @@ async def test_corrupt_image_attachment_is_refused(fake, storage, start_bot):
     alice = fake.add_user("alice")
     await fake.slash(alice, "imagine", {"prompt": "X"}, attachments={"image": ("broken.png", "image/png", b"\x89PNG not really")})
     followup = await fake.wait_until(lambda: fake.calls("POST", r"/webhooks/\d+/tok-\d+"))
-    assert "image: the attachment is not an image" in followup[0].json["content"]
+    assert "image: the image is not a PNG, JPEG, GIF or WebP file" in followup[0].json["content"]
     assert storage.queue.list().jobs == []
 
 

@@ -158,7 +158,7 @@ async def test_a_corrupt_style_image_is_refused_naming_the_option(fake, storage,
     alice = fake.add_user("alice")
     interaction = await fake.slash(alice, "imagine", {"prompt": "X"}, attachments={"style_image": ("r.png", "image/png", b"\x89PNG broken")})
     [answer] = await fake.wait_until(lambda: followups(fake, interaction) or None)
-    assert "style_image: the attachment is not an image" in answer.json["content"]
+    assert "style_image: the image is not a PNG, JPEG, GIF or WebP file" in answer.json["content"]
     assert storage.queue.list().jobs == []
 
 

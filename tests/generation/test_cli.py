@@ -65,7 +65,7 @@ def test_imagine_writes_the_winner_and_reports_every_candidate(tiny_checkpoints,
     out = tmp_path / "hello.png"
     result = runner.invoke(app, [
         "imagine", "HI\\nTHERE", "--checkpoint-dir", str(tiny_checkpoints), "--out", str(out), "--candidates", "2",
-        "--steps", "2", "--seed", "7", "--device", "cpu", "--all",
+        "--steps", "2", "--seed", "7", "--device", "cpu", "--all", "--json",
     ])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output[result.output.index("{"):])
@@ -83,13 +83,24 @@ def test_imagine_writes_the_winner_and_reports_every_candidate(tiny_checkpoints,
     assert storage.images.read(next(i for i in images if i.chosen).sha256) == out.read_bytes()
 
 
+def test_imagine_says_in_one_line_where_the_picture_is_and_what_ocr_read(tiny_checkpoints, tmp_path):
+    out = tmp_path / "hi.png"
+    result = runner.invoke(app, ["imagine", "HI", "--checkpoint-dir", str(tiny_checkpoints), "--out", str(out),
+                                 "--candidates", "1", "--steps", "2", "--seed", "3", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    _, [job] = _history()
+    [line] = result.stdout.splitlines()  # the progress bar is on stderr
+    assert line.startswith(f"{out}: ") and f"job {job.id};" in line and "(seed 3)" in line
+    assert re.search(r"(reads back exactly|OCR read '.*') \(seed 3\); job \d+; \d+\.\d s$", line), line
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["bell\x07"], "control"),
-        (["x" * 100], "limit"),
-        (["hi", "--guidance", "-1"], "guidance_scale"),
-        (["hi", "--steps", "0"], "num_inference_steps"),
+        (["bell\x07"], "unsupported character U+0007"),
+        (["x" * 100], "too large to be legible"),
+        (["hi", "--guidance", "-1"], "guidance scale -1.0 is outside"),
+        (["hi", "--steps", "0"], "inference steps 0 is outside"),
         (["hi", "--candidates", "99"], "--candidates"),
         (["hi", "--scheduler", "euler"], "'euler' is not one of"),
         (["hi", "--device", "cuda"], "CUDA"),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -43,7 +45,10 @@ def test_submit_list_work_show_cancel(configured: str) -> None:
     code, output = glyphbot("worker", "--exit-when-idle")
     assert code == 0, output
     code, output = glyphbot("jobs", "show", "1")
-    assert code == 0 and "status: 'succeeded'" in output and output.count(" image ") == 5 and "chosen" in output
+    assert code == 0 and "status: succeeded" in output and output.count(" image ") == 5 and "chosen" in output
+    assert re.search(r"created_at: \d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\+00:00)?\n", output) and "datetime.datetime" not in output
+    document = json.loads(glyphbot("jobs", "show", "1", "--json")[1])
+    assert document["status"] == "succeeded" and len(document["images"]) == 5 and document["created_at"].startswith("20")
 
 
 def test_submit_and_wait_writes_the_chosen_image(configured: str, tmp_path: Path) -> None:
@@ -64,7 +69,7 @@ def test_waiting_with_no_worker_says_how_to_start_one_and_stops(configured: str)
     assert time.monotonic() - started < 10, "it must not wait out --timeout"
     assert code == 1
     assert "no worker is running" in output and "glyphbot worker" in output and "--wait-for-worker" in output
-    assert "status: 'queued'" in glyphbot("jobs", "show", "1")[1]  # the job stays in the queue for a later worker
+    assert "status: queued" in glyphbot("jobs", "show", "1")[1]  # the job stays in the queue for a later worker
 
 
 def test_wait_for_worker_keeps_waiting_until_one_starts(configured: str, tmp_path: Path) -> None:
