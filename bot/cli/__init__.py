@@ -10,6 +10,7 @@ from bot.cli import tumblr_commands  # noqa: F401,E402  tumblr submit, status, r
 from bot.cli import ocr_commands  # noqa: F401,E402  read, bench ocr, bench ocr-validate
 from bot.cli import http_commands  # noqa: F401,E402  apikey, moderator
 from bot.cli import style_commands  # noqa: F401,E402  style list, delete, learn
+from bot.cli import cli_benchmark  # noqa: F401,E402  bench cli
 
 
 def main() -> None:
