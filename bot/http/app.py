@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from bot.http import api as api_module
 from bot.http import tumblr_posts  # noqa: F401  registers the /tumblr/posts endpoints on api_module.api
@@ -32,6 +33,25 @@ from storage.styles import StyleStore
 from storage.types import QueueLimits
 
 log = logging.getLogger(__name__)
+
+
+class _OneLineBadRequests(logging.Filter):
+    """aiohttp logs a request it could not parse (a request line over 8 KB, a malformed header) with its
+    parser's whole traceback, though it answered 400 and nothing here failed: say that in one warning line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError) and 400 <= error.code < 500:
+            reason = " ".join(error.message.split())[:200]  # the parser quotes the client's bytes, shortened
+            record.msg, record.args = f"{record.getMessage()}: {error.code} {reason}", ()
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+# The logger of aiohttp's connection handler in run_http (its default, aiohttp.server, is everyone's).
+server_log = logging.getLogger(__name__ + ".server")
+server_log.addFilter(_OneLineBadRequests())
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 SECURITY_HEADERS = {
@@ -133,7 +153,7 @@ async def run_http(settings: Any, db: Database) -> None:
     socket and the open connections. `glyphbot serve` runs this as one of its adapters and cancels it on
     SIGINT/SIGTERM; a socket that cannot be bound raises HttpBindError at once."""
     config = http_settings(settings)
-    runner = web.AppRunner(create_app(settings, db, http=config), access_log=log)
+    runner = web.AppRunner(create_app(settings, db, http=config), access_log=log, logger=server_log)
     await runner.setup()
     try:
         site = web.TCPSite(runner, config.host, config.port)

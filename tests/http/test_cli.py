@@ -165,3 +165,32 @@ def test_glyphbot_serve_answers_the_api_and_stops_on_ctrl_c(sqlite_db: Database,
         process.kill()
     assert process.returncode == 0, output
     assert "Traceback" not in output and "serve stopped" in output
+
+
+async def test_a_request_line_over_8_kb_is_400_and_one_log_line(sqlite_db: Database, tmp_path: Path,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """aiohttp answers 400 by itself; its log entry must be one line naming the limit, not the parser's traceback."""
+    port = _free_port()
+    settings = load_settings(storage={"data_dir": tmp_path}, http={"port": port})
+    server = asyncio.create_task(run_http(settings, sqlite_db))
+    try:
+        for _ in range(100):
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        else:
+            pytest.fail("run_http never listened")
+        writer.write(b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 10)
+        writer.close()
+    finally:
+        server.cancel()
+        await asyncio.gather(server, return_exceptions=True)
+    assert status_line.split()[1:2] == [b"400"], status_line
+    [entry] = [r for r in caplog.records if "8190 bytes" in r.getMessage()]
+    text = caplog.handler.format(entry)
+    assert entry.exc_info is None and "\n" not in text and "Traceback" not in text, text
+    assert len(entry.getMessage()) < 300, entry.getMessage()
