@@ -3,6 +3,8 @@ learned (a few steps of the tiny model) and kept, then usable by name and listed
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
@@ -72,3 +74,20 @@ def test_a_style_is_learned_kept_listed_and_refused_twice(checkpoints, tmp_path)
 def test_a_bad_name_stops_before_learning(checkpoints, tmp_path, name):  # noqa: F811
     result = _learn(checkpoints, name, *_examples(tmp_path, 3), "--steps", "2")
     _one_line_usage_error(result, "must be 1 to 32 characters of a-z, 0-9, _ and -")
+
+
+@pytest.mark.parametrize("fault, words", [("text", "is not a PNG, JPEG, GIF or WebP file"),
+                                          ("cut", "is truncated: the file ends before its IEND chunk"),
+                                          ("folder", "is a directory, not a picture file")])
+def test_an_example_that_is_no_picture_is_named_once_in_one_line(checkpoints, tmp_path, fault, words):  # noqa: F811
+    """Regression: the path was said twice (`a.png: a.png: not an image`) and a folder was "no such file"."""
+    paths = _examples(tmp_path, 3)
+    bad = Path(paths[1])
+    if fault == "folder":
+        bad.unlink()
+        bad.mkdir()
+    else:
+        bad.write_bytes(bad.read_bytes()[:40] if fault == "cut" else b"just words\n")
+    result = _learn(checkpoints, "red", *paths)
+    _one_line_usage_error(result, words)
+    assert result.output.count(paths[1]) == 1, result.output
