@@ -128,4 +128,14 @@ def test_png_size_reads_the_header_and_boxes_parse() -> None:
     assert parse_box(" 1, 2,3 ,4") == (1, 2, 3, 4)
     with pytest.raises(ValueError, match="four whole numbers"):
         parse_box("1,2,3")
+    assert parse_box("-4,0,10,10") == (-4, 0, 10, 10)  # one minus is a number (the range check refuses it later)
+
+
+@pytest.mark.parametrize("box", ["--4,0,10,10", "0,0,\u00b2,10", "0,0,\u0663,10", "\u0661\u0660,0,10,10", "0,0,+4,10"])
+def test_a_box_is_ascii_whole_numbers_or_one_line(box: str) -> None:
+    """Regression: lstrip("-") and str.isdigit() let "--4" and "²" reach int(), which printed its own text,
+    and Arabic-Indic digits were taken as numbers; `jobs submit` and the job row parse boxes with this too."""
+    with pytest.raises(ValueError) as refused:
+        parse_box(box)
+    assert str(refused.value) == f"a box is four whole numbers X,Y,W,H (left, top, width, height in pixels), not {box!r}"
     assert batch_key.__doc__
