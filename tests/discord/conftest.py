@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from bot.discord.client import GlyphBot
 from bot.discord.settings import DiscordSettings
@@ -28,6 +29,9 @@ from storage.moderation import Moderation
 from storage.styles import StyleStore
 from storage.types import QueueLimits
 from tests.discord.fake_discord import FakeDiscord
+
+# How long a statement waits on the "locked" database before it fails (SQLite's busy timeout, shortened).
+OUTAGE_BUSY_TIMEOUT_S = 0.5
 
 
 @dataclass
@@ -65,23 +69,26 @@ class Storage:
             await asyncio.to_thread(end)
 
     def start_outage(self) -> Callable[[], None]:
-        """A real SQLite outage: another connection holds the file in exclusive locking mode, so every read
-        and write fails with DatabaseUnavailable after the busy timeout. Returns what ends it."""
-        # The bot's own reads race for the file between dispose() and the lock: on a busy machine
-        # (a training run beside the suite) winning that race took more than 10 s.
-        deadline = time.monotonic() + 60
-        while True:
-            self.queue.db.dispose()  # pooled connections would keep the WAL shared and block the lock
-            blocker = sqlite3.connect(self.path, timeout=0.05, check_same_thread=False)
-            try:
-                blocker.execute("PRAGMA locking_mode=EXCLUSIVE")
-                blocker.execute("BEGIN EXCLUSIVE")
-                return blocker.close
-            except sqlite3.OperationalError:
-                blocker.close()
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)  # a pooled connection was mid-query; its thread returns it in milliseconds
+        """A SQLite outage, the same every run: from the moment this returns, every statement on storage's
+        engines (reads and writes, the bot's and the worker's) waits a busy timeout and then fails as a
+        locked file does (sqlite3's "database is locked", which storage turns into DatabaseUnavailable).
+        Holding a real exclusive lock instead raced the bot's own pooled reads for the file, and on a busy
+        machine lost. Returns what ends it."""
+        db = self.queue.db
+        engines = list({id(engine): engine for engine in (db.engine, db._write_engine)}.values())
+
+        def locked(*_statement: object) -> None:
+            time.sleep(OUTAGE_BUSY_TIMEOUT_S)
+            raise sqlite3.OperationalError("database is locked")
+
+        for engine in engines:
+            event.listen(engine, "before_cursor_execute", locked)
+
+        def end() -> None:
+            for engine in engines:
+                event.remove(engine, "before_cursor_execute", locked)
+
+        return end
 
 
 class GatedRenderer(TextDrawingRenderer):
