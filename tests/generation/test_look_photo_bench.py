@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 
-from .test_cli_issue16 import checkpoints, embedded_storage  # noqa: F401  fixtures
+from .test_cli_photo_style_tween_refusals import checkpoints, embedded_storage  # noqa: F401  fixtures
 
 runner = CliRunner()
 

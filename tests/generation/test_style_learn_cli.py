@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from generation.layout import GlyphLayout, find_fonts
 
-from .test_cli_issue16 import _one_line_usage_error, checkpoints, embedded_storage  # noqa: F401  fixtures
+from .test_cli_photo_style_tween_refusals import _one_line_usage_error, checkpoints, embedded_storage  # noqa: F401  fixtures
 
 runner = CliRunner()
 

@@ -6,6 +6,8 @@ import re
 import threading
 from collections.abc import Sequence
 
+import pytest
+
 from bot.worker import Worker, WorkerOptions
 from bot.render.batches import is_out_of_memory
 from bot.render.model_free import TextDrawingRenderer
@@ -290,3 +292,27 @@ def test_a_result_a_tween_cannot_use_fails_the_job(styled_queue: JobQueue) -> No
     failed = styled_queue.get(job.id)
     assert failed.status == "failed" and "stage 'gif' must be a GIF file" in failed.error
     assert styled_queue.images_of(job.id) == []
+
+
+@pytest.mark.parametrize("picture", ["truncated", "bomb-header", "zero-by-zero"])
+@pytest.mark.parametrize("field", ["init", "style"])
+def test_a_stored_picture_the_gate_refuses_fails_its_job_in_one_line(styled_queue: JobQueue, store, field: str,  # noqa: ANN001
+                                                                     picture: str) -> None:
+    """The worker's second line: a picture stored before the gate, or changed in the store since, fails
+    its job before the renderer decodes it, in one line naming it (not PIL's "image file is truncated")."""
+    from tests.hostile_pictures import good_png, hostile_pictures
+
+    from .conftest import png_of
+
+    if field == "init":
+        job = styled_queue.submit(submission("SALE", init_image_png=png_of(120, 80), box=(10, 20, 60, 30)))
+        digest, what = job.init_image_hash, "the init image"
+    else:
+        job = styled_queue.submit(submission("SALE", style_image_png=good_png()))
+        digest, what = job.style_image_hash, "the style image"
+    store.path(digest).write_bytes(hostile_pictures()[picture])
+    renderer = RecordingRenderer()
+    Worker(styled_queue, renderer, FAST).run(exit_when_idle=True)
+    failed = styled_queue.get(job.id)
+    assert failed.status == "failed" and failed.error.startswith(f"{what} cannot be read: it "), failed.error
+    assert "\n" not in failed.error and renderer.requests == [] and styled_queue.images_of(job.id) == []

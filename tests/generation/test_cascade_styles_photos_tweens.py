@@ -196,7 +196,7 @@ def test_bad_requests_are_refused_before_anything_is_drawn(renderer, change, err
         renderer.check(_request(**change))
 
 
-def test_good_issue16_requests_pass_the_check(renderer):
+def test_good_style_photo_and_tween_requests_pass_the_check(renderer):
     renderer.check(_request(init_image_png=_png(_photo()), box=PHOTO_BOX))
     renderer.check(_request(init_image_png=_png(_photo(200, 96)), box=(8, 30, 180, 36)))  # a non-square photo is fine in box mode
     renderer.check(_request(kind="tween", end_prompt="CD", frames=2))
