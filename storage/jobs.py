@@ -24,6 +24,7 @@ from generation.types import Progress, RenderRequest, RenderResult
 from storage.db import Database
 from storage.errors import (
     BlockedTermFound,
+    ImageNotFound,
     InvalidJob,
     JobNotFound,
     LeaseLost,
@@ -45,7 +46,7 @@ from storage.types import (
     StoredImage,
     utcnow,
 )
-from storage.validation import validate_submission
+from storage.validation import check_png, validate_submission
 
 MAX_PAGE = 200
 ETA_SAMPLE = 50
@@ -436,10 +437,13 @@ class JobQueue:
             return session.scalar(select(func.count()).select_from(WorkerRow).where(WorkerRow.alive_until >= now)) or 0
 
     def load_init_image(self, job: Job) -> bytes | None:
+        """The user's picture (RenderRequest.init_image_png), or None when the job has none; InvalidJob
+        saying in one line why it cannot be read (see _read_picture)."""
         return self._read_picture(job.init_image_hash, "the init image")
 
     def load_style_image(self, job: Job) -> bytes | None:
-        """The reference picture's bytes (RenderRequest.style_image_png), or None when the job has none."""
+        """The reference picture's bytes (RenderRequest.style_image_png), or None when the job has none;
+        InvalidJob as for load_init_image."""
         return self._read_picture(job.style_image_hash, "the style image")
 
     def load_style_tokens(self, job: Job) -> bytes | None:
@@ -463,11 +467,19 @@ class JobQueue:
         return self.images.put(png)
 
     def _read_picture(self, digest: str | None, what: str) -> bytes | None:
+        """The stored picture, passed through the submission's check again: one stored before the gate
+        existed, or changed in the store since, fails its job here in one line, before a renderer decodes
+        it (and allocates what a bomb's header claims) or fails in the decoder's own words."""
         if digest is None:
             return None
         if self.images is None:
             raise InvalidJob(f"this queue has no image store to read {what} from")
-        return self.images.read(digest)
+        try:
+            data = self.images.read(digest)
+            check_png("it", data)
+        except (ImageNotFound, InvalidJob) as error:
+            raise InvalidJob(f"{what} cannot be read: {error}") from None
+        return data
 
     def _now(self, session: Session) -> dt.datetime:
         if self.clock is not None:

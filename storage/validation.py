@@ -50,7 +50,7 @@ def validate_request(request: RenderRequest, limits: QueueLimits) -> None:
     if request.font is not None:
         _check_text("font", request.font, 200, required=True)
     if request.init_image_png is not None:
-        _check_png("the init image", request.init_image_png)
+        check_png("the init image", request.init_image_png)
     _check_kind(request, limits)
     _check_style(request)
     _check_box(request)
@@ -73,9 +73,10 @@ def png_size(data: bytes) -> tuple[int, int] | None:
     return width, height
 
 
-def _check_png(what: str, data: object) -> None:
+def check_png(what: str, data: object) -> None:
     """Refuse anything but a whole, well-formed PNG within the byte and pixel caps (storage.picture_gate):
-    what the queue takes, the worker can decode."""
+    what the queue takes, the worker can decode. The queue checks a stored picture again with it before
+    the worker renders (JobQueue.load_init_image)."""
     try:
         check_picture(data, what, formats=("png",), max_bytes=MAX_INIT_IMAGE_BYTES)
     except PictureRefused as error:
@@ -102,7 +103,7 @@ def _check_style(request: RenderRequest) -> None:
     if request.style_tokens is not None:
         raise InvalidJob("style embeddings are not submitted with a job; name the style and the worker fetches them")
     if request.style_image_png is not None:
-        _check_png("the style image", request.style_image_png)
+        check_png("the style image", request.style_image_png)
 
 
 def _check_box(request: RenderRequest) -> None:
@@ -118,7 +119,7 @@ def _check_box(request: RenderRequest) -> None:
         raise InvalidJob(f"box {format_box(box)} starts outside the picture (X and Y must be 0 or more)")
     if w < 1 or h < 1:
         raise InvalidJob(f"box {format_box(box)} has no area (width and height must be 1 or more)")
-    size = png_size(request.init_image_png)  # its structure passed _check_png already
+    size = png_size(request.init_image_png)  # its structure passed check_png already
     assert size is not None
     try:
         check_box(*size, (x, y, w, h))  # the renderer's own check: photo size, box size, edges

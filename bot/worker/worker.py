@@ -143,15 +143,9 @@ class Worker:
         job waited fails it with who deleted it and when (StyleDeleted's message)."""
         try:
             init_image = self.queue.load_init_image(job)
-        except ImageStoreError as error:
-            raise JobUnrunnable(f"cannot read the init image: {error}") from error
-        try:
             style_image = self.queue.load_style_image(job)
-        except ImageStoreError as error:
-            raise JobUnrunnable(f"cannot read the style image: {error}") from error
-        try:
             tokens = self.queue.load_style_tokens(job)
-        except (StyleError, InvalidJob) as error:
+        except (StyleError, InvalidJob) as error:  # each says in one line which input and why
             raise JobUnrunnable(str(error)) from error
         return job.render_request(init_image, style_image_png=style_image, style_tokens=tokens)
 
