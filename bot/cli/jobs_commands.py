@@ -12,7 +12,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from bot.cli.app import app, bench_app, existing_file, fail, picture_file, reported_errors
+from bot.cli.app import USAGE_ERROR, app, bench_app, existing_file, fail, picture_file, reported_errors
 from bot.cli.request_flags import ALL, request_flags
 from storage.types import JOB_STATUSES, SOURCES
 
@@ -60,7 +60,7 @@ def submit(
     try:
         where = None if box is None else parse_box(box)
     except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="--box") from None
+        fail(f"--box: {error}", USAGE_ERROR)  # the same one line as imagine's
     with reported_errors(TimeoutError):
         settings = load_settings()
         storage = _open(settings)

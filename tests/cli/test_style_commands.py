@@ -67,8 +67,9 @@ def test_submit_refuses_bad_new_options_with_one_line(configured: str, tmp_path:
     for options, message in cases:
         code, output = glyphbot("jobs", "submit", "OPEN", *options)
         assert code == 1 and message in output and "Traceback" not in output, (options, output)
-    code, output = glyphbot("jobs", "submit", "OPEN", "--image", str(photo), "--box", "1,2,3")
-    assert code == 2 and "four whole numbers" in output
+    for box in ("1,2,3", "--4,0,10,10", "0,0,\u00b2,10", "\u0664,0,10,10"):  # the same one line as imagine's
+        code, output = glyphbot("jobs", "submit", "OPEN", "--image", str(photo), "--box", box)
+        assert code == 2 and output == f"error: --box: a box is four whole numbers X,Y,W,H (left, top, width, height in pixels), not {box!r}\n"
     code, output = glyphbot("jobs", "submit", "OPEN", "--kind", "morph")
     assert code == 2
     assert glyphbot("jobs", "list")[1] == ""
