@@ -13,6 +13,7 @@ from generation.schedulers import training_scheduler
 from generation.unet import GlyphUNet2DModel
 
 from .conftest import tiny_config
+from .test_cli import embedded_storage  # noqa: F401  the autouse fixture: the embedded defaults under tmp
 
 runner = CliRunner()
 
@@ -25,13 +26,6 @@ def checkpoints(tmp_path_factory):
     training_scheduler().save_pretrained(root / "base")
     (root / "base" / "training.json").write_text("{}")
     return root
-
-
-@pytest.fixture(autouse=True)
-def embedded_storage(tmp_path, monkeypatch):
-    monkeypatch.setenv("GLYPHBOT_STORAGE__DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("GLYPHBOT_DATABASE__URL", raising=False)
-    monkeypatch.delenv("GLYPHBOT_CONFIG", raising=False)
 
 
 @pytest.fixture
