@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from generation.request_options import request_values
 from generation.request_parsers import parse_box
@@ -181,6 +182,16 @@ class QueueLimits:
     per_place: int = 20
     max_prompt_chars: int = 380
     max_candidates: int = 8
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> "QueueLimits":
+        """The limits glyphbot's settings give (`[limits]` and `[generation] max_candidates`); the
+        defaults when there are none. One place for every adapter and the CLI's own checks."""
+        limits, generation = getattr(settings, "limits", None), getattr(settings, "generation", None)
+        if limits is None or generation is None:
+            return cls()
+        return cls(per_requester=limits.per_requester, per_place=limits.per_place,
+                   max_prompt_chars=limits.max_prompt_chars, max_candidates=generation.max_candidates)
 
 
 @dataclass(frozen=True)

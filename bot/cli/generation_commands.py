@@ -145,9 +145,8 @@ def _check_before_loading(settings, request) -> None:  # noqa: ANN001  Settings,
     from storage.errors import InvalidJob
     from storage.types import QueueLimits
 
-    limits = QueueLimits(max_prompt_chars=settings.limits.max_prompt_chars, max_candidates=settings.generation.max_candidates)
     try:
-        check_before_loading(request, limits)
+        check_before_loading(request, QueueLimits.from_settings(settings))
     except (InvalidJob, PromptError, FontError) as error:
         fail(str(error), USAGE_ERROR)
 

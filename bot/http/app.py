@@ -64,15 +64,6 @@ SECURITY_HEADERS = {
 }
 
 
-def queue_limits(settings: Any) -> QueueLimits:
-    """Submission limits from the global settings (defaults when there are none)."""
-    limits, generation = getattr(settings, "limits", None), getattr(settings, "generation", None)
-    if limits is None or generation is None:
-        return QueueLimits()
-    return QueueLimits(per_requester=limits.per_requester, per_place=limits.per_place,
-                       max_prompt_chars=limits.max_prompt_chars, max_candidates=generation.max_candidates)
-
-
 def create_app(settings: Any, db: Database, *, images: ImageStore | None = None,
                http: HttpSettings | None = None, limits: QueueLimits | None = None,
                tumblr: TumblrSettings | None = None, styles: StyleStore | None = None) -> web.Application:
@@ -85,7 +76,7 @@ def create_app(settings: Any, db: Database, *, images: ImageStore | None = None,
         images = ImageStore(settings.images_dir)
     if styles is None:
         styles = StyleStore(db, getattr(settings, "styles_dir", None) or images.root.parent / "styles")
-    queue = JobQueue(db, images, limits or queue_limits(settings), styles=styles)
+    queue = JobQueue(db, images, limits or QueueLimits.from_settings(settings), styles=styles)
     generation = getattr(settings, "generation", None)
     app = web.Application(client_max_size=config.max_body_bytes, middlewares=[_security_headers, _api_errors])
     app[SERVICES] = Services(
