@@ -418,12 +418,19 @@ class PageLayout:
             block.layout.draw_onto(canvas, fill)
 
     def render(self, size: int, fill: int | tuple[int, int, int], background: int | tuple[int, int, int] | Image.Image) -> Image.Image:
-        """Every block in `fill` on `background` (regions are not drawn: the font-render ceiling)."""
+        """Every block in `fill` on `background` (regions are not drawn: the font-render ceiling).
+
+        Only the letters turn with `rotation`: turning the whole canvas would bring in corners of
+        another colour, which OCR reads as strokes ("|") that the model's pictures do not have."""
         canvas = background.copy() if isinstance(background, Image.Image) else Image.new(
             "L" if isinstance(fill, int) else "RGB", (size * SUPERSAMPLE,) * 2, background
         )
-        self.draw_text_onto(canvas, fill)
-        return self._finish(canvas, size)
+        ink = Image.new("L", canvas.size, 0)
+        self.draw_text_onto(ink, 255)
+        if self.rotation:
+            ink = ink.rotate(self.rotation, resample=Image.Resampling.BICUBIC)
+        canvas.paste(fill, (0, 0, *canvas.size), ink)
+        return canvas.resize((size, size), Image.Resampling.LANCZOS)
 
     def glyph_map(self, size: int) -> np.ndarray:
         """(size, size) float32 in [0, 1]: 1 where any block's letters are."""

@@ -13,6 +13,7 @@ from generation.layout import (
     font_name,
     uncovered_characters,
 )
+from generation.templates import lay_out
 from generation.tokenizer import PromptError
 
 
@@ -102,3 +103,15 @@ def test_a_glyph_map_draws_nothing_outside_the_canvas(fonts):
         glyph = layout.glyph_map(256)
         assert glyph[:2].max() < 0.5 and glyph[-2:].max() < 0.5, seed
         Image.fromarray((glyph * 255).astype(np.uint8))  # a valid picture
+
+
+def test_a_turned_sign_renders_on_even_paper_with_no_dark_corners(fonts):
+    """The font-render ceiling turns only the letters: a turned canvas brought in black corners,
+    which OCR read as "|" beside every sign."""
+    layout = lay_out("STOP", random.Random(0), template="sign", fonts=fonts)
+    assert layout.rotation != 0
+    paper = (245, 242, 235)
+    picture = np.asarray(layout.render(64, (20, 20, 20), paper))
+    for corner in (picture[0, 0], picture[0, -1], picture[-1, 0], picture[-1, -1]):
+        assert tuple(corner) == paper
+    assert picture.min() < 100, "the letters are drawn"
