@@ -25,6 +25,8 @@ PROBE = (
 @pytest.mark.parametrize("args, message", [
     (["x" * 400], "prompt has 400 characters; the limit is 380"),
     (["HI", "--steps", "0"], "inference steps 0 is outside"),
+    (["HI", "--template", "billboard"], "template 'billboard' is not one of card, tweet"),
+    (["HI", "--scheduler", "euler"], "scheduler 'euler' is not one of ddpm"),
     (["x" * 120, "--template", "card", "--font", "DejaVuSans"], "too large to be legible"),
     (["HI", "--font", "NoSuchFont"], "unknown font 'NoSuchFont'"),
     (["bell\x07"], "unsupported character U+0007"),
