@@ -37,12 +37,12 @@ from generation.schedulers import SAMPLERS, sampling_scheduler
 from generation.styles import StyleTokens
 from generation.text_encoder import TextBlend
 from generation.tokenizer import GlyphTokenizer, PromptError, TokenizedBatch
+from generation.request_parsers import MAX_SEED
 from generation.types import LAYOUT_MODES
 from generation.unet import GlyphUNet2DModel
 from generation.variance import split_learned_variance
 
 StepCallback = Callable[["GlyphCascadePipeline", int, int, dict[str, Any]], Any]
-MAX_SEED = 2**63 - 1
 
 
 class ImageInputError(ValueError):

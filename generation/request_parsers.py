@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 SAMPLERS = ("ddpm", "ddim", "dpmsolver")
 # The largest seed anything accepts: a torch generator's seed is a signed 64-bit number.
 MAX_SEED = 2**63 - 1
+# The super-resolution stage of a candidate drawn from seed s uses s + SR_SEED_OFFSET: its noise is
+# independent of the base stage's, and one seed still redraws the whole cascade.
+SR_SEED_OFFSET = 10_000
 # Random seeds are drawn below this, so the seed shown with a picture can be typed back into any client
 # (Discord's integer options stop at 2**53).
 RANDOM_SEEDS = 2**32

@@ -18,10 +18,9 @@ from PIL import Image
 from generation.layout import GlyphLayout, LayoutError, uncovered_characters
 from generation.templates import candidate_layouts
 from generation.pipeline import GlyphCascadePipeline, tensor_to_pil
-from generation.request_parsers import normalize_prompt
+from generation.request_parsers import SR_SEED_OFFSET, normalize_prompt
 from generation.types import MAX_TWEEN_FRAMES, MIN_TWEEN_FRAMES
 
-SR_SEED_OFFSET = 10_000
 FRAME_MS = 120
 
 

@@ -73,7 +73,7 @@ def imagine(
             path.write_bytes(read_image(candidate.sha256))
     if as_json:
         typer.echo(json.dumps({
-            "out": str(out), "job": job.id, "seed": winner.seed, "ocr_text": winner.ocr_text, "ocr_score": winner.ocr_score,
+            "out": str(out), "job": job.id, "seed": job.seed, "ocr_text": winner.ocr_text, "ocr_score": winner.ocr_score,
             "candidates": [
                 {"stage": c.stage, "seed": c.seed, "ocr_text": c.ocr_text, "ocr_score": c.ocr_score, "chosen": c.chosen}
                 for c in images

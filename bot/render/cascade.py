@@ -28,7 +28,7 @@ from generation.templates import candidate_layouts
 from generation.captioned_picture import CaptionedPicture
 from generation.photo import PhotoPlan, box_layout, plan_photo
 from generation.pipeline import GlyphCascadePipeline, ImageInputError, OptionError, check_options, tensor_to_pil
-from generation.request_parsers import MAX_SEED, png_bytes
+from generation.request_parsers import MAX_SEED, SR_SEED_OFFSET, png_bytes
 from generation.styles import StyleTokens, model_hash
 from generation.tween import animated_gif, check_tween, tween_frames, tween_layouts
 from generation.types import MAX_STYLE_STRENGTH, Progress, ProgressCallback, RenderedImage, RenderRequest, RenderResult, tween_conflicts
@@ -38,7 +38,6 @@ from ocr.rerank import Candidate, rejection_sample
 if TYPE_CHECKING:
     from config.settings import Settings
 
-SR_SEED_OFFSET = 10_000
 DEFAULT_MAX_GIF_BYTES = 8_000_000
 log = logging.getLogger(__name__)
 

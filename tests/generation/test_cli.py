@@ -78,6 +78,7 @@ def test_imagine_writes_the_winner_and_reports_every_candidate(tiny_checkpoints,
 
     storage, [job] = _history()
     assert (job.id, job.source, job.status, job.prompt) == (report["job"], "cli", "succeeded", "HI\nTHERE")
+    assert report["seed"] == job.seed == 7, "the seed that redraws the picture, not a stage's own"
     images = storage.jobs.images_of(job.id, include_hidden=True)
     assert [(i.stage, i.seed) for i in images] == [(c["stage"], c["seed"]) for c in report["candidates"]]
     assert storage.images.read(next(i for i in images if i.chosen).sha256) == out.read_bytes()
