@@ -51,12 +51,7 @@ def open_storage(settings=None, *, upgrade: bool = True) -> Storage:  # noqa: AN
             db.dispose()  # a caller that retries (storage.retry) opens a new one each time
             raise
     images = ImageStore(settings.images_dir)
-    limits = QueueLimits(
-        per_requester=settings.limits.per_requester,
-        per_place=settings.limits.per_place,
-        max_prompt_chars=settings.limits.max_prompt_chars,
-        max_candidates=settings.generation.max_candidates,
-    )
+    limits = QueueLimits.from_settings(settings)
     styles = StyleStore(db, settings.styles_dir)
     return Storage(db=db, images=images, jobs=JobQueue(db, images, limits, styles=styles), moderation=Moderation(db),
                    styles=styles)

@@ -8,7 +8,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError
 
-from storage.db import open_database
+from storage.db import SCHEMA_HEADS, open_database
 from storage.models import Base
 from storage.moderation import Moderation
 
@@ -50,6 +50,23 @@ def test_upgrade_downgrade_upgrade(empty_url: str) -> None:
     db.upgrade()
     assert db.current_revisions() == db.head_revisions()
     db.dispose()
+
+
+def test_schema_heads_name_the_newest_migrations(tmp_path) -> None:  # noqa: ANN001
+    """A new migration must update storage.db.SCHEMA_HEADS, or storage would skip it on open."""
+    assert set(SCHEMA_HEADS) == open_database(f"sqlite:///{tmp_path / 'x.db'}").head_revisions()
+
+
+def test_an_up_to_date_database_opens_without_alembic(tmp_path) -> None:  # noqa: ANN001
+    """Every command upgrades on open; a schema already at the heads costs one query, not Alembic's import."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    open_database(url).upgrade()
+    probe = (f"import sys; from storage.db import open_database; open_database({url!r}).upgrade(); "
+             "print('alembic' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 
 def test_audit_log_is_append_only_in_the_database(db) -> None:  # noqa: ANN001
