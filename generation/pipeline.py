@@ -37,7 +37,7 @@ from generation.schedulers import SAMPLERS, sampling_scheduler
 from generation.styles import StyleTokens
 from generation.text_encoder import TextBlend
 from generation.tokenizer import GlyphTokenizer, PromptError, TokenizedBatch
-from generation.request_parsers import MAX_SEED
+from generation.request_parsers import MAX_SEED, SR_SEED_OFFSET
 from generation.types import LAYOUT_MODES
 from generation.unet import GlyphUNet2DModel
 from generation.variance import split_learned_variance
@@ -354,6 +354,7 @@ class GlyphCascadePipeline(DiffusionPipeline):
     def generate_base(
         self,
         prompts: list[str],
+        *,
         negative_prompts: list[str | None] | None = None,
         seeds: list[int] | None = None,
         guidance_scale: float = 2.0,
@@ -370,6 +371,7 @@ class GlyphCascadePipeline(DiffusionPipeline):
     ) -> torch.Tensor:
         """Base-stage candidates, (batch, 3, S, S) in [-1, 1]: one per prompt, seeded per candidate.
 
+        Every option is a keyword: a stage has too many to pass by position safely.
         `layouts` (one per prompt; see `layouts()`) default to ones drawn from the seeds. `style`: a
         learned style (generation.styles; it conditions the base stage, whose colours the SR keeps).
         `clean_edits` steer every step (generation.guidance). `blend_prompts` with `blend_weights`
@@ -416,6 +418,7 @@ class GlyphCascadePipeline(DiffusionPipeline):
         self,
         prompts: list[str],
         low_res: torch.Tensor,
+        *,
         negative_prompts: list[str | None] | None = None,
         seeds: list[int] | None = None,
         guidance_scale: float = 1.0,
@@ -483,7 +486,8 @@ class GlyphCascadePipeline(DiffusionPipeline):
         style_strength: float = 0.5,
         template: str | None = None,
     ) -> GlyphPipelineOutput:
-        """Run the whole cascade. Candidates are ordered prompt-major; `seeds[i]` reproduces image i.
+        """Run the whole cascade. Candidates are ordered prompt-major; `seeds[i]` reproduces image i (its
+        super-resolution uses `sr_seeds`, as the renderer's candidates do).
 
         `layout` "glyph" (default) draws each candidate's glyph map from its seed, "none" draws without;
         `font`, `align` and `template` pin the layout's font (a name from `glyphbot fonts`), alignment
@@ -515,18 +519,26 @@ class GlyphCascadePipeline(DiffusionPipeline):
             return (self.colour_guidance(look, layouts, unet.config.sample_size, style_strength),)
 
         base = self.generate_base(
-            expanded, expanded_negatives, seeds, guidance_scale, num_inference_steps, scheduler, image, strength,
-            callback_on_step_end, layouts, style, steer(self.base_unet),
+            expanded, negative_prompts=expanded_negatives, seeds=seeds, guidance_scale=guidance_scale,
+            num_inference_steps=num_inference_steps, scheduler=scheduler, image=image, strength=strength,
+            callback_on_step_end=callback_on_step_end, layouts=layouts, style=style, clean_edits=steer(self.base_unet),
         )
         final = base
         if self.sr_unet is not None:
             final = self.upscale(
-                expanded, base, expanded_negatives, seeds, sr_guidance_scale, sr_num_inference_steps, scheduler,
-                sr_noise_level, callback_on_step_end, layouts, steer(self.sr_unet),
+                expanded, base, negative_prompts=expanded_negatives, seeds=sr_seeds(seeds), guidance_scale=sr_guidance_scale,
+                num_inference_steps=sr_num_inference_steps, scheduler=scheduler, noise_level=sr_noise_level,
+                callback_on_step_end=callback_on_step_end, layouts=layouts, clean_edits=steer(self.sr_unet),
             )
         return GlyphPipelineOutput(
             images=_convert(final, output_type), base_images=_convert(base, output_type), seeds=seeds, layouts=layouts
         )
+
+
+def sr_seeds(seeds: Sequence[int]) -> list[int]:
+    """The super-resolution seeds of candidates drawn from `seeds`: the one seed scheme of the cascade
+    (SR_SEED_OFFSET), so the renderer, tweens, the benchmarks and `__call__` draw the same pixels."""
+    return [seed + SR_SEED_OFFSET for seed in seeds]
 
 
 def _negatives(prompts: list[str], negative_prompts: Sequence[str | None] | None) -> list[str | None]:

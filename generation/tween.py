@@ -17,8 +17,8 @@ from PIL import Image
 
 from generation.layout import GlyphLayout, LayoutError, uncovered_characters
 from generation.templates import candidate_layouts
-from generation.pipeline import GlyphCascadePipeline, tensor_to_pil
-from generation.request_parsers import SR_SEED_OFFSET, normalize_prompt
+from generation.pipeline import GlyphCascadePipeline, sr_seeds, tensor_to_pil
+from generation.request_parsers import normalize_prompt
 from generation.types import MAX_TWEEN_FRAMES, MIN_TWEEN_FRAMES
 
 FRAME_MS = 120
@@ -87,14 +87,14 @@ def tween_frames(
     weights = [blend.weight for blend in layouts]
     starts, ends = [start] * frames, [end] * frames
     base = pipeline.generate_base(
-        starts, None, [seed] * frames, guidance_scale, num_inference_steps, scheduler,
-        callback_on_step_end=callback_on_step_end, layouts=layouts, blend_prompts=ends, blend_weights=weights,
+        starts, seeds=[seed] * frames, guidance_scale=guidance_scale, num_inference_steps=num_inference_steps,
+        scheduler=scheduler, callback_on_step_end=callback_on_step_end, layouts=layouts, blend_prompts=ends, blend_weights=weights,
     )
     if pipeline.sr_unet is None:
         return tensor_to_pil(base)
     final = pipeline.upscale(
-        starts, base, None, [seed + SR_SEED_OFFSET] * frames, sr_guidance_scale, sr_num_inference_steps, scheduler,
-        callback_on_step_end=callback_on_step_end, layouts=layouts, blend_prompts=ends, blend_weights=weights,
+        starts, base, seeds=sr_seeds([seed] * frames), guidance_scale=sr_guidance_scale,
+        num_inference_steps=sr_num_inference_steps, scheduler=scheduler, callback_on_step_end=callback_on_step_end, layouts=layouts, blend_prompts=ends, blend_weights=weights,
     )
     return tensor_to_pil(final)
 

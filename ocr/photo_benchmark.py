@@ -19,7 +19,7 @@ from rich.table import Table
 
 from generation.guidance import KeepRegion
 from generation.photo import box_layout, plan_photo
-from generation.pipeline import GlyphCascadePipeline, tensor_to_pil
+from generation.pipeline import GlyphCascadePipeline, sr_seeds, tensor_to_pil
 from generation.types import Box
 from ocr.scoring import score_text
 
@@ -54,7 +54,7 @@ def run_photo_bench(pipeline: GlyphCascadePipeline, reader, photo: Image.Image, 
                                       clean_edits=[KeepRegion(*plan.known(pipeline.base_unet.config.sample_size))])
         drawn = base
         if pipeline.sr_unet is not None:
-            drawn = pipeline.upscale([text], base, seeds=[seed + 10_000], num_inference_steps=sr_steps, layouts=layouts,
+            drawn = pipeline.upscale([text], base, seeds=sr_seeds([seed]), num_inference_steps=sr_steps, layouts=layouts,
                                      clean_edits=[KeepRegion(*plan.known(pipeline.sr_unet.config.sample_size))])
         picture = tensor_to_pil(drawn)[0]
         faded = plan.composite(picture)

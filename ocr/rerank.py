@@ -6,36 +6,16 @@ the pipeline can change without touching it:
 - `make_base(n) -> list[Candidate]`: n base-stage candidates (stage "base"), each with its seed;
 - `super_resolve(inputs) -> list[Candidate]`: one SR candidate (stage "sr") per input, in order. The
   inputs are base candidates tiled to fill the SR batch, so one base candidate can appear several
-  times: give every slot its own SR seed (e.g. `request.seed + 10_000 + slot`), or the copies come out
+  times: give every slot its own SR seed (the cascade uses `generation.pipeline.sr_seeds`), or the copies come out
   identical. Pass `super_resolve=None` for a base-only model; the best base candidate then wins.
 
 Every candidate's OCR text and score is returned, for storage to keep. An empty (text-less) transcript
 skips OCR entirely: all base candidates survive and the first SR output is chosen.
 
-How `bot/render/cascade.py` glues it to `generation.pipeline.GlyphCascadePipeline` (`pipe`)::
-
-    from generation.pipeline import tensor_to_pil
-    from ocr.policy import OcrSettings
-    from ocr.rerank import Candidate, rejection_sample
-
-    def make_base(n):
-        seeds = [request.seed + i for i in range(n)]
-        x = pipe.generate_base([request.prompt] * n, [request.negative_prompt or None] * n, seeds,
-                               request.guidance_scale, request.num_inference_steps, request.scheduler)
-        return [Candidate(img, s, "base", payload=x[i : i + 1])
-                for i, (img, s) in enumerate(zip(tensor_to_pil(x), seeds))]
-
-    def super_resolve(inputs):
-        low = torch.cat([c.payload for c in inputs])
-        seeds = [request.seed + 10_000 + slot for slot in range(len(inputs))]
-        y = pipe.upscale([request.prompt] * len(inputs), low, [request.negative_prompt or None] * len(inputs),
-                         seeds, request.sr_guidance_scale, request.sr_num_inference_steps, request.scheduler)
-        return [Candidate(img, s, "sr") for img, s in zip(tensor_to_pil(y), seeds)]
-
-    settings = OcrSettings()          # or the [ocr] section mapped by config/
-    ranking = rejection_sample(request.prompt, request.candidates, make_base, super_resolve,
-                               settings.reader(), settings)
-    result = ranking.to_render_result()   # generation.types.RenderResult, every candidate, winner chosen
+`bot/render/cascade.py` (`CascadeRenderer`) is the glue to `generation.pipeline.GlyphCascadePipeline`:
+its `make_base` calls `generate_base` with seeds `seed + i`, its `super_resolve` calls `upscale` with
+`sr_seeds(...)` of the surviving candidates' slots, and `rejection_sample(...).to_render_result()` gives
+the job's every candidate with the winner chosen.
 """
 
 from __future__ import annotations

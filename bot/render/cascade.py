@@ -27,7 +27,7 @@ from generation.layout import Layout
 from generation.templates import candidate_layouts
 from generation.captioned_picture import CaptionedPicture
 from generation.photo import PhotoPlan, box_layout, plan_photo
-from generation.pipeline import GlyphCascadePipeline, ImageInputError, OptionError, check_options, tensor_to_pil
+from generation.pipeline import GlyphCascadePipeline, ImageInputError, OptionError, check_options, sr_seeds, tensor_to_pil
 from generation.request_parsers import MAX_SEED, SR_SEED_OFFSET, png_bytes
 from generation.styles import StyleTokens, model_hash
 from generation.tween import animated_gif, check_tween, tween_frames, tween_layouts
@@ -156,8 +156,7 @@ class CascadeRenderer:
         _check_shared_base_settings(requests)
         if len(requests) == 1 and (requests[0].kind == "tween" or requests[0].box is not None or _captions_a_picture(requests[0])):
             return [self.render(requests[0], progress[0])]
-        seeds = [request.seed if request.seed is not None else secrets.randbelow(MAX_SEED - SR_SEED_OFFSET - 64)
-                 for request in requests]
+        seeds = [_first_seed(request) for request in requests]
         listeners = _Listeners(progress)
         bases = self._base_candidates(requests, seeds, listeners)
         results = []
@@ -193,9 +192,10 @@ class CascadeRenderer:
             )
         ]
         images = self.pipeline.generate_base(
-            [requests[index].prompt for index in owners], [requests[index].negative_prompt or None for index in owners],
-            candidate_seeds, first.guidance_scale, first.num_inference_steps, first.scheduler, init_images, first.strength,
-            listeners.step_callback(), layouts, style, self._steering(first, style, layouts, self.pipeline.base_unet.config.sample_size),
+            [requests[index].prompt for index in owners], negative_prompts=[requests[index].negative_prompt or None for index in owners],
+            seeds=candidate_seeds, guidance_scale=first.guidance_scale, num_inference_steps=first.num_inference_steps,
+            scheduler=first.scheduler, image=init_images, strength=first.strength, callback_on_step_end=listeners.step_callback(),
+            layouts=layouts, style=style, clean_edits=self._steering(first, style, layouts, self.pipeline.base_unet.config.sample_size),
         )
         pil = tensor_to_pil(images)
         bases: list[list[Candidate]] = [[] for _ in requests]
@@ -215,13 +215,13 @@ class CascadeRenderer:
         size = self.pipeline.sr_unet.config.sample_size
 
         def super_resolve(inputs: list[Candidate]) -> list[Candidate]:
-            seeds = [seed + SR_SEED_OFFSET + slot for slot in range(len(inputs))]
+            seeds = sr_seeds([seed + slot for slot in range(len(inputs))])
             layouts = [c.payload.layout for c in inputs]
             keep = None if picture is None else picture.keep_region(layouts, size)
             images = self.pipeline.upscale(
-                [request.prompt] * len(inputs), torch.cat([c.payload.pixels for c in inputs]), [negative] * len(inputs), seeds,
-                request.sr_guidance_scale, request.sr_num_inference_steps, request.scheduler,
-                callback_on_step_end=listeners.step_callback(), layouts=layouts,
+                [request.prompt] * len(inputs), torch.cat([c.payload.pixels for c in inputs]), negative_prompts=[negative] * len(inputs),
+                seeds=seeds, guidance_scale=request.sr_guidance_scale, num_inference_steps=request.sr_num_inference_steps,
+                scheduler=request.scheduler, callback_on_step_end=listeners.step_callback(), layouts=layouts,
                 clean_edits=self._steering(request, style, layouts, size, keep),
             )
             pictures = tensor_to_pil(images)
@@ -235,7 +235,7 @@ class CascadeRenderer:
         """Write the prompt into the request's box of its picture: each candidate lays the text out in
         the box from its own seed, the model redraws only the box, OCR reads only the box."""
         photo = plan_photo(_open_png(request.init_image_png, "the picture"), request.box)
-        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED - SR_SEED_OFFSET - 64)
+        seed = _first_seed(request)
         style = self._style(request)
         base_size = self.pipeline.base_unet.config.sample_size
 
@@ -244,8 +244,9 @@ class CascadeRenderer:
             layouts = [box_layout(photo, request.prompt, s, request.font, request.align) for s in seeds]
             keep = photo.keep_region(layouts, base_size)
             images = self.pipeline.generate_base(
-                [request.prompt] * count, [request.negative_prompt or None] * count, seeds, request.guidance_scale,
-                request.num_inference_steps, request.scheduler, callback_on_step_end=listeners.step_callback(),
+                [request.prompt] * count, negative_prompts=[request.negative_prompt or None] * count, seeds=seeds,
+                guidance_scale=request.guidance_scale, num_inference_steps=request.num_inference_steps,
+                scheduler=request.scheduler, callback_on_step_end=listeners.step_callback(),
                 layouts=layouts, style=style, clean_edits=self._steering(request, style, layouts, base_size, keep),
             )
             pictures = [photo.composite(picture) for picture in tensor_to_pil(images)]
@@ -260,7 +261,7 @@ class CascadeRenderer:
         """A meme of the request's own picture: each candidate lays its captions out from its seed, the
         model writes them over the picture, every pixel outside them stays the user's."""
         picture = CaptionedPicture.of(_open_png(request.init_image_png, "the picture"))
-        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED - SR_SEED_OFFSET - 64)
+        seed = _first_seed(request)
         style = self._style(request)
         base_size = self.pipeline.base_unet.config.sample_size
 
@@ -268,8 +269,9 @@ class CascadeRenderer:
             seeds = [seed + slot for slot in range(count)]
             layouts = picture.layouts(request.prompt, seeds, request.font)
             images = self.pipeline.generate_base(
-                [request.prompt] * count, [request.negative_prompt or None] * count, seeds, request.guidance_scale,
-                request.num_inference_steps, request.scheduler, callback_on_step_end=listeners.step_callback(), layouts=layouts,
+                [request.prompt] * count, negative_prompts=[request.negative_prompt or None] * count, seeds=seeds,
+                guidance_scale=request.guidance_scale, num_inference_steps=request.num_inference_steps,
+                scheduler=request.scheduler, callback_on_step_end=listeners.step_callback(), layouts=layouts,
                 style=style, clean_edits=self._steering(request, style, layouts, base_size, picture.keep_region(layouts, base_size)),
             )
             drawn = [picture.paste(image, layout) for image, layout in zip(tensor_to_pil(images), layouts)]
@@ -282,7 +284,7 @@ class CascadeRenderer:
     def _render_tween(self, request: RenderRequest, listeners: _Listeners) -> RenderResult:
         """A tween job: every frame (stage "frame") and the animated GIF of them (stage "gif", chosen)."""
         _check_tween_options(request)
-        seed = request.seed if request.seed is not None else secrets.randbelow(MAX_SEED - SR_SEED_OFFSET)
+        seed = _first_seed(request)
         frames = tween_frames(
             self.pipeline, request.prompt, request.end_prompt, request.frames, seed, request.guidance_scale,
             request.sr_guidance_scale, request.num_inference_steps, request.sr_num_inference_steps, request.scheduler,
@@ -320,6 +322,12 @@ class LayoutFontRenderer:
 
     def free_memory(self) -> None:
         """Nothing to free: no model is loaded."""
+
+
+def _first_seed(request: RenderRequest) -> int:
+    """The request's seed, or a random one that leaves room for every candidate's and SR slot's seed
+    (`seed + i`, `seed + SR_SEED_OFFSET + j`) below MAX_SEED."""
+    return request.seed if request.seed is not None else secrets.randbelow(MAX_SEED - SR_SEED_OFFSET - 64)
 
 
 def _check_shared_base_settings(requests: Sequence[RenderRequest]) -> None:

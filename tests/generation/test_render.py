@@ -114,3 +114,14 @@ def test_each_sr_candidate_follows_the_layout_of_the_base_candidate_it_came_from
 def test_layout_none_renders_without_glyph_maps(renderer):
     result = renderer.render(_request("AB", 3, layout="none"))
     assert sum(image.chosen for image in result.images) == 1
+
+
+def test_the_renderer_and_the_pipeline_call_share_one_seed_scheme(renderer, tiny_pipe):
+    """One seed redraws one picture however the cascade is run: the renderer's single candidate is the
+    pipeline's own `__call__` for that seed, base and super-resolution stage alike."""
+    request = _request("AB", 11, candidates=1)
+    [winner] = [image for image in renderer.render(request).images if image.stage == "sr"]
+    called = tiny_pipe("AB", seed=11, guidance_scale=2.0, num_inference_steps=3, sr_num_inference_steps=2,
+                       scheduler="ddim", output_type="np")
+    drawn = np.round(called.images[0] * 255).astype(np.int16)
+    assert np.abs(_pixels(winner.png) - drawn).max() <= 1
