@@ -1,4 +1,4 @@
-"""Model commands: `glyphbot imagine`, `glyphbot tween`, `glyphbot fonts`, `glyphbot train base|sr`, `glyphbot bench sample`."""
+"""Model commands: `glyphbot imagine`, `glyphbot tween`, `glyphbot fonts`, `glyphbot train base|sr`; `bench sample` and `bench data` are in bench_commands.py."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import typer
 
-from bot.cli.app import USAGE_ERROR, app, bench_app, fail, reported_errors
+from bot.cli.app import USAGE_ERROR, app, fail, reported_errors
 from bot.cli.request_flags import ALL, request_flags
 from generation.request_parsers import png_bytes, random_seed, unescape_newlines
 
@@ -360,114 +360,3 @@ def preview_data(
     for index, example in enumerate(examples):
         typer.echo(f"{index:3d}: {example.text!r}")
     typer.echo(f"wrote {out} ({grid.width}x{grid.height})")
-
-
-@bench_app.command("sample")
-def bench_sample(
-    batch_sizes: str = typer.Option("1,4", help="Comma-separated batch sizes (4 = a request's default candidates)."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    repeats: int = typer.Option(3, help="Timed steps per stage and batch size (after one warm-up)."),
-    checkpoint_dir: Optional[Path] = typer.Option(None, help="Time these checkpoints instead of the shipped ones."),
-    baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also time the 25M GPU-sized cascade (configs base-64 and sr-256-from-64)."),
-) -> None:
-    """Seconds per request and per image for the shipped cascade, beside the 25M cascade and the original
-    250 + 250-step DDPM recipe, all measured in this run (U-Net time; OCR comes on top, see bench text-accuracy)."""
-    import torch
-    from rich.console import Console
-    from rich.table import Table
-
-    from config.settings import SettingsError, load_settings
-    from generation.benchmark import ORIGINAL_STEPS, Recipe, recipe_ms_per_image, time_guided_step
-    from generation.checkpoints import CheckpointMissingError, locate_checkpoints, resolve_device
-    from generation.unet import GlyphUNet2DModel
-
-    console = Console()
-    try:
-        generation = load_settings().generation
-    except SettingsError as error:
-        fail(str(error), USAGE_ERROR)
-    torch_device = resolve_device(device)
-    dtype = torch.float16 if torch_device.type == "cuda" else torch.float32
-    sizes = [int(size) for size in batch_sizes.split(",")]
-
-    def fresh(*configs: str) -> dict:
-        # Speed does not depend on the weights' values: time freshly initialised models of these configs.
-        # .half() rather than .to(dtype): diffusers logs a spurious fp32-modules warning on every .to(dtype).
-        models = {stage: GlyphUNet2DModel(**json.loads((CONFIG_DIR / f"{name}.json").read_text()))
-                  for stage, name in zip(("base", "sr"), configs)}
-        return {stage: model.half() if dtype == torch.float16 else model for stage, model in models.items()}
-
-    try:
-        shipped = locate_checkpoints(checkpoint_dir or generation.checkpoint_dir)
-        cascades = {"shipped": {"base": GlyphUNet2DModel.from_pretrained(shipped.base, torch_dtype=dtype)}}
-        if shipped.sr is not None:
-            cascades["shipped"]["sr"] = GlyphUNet2DModel.from_pretrained(shipped.sr, torch_dtype=dtype)
-        console.print(f"shipped checkpoints: {shipped.base.parent}", soft_wrap=True, markup=False)
-    except CheckpointMissingError:
-        cascades = {"shipped": fresh("cpu-base-64", "cpu-sr-256")}
-        console.print("no trained checkpoint is shipped: timing untrained models of configs cpu-base-64 and cpu-sr-256", soft_wrap=True)
-    if baseline:
-        cascades["25M"] = fresh("base-64", "sr-256-from-64")
-    scales = {"base": generation.guidance_scale, "sr": generation.sr_guidance_scale}
-    console.print(f"on {torch_device} ({dtype}, {torch.get_num_threads()} threads), guidance as configured: "
-                  f"base {scales['base']}, SR {scales['sr']} (1 = one pass per image, else two)", soft_wrap=True)
-    timings: dict[str, dict] = {}
-    for cascade, models in cascades.items():
-        timings[cascade] = {}
-        for stage, model in models.items():
-            model = model.to(torch_device).eval()
-            for batch in sizes:
-                timing = time_guided_step(model, batch, torch_device, repeats, "HELLO\nWORLD", scales[stage])
-                timings[cascade][(stage, batch)] = timing
-                console.print(f"  {cascade} {stage} {model.config.sample_size}px batch {batch}: {timing.ms_per_step:.1f} ms/step, peak {timing.peak_memory_mb:.0f} MB")
-    recipes = [
-        Recipe(f"glyphbot {generation.num_inference_steps}+{generation.sr_num_inference_steps}", generation.num_inference_steps, generation.sr_num_inference_steps),
-        Recipe(f"original {ORIGINAL_STEPS}+{ORIGINAL_STEPS}", ORIGINAL_STEPS, ORIGINAL_STEPS),
-    ]
-    console.print(
-        f"recipes: glyphbot = {generation.scheduler} with the configured steps; "
-        f"original = ancestral DDPM {ORIGINAL_STEPS} + {ORIGINAL_STEPS} steps (the baseline)",
-        soft_wrap=True,
-    )
-    table = Table(title=f"Cascade cost on {torch_device}: seconds per request of N candidates (per image)")
-    table.add_column("cascade")
-    table.add_column("recipe")
-    for batch in sizes:
-        table.add_column(f"N={batch}", justify="right")
-    for cascade in cascades:
-        for recipe in recipes:
-            cells = []
-            for batch in sizes:
-                per_image = recipe_ms_per_image(timings[cascade], recipe, batch)
-                cells.append(f"{per_image * batch / 1000:,.1f} s ({per_image / 1000:,.2f})")
-            table.add_row(cascade, recipe.name, *cells)
-    console.print(table)
-    first = sizes[-1]
-    ours = recipe_ms_per_image(timings["shipped"], recipes[0], first)
-    slowest = recipe_ms_per_image(timings["25M" if baseline else "shipped"], recipes[1], first)
-    console.print(f"speed-up at N={first}: {slowest / ours:.1f}x ({'25M' if baseline else 'shipped'} cascade, original recipe vs shipped, glyphbot recipe)")
-
-
-@bench_app.command("data")
-def bench_data(
-    sizes: str = typer.Option("64,128,256", help="Comma-separated image sizes."),
-    workers: int = typer.Option(2, min=1, help="DataLoader worker processes (the training run's --num-workers)."),
-    samples: int = typer.Option(512, min=32, help="Samples timed per setting."),
-) -> None:
-    """Synthetic samples/s: one process (baseline) vs a DataLoader with --workers processes, per size."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from generation.data.text_sampler import TextSamplerConfig
-    from generation.data.throughput import measure_data_rate
-
-    table = Table(title="Synthetic training data, samples/s (1-3 lines, up to 40 characters)")
-    for column in ("size", "1 process (baseline)", f"{workers} workers", "speed-up"):
-        table.add_column(column, justify="right")
-    text = TextSamplerConfig()
-    for size in (int(value) for value in sizes.split(",")):
-        single = measure_data_rate(size, 0, samples, text)
-        parallel = measure_data_rate(size, workers, samples, text)
-        table.add_row(f"{size}px", f"{single.samples_per_s:,.0f}", f"{parallel.samples_per_s:,.0f}",
-                      f"{parallel.samples_per_s / single.samples_per_s:.1f}x")
-    Console().print(table)

@@ -1,4 +1,4 @@
-"""Queue commands: `jobs submit/list/show/cancel`, `worker`, `serve`, `db upgrade/downgrade/status`, `bench queue`.
+"""Queue commands: `jobs submit/list/show/cancel`, `worker`, `serve`, `db upgrade/downgrade/status` (`bench queue` is in bench_commands.py).
 
 They work against the configured database (config/default.toml, GLYPHBOT_CONFIG, GLYPHBOT_*), so
 `glyphbot jobs submit` from one shell and `glyphbot worker` from another cooperate like the bots do.
@@ -12,7 +12,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from bot.cli.app import USAGE_ERROR, app, bench_app, existing_file, fail, picture_file, reported_errors
+from bot.cli.app import USAGE_ERROR, app, existing_file, fail, picture_file, reported_errors
 from bot.cli.request_flags import ALL, request_flags
 from storage.types import JOB_STATUSES, SOURCES
 
@@ -365,17 +365,3 @@ def db_status() -> None:
         current, heads = storage.db.current_revisions(), storage.db.head_revisions()
         state = "up to date" if current == heads else f"needs `glyphbot db upgrade` (code ships {', '.join(sorted(heads))})"
         typer.echo(f"{describe_url(storage.db.url)}: at {', '.join(sorted(current)) or 'nothing'}; {state}")
-
-
-@bench_app.command("queue")
-def bench_queue(
-    jobs: Annotated[int, typer.Option(help="Jobs per throughput run.")] = 2000,
-    history_rows: Annotated[int, typer.Option(help="Rows in the history-latency table.")] = 1_000_000,
-    postgres_url: Annotated[Optional[str], typer.Option(help="Server for the PostgreSQL runs (a throwaway database is created).")] = "postgresql+psycopg://postgres@127.0.0.1:5432",
-    workers: Annotated[str, typer.Option(help="PostgreSQL worker counts, comma-separated.")] = "1,4,16",
-    batch: Annotated[int, typer.Option(help="Worker batch size.")] = 1,
-) -> None:
-    """Jobs/s submitted and completed with a zero-cost renderer, and history page latency."""
-    from bot.worker.benchmark import run_queue_bench
-
-    run_queue_bench(jobs=jobs, history_rows=history_rows, postgres_url=postgres_url, worker_counts=[int(n) for n in workers.split(",")], batch=batch)

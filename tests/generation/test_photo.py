@@ -187,7 +187,7 @@ def test_the_glyph_map_has_ink_inside_the_box_only(size, box, align):
 
 
 def test_a_hard_paste_and_the_fade_differ_only_inside_the_box():
-    from ocr.photo_benchmark import edge_step
+    from generation.photo_benchmark import edge_step
 
     photo = Image.fromarray(np.full((64, 96, 3), 40, np.uint8))
     plan = plan_photo(photo, (20, 16, 40, 30))
