@@ -40,9 +40,14 @@ def imagine(
     device: Optional[str] = typer.Option(None, "--device", help="auto, cpu or cuda (default from config)."),
     checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="Folder with base/ and sr/ checkpoints."),
     as_json: bool = typer.Option(False, "--json", help="Print every candidate as a JSON document instead of one line."),
+    here: bool = typer.Option(False, "--here", help="Render in this process even when a worker is running (see below)."),
 ) -> None:
     """Write an image that contains TEXT, using the shipped checkpoint; the job is kept in the history.
-    Prints one line: where the picture is, what OCR read in it, the job and the time taken."""
+    Prints one line: where the picture is, what OCR read in it, the job and the time taken.
+
+    When a worker runs on the configured database (`glyphbot worker` or `serve`) and the request has no
+    picture, --device or --checkpoint-dir, the job is handed to it: its model is already loaded, so this
+    process never imports torch. Otherwise, or when that worker stops, it renders here."""
     started = time.monotonic()
     settings = _model_settings(checkpoint_dir, device)
     from generation.request_options import asked, configured
@@ -61,9 +66,10 @@ def imagine(
     if not 1 <= request.candidates <= generation.max_candidates:
         fail(f"--candidates must be between 1 and {generation.max_candidates}, got {request.candidates}", USAGE_ERROR)
     _check_before_loading(settings, request)
-    renderer = _checked_renderer(settings, request)
+    # Only requests the checks above fully vouch for go to a worker: a picture's problems show after loading.
+    hand_over = not (here or checkpoint_dir or device or init_png or style_png)
     with reported_errors():
-        job, images, read_image = _render_as_job(settings, renderer, request)
+        job, images, read_image = _render_as_job(settings, request, hand_over)
     winner = next(image for image in images if image.chosen)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(read_image(winner.sha256))
@@ -226,10 +232,11 @@ def templates_command() -> None:
         typer.echo(f"{name}\t{description}")
 
 
-def _render_as_job(settings, renderer, request):  # noqa: ANN001,ANN202
-    """Queue the request as the local user's job and render it in this process with the queue's own worker
-    code, so the picture lands in the history (database + image store) like a Discord or Tumblr one, and a
-    crash mid-render leaves a job another worker can finish. Returns (job, its images, image reader)."""
+def _render_as_job(settings, request, hand_over: bool):  # noqa: ANN001,ANN202
+    """Queue the request as the local user's job, so the picture lands in the history (database + image
+    store) like a Discord or Tumblr one, and have it rendered: by a running worker when `hand_over` and one
+    is up, else (or once that worker is gone) here with the queue's own worker code, so a crash mid-render
+    leaves a job another worker can finish. Returns (job, its images, image reader)."""
     import getpass
 
     from bot.cli.progress import ShownRenderer, cli_progress
@@ -237,15 +244,40 @@ def _render_as_job(settings, renderer, request):  # noqa: ANN001,ANN202
     from storage.facade import open_storage
     from storage.types import JobSubmission
 
+    # Loaded and checked before storage opens and the job is queued: a request the model refuses leaves nothing behind.
+    renderer = None if hand_over else _checked_renderer(settings, request)
     storage = open_storage(settings)
+    if renderer is None and not storage.jobs.live_workers():
+        renderer = _checked_renderer(settings, request)
     user = getpass.getuser()
     job = storage.jobs.submit(JobSubmission(request, "cli", user, user))
     with cli_progress() as show:
-        Worker(storage.jobs, ShownRenderer(renderer, show), WorkerOptions.from_settings(settings.worker)).run_job(job.id)
+        if renderer is None and not _drawn_by_a_worker(storage, job.id, show):
+            renderer = _checked_renderer(settings, request)  # the worker stopped before taking the job
+        if renderer is not None:
+            Worker(storage.jobs, ShownRenderer(renderer, show), WorkerOptions.from_settings(settings.worker)).run_job(job.id)
     job = storage.jobs.get(job.id)
     if job.status != "succeeded":
         fail(f"job {job.id} {job.status}: {job.error}")
     return job, storage.jobs.images_of(job.id, include_hidden=True), storage.images.read
+
+
+def _drawn_by_a_worker(storage, job_id: int, show) -> bool:  # noqa: ANN001
+    """Follow the job while a running worker draws it, showing its progress; False (the job still queued)
+    when no worker is left to take it, so the caller renders it here instead."""
+    from generation.types import Progress
+    from storage.jobs import backoff_delays
+
+    for delay in backoff_delays(0.05, 0.5):
+        job = storage.jobs.get(job_id)
+        if job.done:
+            return True
+        if job.status == "running" and job.progress_stage:
+            show(Progress(job.progress_stage, job.progress_step, job.progress_total))
+        elif job.status == "queued" and not storage.jobs.live_workers():
+            return False
+        time.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 def _default_low_res_size(model_config: dict, warm_start_base: Optional[Path], init_from: Optional[Path]) -> int:
