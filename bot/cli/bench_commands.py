@@ -497,6 +497,32 @@ def bench_photo(
     Console().print(photo_table(rows, unescape_newlines(text)))
 
 
+@bench_app.command("pictures")
+def bench_pictures(
+    side: int = typer.Option(4096, min=64, max=4096, help="Side of the square test picture (the gate admits up to 4096)."),
+    limit_mb: float = typer.Option(300.0, "--limit-mb", help="The most a picture may cost the worker above its resident size."),
+    checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="Folder with base/ and sr/ checkpoints."),
+) -> None:
+    """Worker memory for the largest picture the gate admits, on every path that decodes one, beside a 64 px one."""
+    from rich.console import Console
+
+    from config.settings import SettingsError, load_settings
+    from generation.checkpoints import CheckpointMissingError, locate_checkpoints
+
+    try:
+        settings = load_settings(generation={"checkpoint_dir": checkpoint_dir} if checkpoint_dir else {})
+        locate_checkpoints(settings.generation.checkpoint_dir)
+    except (SettingsError, CheckpointMissingError) as error:
+        fail(str(error), USAGE_ERROR)
+    from bot.render.cascade import CascadeRenderer
+    from bot.render.memory_benchmark import memory_table, run_memory_bench
+
+    rows = run_memory_bench(CascadeRenderer.from_settings(settings), side)
+    Console(width=max(Console().width, 110)).print(memory_table(rows, limit_mb))
+    if any(row.peak_mb > limit_mb for row in rows):
+        fail(f"a {side} px picture costs the worker more than {limit_mb:.0f} MB on some path")
+
+
 # `bench cli`: how long whole `glyphbot` processes take. A person waits for the whole process, not for the
 # model: interpreter start, imports, database, loading the checkpoints, drawing and OCR. Every row is a fresh
 # process in a scratch data folder (embedded SQLite), timed by wall clock; the median of the repeats is shown.

@@ -188,3 +188,12 @@ def test_train_from_a_folder_without_a_model_is_one_line(tmp_path, option):
     result = runner.invoke(app, ["train", "sr", "--output", str(tmp_path / "run"), option, str(tmp_path / "missing"), "--steps", "1"])
     assert result.exit_code == 2, result.output
     assert f"{option} {tmp_path / 'missing'}: no trained model there" in result.output and "Traceback" not in result.output
+
+
+def test_bench_pictures_measures_every_decoding_path_beside_a_small_picture(tiny_checkpoints):
+    result = runner.invoke(app, ["bench", "pictures", "--checkpoint-dir", str(tiny_checkpoints), "--side", "256", "--limit-mb", "1000"])
+    assert result.exit_code == 0, result.output
+    for path in ("img2img", "reference picture", "text into a photo's box", "meme of the picture"):
+        assert path in result.output
+    assert "64x64 PNG" in result.output and "256x256 PNG" in result.output
+    assert "refused" not in result.output, "every path draws a picture the gate admits"
