@@ -55,17 +55,20 @@ def learn(
 
     from PIL import Image
 
-    from generation.styles import MAX_EXAMPLES, MIN_EXAMPLES, StyleExample, UnusableStyleError, check_examples
     from ocr.imageio import ImageReadError, load_frames
 
-    if not MIN_EXAMPLES <= len(images) <= MAX_EXAMPLES:
-        fail(f"a style is learned from {MIN_EXAMPLES} to {MAX_EXAMPLES} example pictures; got {len(images)}", USAGE_ERROR)
+    # The pictures pass the picture gate before torch is imported (generation.styles): a bad file is
+    # refused in a second, and a process that refuses one never grows by torch's few hundred MB.
     pictures: list[Image.Image] = []
     for path in images:
         try:
             pictures.append(load_frames(path, max_frames=1)[0].convert("RGB"))
         except ImageReadError as error:
             fail(str(error), USAGE_ERROR)  # the message names the file already
+    from generation.styles import MAX_EXAMPLES, MIN_EXAMPLES, StyleExample, UnusableStyleError, check_examples
+
+    if not MIN_EXAMPLES <= len(images) <= MAX_EXAMPLES:
+        fail(f"a style is learned from {MIN_EXAMPLES} to {MAX_EXAMPLES} example pictures; got {len(images)}", USAGE_ERROR)
     reader = None
     examples = []
     for path, picture in zip(images, pictures):
