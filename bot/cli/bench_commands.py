@@ -542,8 +542,9 @@ def bench_cli(
     repeats: int = typer.Option(3, min=1, help="Processes per row; the median is shown."),
     checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="Checkpoints for the imagine row (default: the shipped ones)."),
 ) -> None:
-    """Seconds per whole glyphbot process (help, jobs list, a refused imagine, imagine HELLO with 1 candidate)
-    beside `python -c "import torch"`, all measured in this run."""
+    """Seconds per whole glyphbot process (help, jobs list, a refused imagine, imagine HELLO with 1 candidate,
+    rendered in the process and handed to a running worker) beside `python -c "import torch"`, all measured
+    in this run."""
     from rich.console import Console
     from rich.table import Table
 
@@ -563,23 +564,49 @@ def bench_cli(
         table = Table(title=f"Whole processes, median of {repeats} (seconds, wall clock)")
         for column in ("command", "seconds", "exit"):
             table.add_column(column, justify="left" if column == "command" else "right")
-        render_s: list[float] = []
-        for name, command in rows.items():
-            seconds, codes = [], set()
+
+        def measure(name: str, command: list[str]) -> None:
+            seconds, codes, render_s = [], set(), []
             for _ in range(repeats):
                 elapsed, done = _timed(command, env)
                 seconds.append(elapsed)
                 codes.add(done.returncode)
                 if "imagine HELLO" in name and done.returncode == 0:
-                    job = json.loads(done.stdout)["job"]
-                    shown = subprocess.run([*glyphbot, "jobs", "show", str(job), "--json"], env=env, capture_output=True, text=True, timeout=120)
-                    fields = json.loads(shown.stdout)
-                    started, finished = (_iso(fields[key]) for key in ("started_at", "finished_at"))
-                    render_s.append(finished - started)
+                    render_s.append(_render_seconds(glyphbot, env, json.loads(done.stdout)["job"]))
             table.add_row(name, f"{statistics.median(seconds):.2f}", ",".join(str(code) for code in sorted(codes)))
-        if render_s:
-            table.add_row("  of which the job's render (model + OCR)", f"{statistics.median(render_s):.2f}", "")
+            if render_s:
+                table.add_row("  of which the job's render (model + OCR)", f"{statistics.median(render_s):.2f}", "")
+
+        for name, command in rows.items():
+            measure(name, command)
+        # The same request handed to a worker whose model is already loaded (imagine's default when one runs).
+        worker = subprocess.Popen([*glyphbot, "worker", *imagine_options], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            _wait_for_a_worker(env)
+            measure("glyphbot imagine HELLO --candidates 1, a worker running", [
+                *glyphbot, "imagine", "HELLO", "--candidates", "1", "--seed", "0", "--out", f"{scratch}/hello.png", "--json"])
+        finally:
+            worker.terminate()
+            worker.wait(timeout=120)
         Console().print(table)
+
+
+def _render_seconds(glyphbot: list[str], env: dict[str, str], job: int) -> float:
+    """A job's render time (its worker's start to finish: model and OCR), from its history."""
+    shown = subprocess.run([*glyphbot, "jobs", "show", str(job), "--json"], env=env, capture_output=True, text=True, timeout=120)
+    fields = json.loads(shown.stdout)
+    started, finished = (_iso(fields[key]) for key in ("started_at", "finished_at"))
+    return finished - started
+
+
+def _wait_for_a_worker(env: dict[str, str], timeout_s: float = 300.0) -> None:
+    """Until a worker on `env`'s database says it runs (it loads the model first)."""
+    probe = "from storage.facade import open_storage; print(open_storage().jobs.live_workers())"
+    deadline = time.monotonic() + timeout_s
+    while subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120).stdout.strip() in ("", "0"):
+        if time.monotonic() > deadline:
+            fail(f"no worker started within {timeout_s:.0f} s")
+        time.sleep(0.5)
 
 
 def _iso(text: str) -> float:

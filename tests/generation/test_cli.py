@@ -197,3 +197,13 @@ def test_bench_pictures_measures_every_decoding_path_beside_a_small_picture(tiny
         assert path in result.output
     assert "64x64 PNG" in result.output and "256x256 PNG" in result.output
     assert "refused" not in result.output, "every path draws a picture the gate admits"
+
+
+def test_bench_cli_times_whole_processes_beside_importing_torch(tiny_checkpoints):
+    result = runner.invoke(app, ["bench", "cli", "--repeats", "1", "--checkpoint-dir", str(tiny_checkpoints)])
+    assert result.exit_code == 0, result.output
+    rows = {line.split("│")[1].strip(): line.split("│")[2:4] for line in result.output.splitlines() if line.count("│") == 4}
+    assert 'python -c "import torch" (baseline)' in rows
+    assert rows["glyphbot imagine <400 characters> (refused)"][1].strip() == "2"
+    assert rows["glyphbot imagine HELLO --candidates 1"][1].strip() == "0"
+    assert rows["glyphbot imagine HELLO --candidates 1, a worker running"][1].strip() == "0"
