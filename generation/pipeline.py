@@ -12,7 +12,7 @@ given, so steering away from a text works exactly like steering towards one.
 Both stages read a glyph map (see `generation.layout`). Each candidate's layout is drawn from its
 own seed (font, alignment, size, position), so OCR reranking chooses among layouts as well as among
 samples, and the SR stage draws the same layout at its own size. The unconditional branch gets a
-blank map. A candidate whose layout is None is drawn without a map (seed 003's glyph-free mode).
+blank map. A candidate whose layout is None is drawn without a map (the original autoresponder model's glyph-free mode).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 One loop serves both stages: a super-resolution step derives its low-resolution input from the
 high-resolution batch (downsampled, then noise-augmented with a random level the model is told).
 Both stages read the glyph map of each picture's layout; conditioning dropout blanks the text and
-the map together (the unconditional branch of guidance) or the map alone (seed 003's glyph-free mode).
+the map together (the unconditional branch of guidance) or the map alone (the original autoresponder model's glyph-free mode).
 Accelerate handles device placement and bf16/fp16 on a GPU; the same code runs on a CPU with a
 tiny model config, which is how the tests exercise it.
 

@@ -1,4 +1,5 @@
-"""Prompt tweening: frames that morph one text into another with the noise held fixed (seed 002).
+"""Prompt tweening: frames that morph one text into another with the noise held fixed (the prompt
+blending of a Stable Diffusion web UI extension's experiments).
 
 Every frame samples from the same noise (one seed for all frames), and frame i of n mixes the two
 texts at weight w = i / (n - 1): the text encodings are blended in the U-Nets (text_encoder.TextBlend)

@@ -9,13 +9,13 @@ A super-resolution model is the same class with `low_res_channels=3`: the biline
 low-resolution image is concatenated to the noisy input, and the level of the noise added to it
 during training (noise augmentation, at most `max_noise_level`) is embedded and added to the
 timestep embedding. `warm_start_from_base` copies a trained base model into the matching middle of
-a larger SR model, the trick that made the original super-resolution model learn quickly (seed 003).
+a larger SR model, the trick that made the original tumblr autoresponder model's super-resolution stage learn quickly.
 
 Two additions of ours, both for CPU budgets:
 
 * `glyph_channels`: the glyph map of the transcript (see `generation.layout`) is concatenated to the
   input too, so the network restyles drawn letters instead of learning to spell. A missing map is
-  all zeros: the glyph-free mode of seed 003, trained by dropping the map now and then.
+  all zeros: the original autoresponder model's glyph-free mode, trained by dropping the map now and then.
 * `region_channels`: the template's region map (a tweet's card and avatar, a meme's picture, a
   sign's board; see `generation.layout.PageLayout`), AnyText's position-map idea: the network knows
   where the structure goes, not only the letters. Unlike the glyph map it reaches both branches of
