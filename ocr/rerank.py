@@ -20,13 +20,13 @@ the job's every candidate with the winner chosen.
 
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, Protocol, Sequence
 
 from PIL import Image
 
+from generation.request_parsers import png_bytes
 from generation.types import RenderedImage, RenderResult
 from ocr.policy import OcrSettings, select_survivors, tile
 from ocr.reader import Reading
@@ -87,12 +87,10 @@ class Ranking:
         """The storage/worker view: every candidate as PNG with its OCR text and score, the winner chosen."""
         images = []
         for scored in (*self.base, *self.sr):
-            buffer = io.BytesIO()
-            scored.candidate.image.save(buffer, "PNG")
             image = scored.candidate.image
             images.append(
                 RenderedImage(
-                    stage=scored.candidate.stage, seed=scored.candidate.seed, png=buffer.getvalue(),
+                    stage=scored.candidate.stage, seed=scored.candidate.seed, png=png_bytes(image),
                     width=image.width, height=image.height, ocr_text=scored.text, ocr_score=scored.score,
                     chosen=scored is self.best,
                 )

@@ -10,7 +10,6 @@ Linux only.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 from PIL import Image
 from rich.table import Table
 
+from generation.request_parsers import png_bytes
 from generation.types import Renderer, RenderRequest
 from storage.picture_gate import MAX_PICTURE_SIDE, check_picture
 
@@ -48,9 +48,7 @@ def gradient_png(side: int) -> bytes:
     decodes to the full `side`² × 4 bytes: decoded size, not file size, is what costs memory."""
     y, x = np.mgrid[0:side, 0:side]
     pixels = np.stack([x * 255 // side, y * 255 // side, (x + y) * 127 // side, np.full_like(x, 255)], -1).astype(np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels, "RGBA").save(buffer, "PNG")
-    data = buffer.getvalue()
+    data = png_bytes(Image.fromarray(pixels, "RGBA"))
     check_picture(data, f"the {side} px test picture", formats=("png",))
     return data
 
