@@ -89,7 +89,7 @@ def test_a_box_that_does_not_fit_the_picture_is_refused(checkpoints, tmp_path, p
 
         checked = []
 
-        def checked_then_stop(settings, renderer, request):
+        def checked_then_stop(settings, request, hand_over):
             checked.append(request.box)
             raise typer.Exit(0)
 
