@@ -39,7 +39,9 @@ async def test_watch_reports_position_progress_preview_and_the_final_status(queu
 
 async def test_waiting_never_blocks_the_event_loop(queue: JobQueue) -> None:
     jobs = AsyncJobs(queue, poll_initial_s=0.01, poll_max_s=0.05)
-    job = await jobs.submit(submission("LOOP", num_inference_steps=40))
+    # The job takes over 3 s (300 steps of 10 ms), so a wait that blocked the loop would stall it that long;
+    # the limit below leaves a busy machine a second for scheduling and database hiccups (one took 0.9 s).
+    job = await jobs.submit(submission("LOOP", num_inference_steps=300))
     worker = Worker(queue, TextDrawingRenderer(step_delay_s=0.01), WorkerOptions(lease_s=10, heartbeat_s=1, poll_interval_s=0.01))
     thread = threading.Thread(target=worker.run, kwargs={"exit_when_idle": True})
     worst_lag = 0.0
@@ -57,7 +59,7 @@ async def test_waiting_never_blocks_the_event_loop(queue: JobQueue) -> None:
     tick.cancel()
     thread.join()
     assert done.status == "succeeded"
-    assert worst_lag < 0.25, f"the event loop stalled for {worst_lag:.3f} s"
+    assert worst_lag < 1.0, f"the event loop stalled for {worst_lag:.3f} s"
 
 
 async def test_wait_times_out_and_errors_surface(queue: JobQueue) -> None:
