@@ -117,12 +117,14 @@ class Database:
             command.upgrade(self._alembic_config(), revision)
 
     def _stored_revisions(self) -> frozenset[str] | None:
-        """The alembic_version table's revisions, or None when it cannot be read (a new database)."""
-        try:
-            with self.engine.connect() as connection:
+        """The alembic_version table's revisions, or None when it has none yet (a new database). A database
+        that cannot be reached is DatabaseUnavailable here, at once, as Alembic's own connection would be:
+        swallowing it would make every caller wait out a second connection attempt."""
+        with translate_errors(), self._checked(), self.engine.connect() as connection:
+            try:
                 return frozenset(row[0] for row in connection.execute(text("SELECT version_num FROM alembic_version")))
-        except SQLAlchemyError:
-            return None
+            except SQLAlchemyError:
+                return None
 
     def downgrade(self, revision: str) -> None:
         """Migrate the schema down to `revision` ("base" drops every table)."""
