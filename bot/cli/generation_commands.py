@@ -318,6 +318,7 @@ def train(
     max_line_chars: int = typer.Option(16),
     template_share: float = typer.Option(0.0, min=0.0, max=1.0, help="Share of synthetic pictures drawn from the templates (tweets, memes, signs, pages... on scenes); the rest are plain cards."),
     region_dropout: float = typer.Option(0.1, min=0.0, max=0.99, help="Share of samples trained without their region map."),
+    glyph_loss_weight: float = typer.Option(0.0, min=0.0, help="Extra loss weight on letter pixels (e.g. 4: letters count 5x the background); 0 turns it off."),
     folder_dataset: Optional[Path] = typer.Option(None, help="Train on image+.txt pairs instead of synthetic text."),
     init_from: Optional[Path] = typer.Option(None, help="Continue from these weights (e.g. the shipped checkpoint)."),
     warm_start_base: Optional[Path] = typer.Option(None, help="SR only: copy this base model into the SR middle."),
@@ -350,6 +351,7 @@ def train(
             init_from=str(init_from) if init_from else None,
             warm_start_base=str(warm_start_base) if warm_start_base else None,
             low_res_size=low_res_size, template_share=template_share, region_dropout=region_dropout,
+            glyph_loss_weight=glyph_loss_weight,
         )
     except ValueError as error:
         fail(str(error), USAGE_ERROR)

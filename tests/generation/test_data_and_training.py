@@ -12,7 +12,7 @@ from generation.data.render import render_text_image
 from generation.layout import FontError, find_fonts
 from generation.data.text_sampler import TextSampler, TextSamplerConfig, WordListError, load_vocabulary
 from generation.pipeline import GlyphCascadePipeline
-from generation.train import Trainer, TrainingConfig
+from generation.train import Trainer, TrainingConfig, glyph_pixel_weight
 from generation.unet import GlyphUNet2DModel
 
 from .conftest import tiny_config
@@ -165,13 +165,26 @@ def test_sr_training_warm_starts_and_samples(tmp_path):
     messages = []
     config = TrainingConfig(
         stage="sr", model=tiny_config("tiny-sr"), output_dir=str(tmp_path / "sr"), steps=2, batch_size=2, warmup_steps=1,
-        save_every=100, sample_every=2, low_res_size=16, warm_start_base=str(base_dir),
+        save_every=100, sample_every=2, low_res_size=16, warm_start_base=str(base_dir), glyph_loss_weight=4.0,
         text=TextSamplerConfig(max_lines=1, max_chars=6, max_line_chars=6),
     )
     result = Trainer(config, log=messages.append).train(progress=False)
     assert any("warm start" in m and "tensors copied" in m for m in messages)
     assert (tmp_path / "sr" / "samples" / "step-0000002.png").is_file()
-    assert json.loads((result.model_dir / "training.json").read_text())["warm_start_base"] == str(base_dir)
+    info = json.loads((result.model_dir / "training.json").read_text())
+    assert info["warm_start_base"] == str(base_dir) and info["glyph_loss_weight"] == 4.0
+
+
+def test_the_glyph_weighted_loss_puts_the_weight_on_the_letters_and_keeps_its_scale():
+    glyphs = torch.zeros(2, 1, 16, 16)
+    glyphs[0, 0, 6:9, 3:12] = 1.0  # one line of letters; the second picture has none
+    weight = glyph_pixel_weight(glyphs, 4.0)
+    assert weight.shape == (2, 1, 16, 16)
+    assert torch.allclose(weight.mean(dim=(1, 2, 3)), torch.ones(2))  # the loss keeps its size
+    letters, around, far = weight[0, 0, 7, 7], weight[0, 0, 5, 7], weight[0, 0, 0, 0]
+    assert letters == around and letters / far == pytest.approx(5.0)  # the letters and their edges count 5x
+    assert torch.equal(weight[1], torch.ones(1, 16, 16))  # no letters: plain MSE
+    assert torch.equal(glyph_pixel_weight(glyphs, 0.0), torch.ones(2, 1, 16, 16))
 
 
 @pytest.mark.parametrize(
@@ -183,6 +196,7 @@ def test_sr_training_warm_starts_and_samples(tmp_path):
         (dict(conditioning_dropout=1.0), "conditioning_dropout"),
         (dict(stage="sr"), "low_res_size"),
         (dict(max_wall_minutes=0), "max_wall_minutes"),
+        (dict(glyph_loss_weight=-1.0), "glyph_loss_weight"),
     ],
 )
 def test_bad_training_configs_are_refused(tmp_path, kwargs, match):
