@@ -129,6 +129,7 @@ class OcrSection(Section):
     keep_only_if_above: float = Field(0.8, ge=0, le=1)
     delete_under: float | None = Field(None, ge=0, le=1)
     min_line_confidence: float = Field(65, ge=0, le=100)
+    min_block_confidence: float = Field(30, ge=0, le=100)
     corner_margin: float = Field(0.05, ge=0, lt=0.5)
     parallel_workers: int = Field(0, ge=0)
 

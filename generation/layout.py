@@ -252,6 +252,13 @@ class GlyphLayout:
         left, top, right, bottom = _bbox(self.text, font, self.align, round(self.font_scale * _FIT_CANVAS * self.spacing_ratio))
         return [(self.left, self.top, self.left + (right - left) / _FIT_CANVAS, self.top + (bottom - top) / _FIT_CANVAS)]
 
+    def reading_box(self) -> Fraction4:
+        """The ink box with room around it for OCR: half a letter each side, a fifth above and below
+        (more would reach into the next block's lines)."""
+        left, top, right, bottom = self.text_boxes()[0]
+        side, tall = 0.5 * self.font_scale, 0.2 * self.font_scale
+        return (left - side, top - tall, right + side, bottom + tall)
+
 
 def choose_layout(
     text: str,
@@ -338,6 +345,7 @@ REGION_LEVELS = {"surface": 1.0, "avatar": 0.7, "picture": 0.4}
 REGION_SHAPES = ("rect", "rounded", "ellipse")
 
 Fraction4 = tuple[float, float, float, float]
+Quad = tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]]  # corners, fractions
 
 
 @dataclass(frozen=True)
@@ -446,6 +454,36 @@ class PageLayout:
     def text_boxes(self) -> list[Fraction4]:
         """Each block's ink box (left, top, right, bottom) as fractions, before rotation."""
         return [box for block in self.blocks for box in block.layout.text_boxes()]
+
+    def reading_quads(self) -> tuple[Quad, ...]:
+        """Where OCR reads each block, in reading order: its reading box turned with the letters."""
+        return tuple(_turned(_corners(block.layout.reading_box()), self.rotation) for block in self.blocks)
+
+
+def _corners(box: Fraction4) -> Quad:
+    left, top, right, bottom = box
+    return ((left, top), (right, top), (right, bottom), (left, bottom))
+
+
+def _turned(quad: Quad, degrees: float) -> Quad:
+    """`quad` turned as PIL's Image.rotate turns a picture: counter-clockwise about its centre."""
+    if not degrees:
+        return quad
+    angle = np.radians(degrees)
+    cos, sin = float(np.cos(angle)), float(np.sin(angle))
+    return tuple(  # type: ignore[return-value]
+        (0.5 + (x - 0.5) * cos + (y - 0.5) * sin, 0.5 - (x - 0.5) * sin + (y - 0.5) * cos) for x, y in quad
+    )
+
+
+def reading_quads(layout: object) -> tuple[Quad, ...] | None:
+    """Where OCR should read each text block of a candidate's layout (see `ocr.quads`), or None for a
+    layout whose text is not in blocks (a tween frame's blend, a photo's box) or holds no text."""
+    if isinstance(layout, PageLayout):
+        return layout.reading_quads() or None
+    if isinstance(layout, GlyphLayout) and layout.text.strip():
+        return (_corners(layout.reading_box()),)
+    return None
 
 
 class Layout(Protocol):

@@ -34,6 +34,7 @@ class OcrSettings:
     keep_only_if_above: float = 0.8
     delete_under: float | None = None
     min_line_confidence: float = 65.0
+    min_block_confidence: float = 30.0
     corner_margin: float = 0.05
     parallel_workers: int = field(default_factory=_default_workers)
 
@@ -59,6 +60,7 @@ class OcrSettings:
     def reader(self) -> Reader:
         return Reader(
             min_line_confidence=self.min_line_confidence,
+            min_block_confidence=self.min_block_confidence,
             corner_margin=self.corner_margin,
             workers=self.parallel_workers,
         )

@@ -35,6 +35,7 @@ import pytesseract
 from PIL import Image, ImageOps
 
 from ocr.imageio import ImageReadError, ImageSource, load_frames
+from ocr.quads import Quad, crop_quad
 from ocr.scoring import trigram_similarity
 
 
@@ -90,6 +91,7 @@ class Reader:
     """Settings for reading; cheap to build and picklable, so worker processes receive a copy."""
 
     min_line_confidence: float = 65.0
+    min_block_confidence: float = 30.0  # see config/default.toml
     corner_margin: float = 0.05
     workers: int = field(default_factory=lambda: min(8, os.cpu_count() or 1))
     psm: int = 6
@@ -98,8 +100,9 @@ class Reader:
     timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
-        if not 0 <= self.min_line_confidence <= 100:
-            raise ValueError(f"min_line_confidence must be in [0, 100], got {self.min_line_confidence}")
+        for name in ("min_line_confidence", "min_block_confidence"):
+            if not 0 <= getattr(self, name) <= 100:
+                raise ValueError(f"{name} must be in [0, 100], got {getattr(self, name)}")
         if not 0 <= self.corner_margin < 0.5:
             raise ValueError(f"corner_margin must be in [0, 0.5), got {self.corner_margin}")
         if self.workers < 1:
@@ -156,6 +159,35 @@ class Reader:
 
     def _read_one_stack(self, sources: Sequence[ImageSource]) -> list[Reading]:
         frames = [load_frames(source, max_frames=1)[0] for source in sources]
+        return [self._filter(lines, frame.size) for lines, frame in zip(self._stack_lines(frames), frames)]
+
+    def read_in_quads(self, items: Sequence[tuple[ImageSource, Sequence[Quad]]], *, parallel: bool = True) -> list[Reading]:
+        """Read each picture block by block: `items` pairs a picture with the quads where its layout
+        put each text block, in reading order (`ocr.quads`). One tesseract call per picture reads all
+        its blocks, stacked; the reading's lines come in block order, with boxes in the picture's pixels.
+
+        Lines under `min_block_confidence` are ignored; the corner rule is not applied, because the
+        layout, not a guess, says that a block holds text. In parallel worker processes unless
+        `parallel` is False or the batch is tiny; the first bad input's `ImageReadError` is raised."""
+        if not parallel or self.workers == 1 or len(items) < 2:
+            return [self._read_quads(source, quads) for source, quads in items]
+        futures = [_pool(self.workers).submit(self._read_quads, source, quads) for source, quads in items]
+        return [future.result() for future in futures]
+
+    def _read_quads(self, source: ImageSource, quads: Sequence[Quad]) -> Reading:
+        frame = load_frames(source, max_frames=1)[0]
+        gray = frame.convert("L")
+        cuts = [cut for cut in (crop_quad(gray, quad) for quad in quads) if cut is not None]
+        kept, ignored = [], []
+        for lines, (_, (left, top)) in zip(self._stack_lines([crop for crop, _ in cuts]), cuts):
+            for line in lines:
+                placed = OcrLine(line.text, line.confidence, Box(line.box.left + left, line.box.top + top, line.box.width, line.box.height))
+                (kept if line.confidence >= self.min_block_confidence else ignored).append(placed)
+        return Reading(tuple(kept), tuple(ignored), frame.width, frame.height)
+
+    def _stack_lines(self, frames: Sequence[Image.Image]) -> list[list[OcrLine]]:
+        """Every frame's lines (boxes in its own pixels), read with as few tesseract calls as the
+        stack height allows: prepared frames one above the other, lines split back by position."""
         prepared = [prepare(frame, self.target_letter_px) for frame in frames]
         slots = [i for i, p in enumerate(prepared) if p is not None]
         lines_by_slot: dict[int, list[OcrLine]] = {}
@@ -167,7 +199,7 @@ class Reader:
                 slot = group[k]
                 placed = Box(line.box.left, line.box.top - offsets[k], line.box.width, line.box.height)
                 lines_by_slot.setdefault(slot, []).append(OcrLine(line.text, line.confidence, _to_original(placed, prepared[slot])))
-        return [self._filter(lines_by_slot.get(i, []), frame.size) for i, frame in enumerate(frames)]
+        return [lines_by_slot.get(i, []) for i in range(len(frames))]
 
     def _read_frame(self, frame: Image.Image) -> Reading:
         prepared = prepare(frame, self.target_letter_px)

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Protocol, Sequence
+from typing import Any, Callable, Literal, Protocol, Sequence, runtime_checkable
 
 from PIL import Image
 
 from generation.request_parsers import png_bytes
 from generation.types import RenderedImage, RenderResult
 from ocr.policy import OcrSettings, select_survivors, tile
+from ocr.quads import Quad
 from ocr.reader import Reading
 from ocr.scoring import fold_whitespace, trigram_similarity
 
@@ -41,14 +42,25 @@ class BatchReader(Protocol):
     def read_many(self, sources: Sequence[Image.Image]) -> list[Reading]: ...
 
 
+@runtime_checkable
+class QuadReader(BatchReader, Protocol):
+    """A reader that can also read a picture block by block, where its layout put the text."""
+
+    def read_in_quads(self, items: Sequence[tuple[Image.Image, Sequence[Quad]]]) -> list[Reading]: ...
+
+
 @dataclass(frozen=True)
 class Candidate:
-    """One image from the model. `payload` is opaque here: e.g. the base tensor the SR stage reuses."""
+    """One image from the model. `payload` is opaque here: e.g. the base tensor the SR stage reuses.
+
+    `text_quads`, when the layout is known, says where each text block is (reading order); a reader
+    that can (`QuadReader`) then reads block by block instead of the whole picture."""
 
     image: Image.Image
     seed: int
     stage: Stage
     payload: Any = None
+    text_quads: tuple[Quad, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +117,10 @@ class CandidateCountError(ValueError):
 def _score(transcript: str, candidates: Sequence[Candidate], reader: BatchReader) -> list[tuple[str, float]]:
     """Each candidate's reading and its trigram score. Line breaks are folded into spaces on both sides:
     a long transcript is word-wrapped to the picture, so where a line breaks is the layout's choice."""
-    readings = reader.read_many([c.image for c in candidates])
+    if isinstance(reader, QuadReader) and all(c.text_quads for c in candidates):
+        readings = reader.read_in_quads([(c.image, c.text_quads) for c in candidates])
+    else:
+        readings = reader.read_many([c.image for c in candidates])
     folded = fold_whitespace(transcript)
     return [(r.text, trigram_similarity(folded, fold_whitespace(r.text))) for r in readings]
 

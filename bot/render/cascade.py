@@ -23,7 +23,7 @@ from PIL import Image
 
 from generation.checkpoints import locate_checkpoints, resolve_device
 from generation.guidance import CleanEdit, KeepRegion
-from generation.layout import Layout
+from generation.layout import Layout, reading_quads
 from generation.templates import candidate_layouts
 from generation.captioned_picture import CaptionedPicture
 from generation.photo import PhotoPlan, box_layout, plan_photo
@@ -200,7 +200,8 @@ class CascadeRenderer:
         pil = tensor_to_pil(images)
         bases: list[list[Candidate]] = [[] for _ in requests]
         for position, (index, image, seed) in enumerate(zip(owners, pil, candidate_seeds)):
-            bases[index].append(Candidate(image, seed, "base", payload=_BaseDraw(images[position : position + 1], layouts[position])))
+            layout = layouts[position]
+            bases[index].append(Candidate(image, seed, "base", payload=_BaseDraw(images[position : position + 1], layout), text_quads=reading_quads(layout)))
         for index, (base, request) in enumerate(zip(bases, requests)):
             listeners.tell(index, Progress("base", request.num_inference_steps, request.num_inference_steps, png_bytes(base[0].image)))
         return bases
@@ -227,7 +228,9 @@ class CascadeRenderer:
             pictures = tensor_to_pil(images)
             if picture is not None:
                 pictures = [picture.paste(drawn, layout) for drawn, layout in zip(pictures, layouts)]
-            return [Candidate(drawn, s, "sr") for drawn, s in zip(pictures, seeds)]
+            # With the user's picture the layout is the text's part only: read the whole picture, as before.
+            quads = [None if picture is not None else reading_quads(layout) for layout in layouts]
+            return [Candidate(drawn, s, "sr", text_quads=q) for drawn, s, q in zip(pictures, seeds, quads)]
 
         return super_resolve
 
@@ -316,7 +319,7 @@ class LayoutFontRenderer:
         def make_base(count: int) -> list[Candidate]:
             seeds = [seed + slot for slot in range(count)]
             layouts = candidate_layouts([request.prompt] * count, seeds, "glyph", request.font, request.align, request.template)
-            return [Candidate(self._draw(layout), s, "base") for layout, s in zip(layouts, seeds)]
+            return [Candidate(self._draw(layout), s, "base", text_quads=reading_quads(layout)) for layout, s in zip(layouts, seeds)]
 
         return rejection_sample(request.prompt, request.candidates, make_base, None, self.reader, self.ocr_settings).to_render_result()
 

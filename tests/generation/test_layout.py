@@ -2,7 +2,7 @@ import random
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from generation.data.render import render_text_image
 from generation.layout import (
@@ -11,6 +11,7 @@ from generation.layout import (
     find_fonts,
     font_by_name,
     font_name,
+    reading_quads,
     uncovered_characters,
 )
 from generation.templates import lay_out
@@ -115,3 +116,28 @@ def test_a_turned_sign_renders_on_even_paper_with_no_dark_corners(fonts):
     for corner in (picture[0, 0], picture[0, -1], picture[-1, 0], picture[-1, -1]):
         assert tuple(corner) == paper
     assert picture.min() < 100, "the letters are drawn"
+
+
+def test_a_turned_signs_reading_quads_hold_all_its_letters(fonts):
+    """OCR reads each block inside its quad (ocr.quads): a turned sign's quads must turn with its
+    letters, or the reader would cut their ends off."""
+    for seed in range(6):
+        layout = lay_out("BEWARE OF\nTHE DOG", random.Random(seed), template="sign", fonts=fonts)
+        if layout.rotation:
+            break
+    assert abs(layout.rotation) > 1
+    size = 256
+    inside = Image.new("L", (size, size), 0)
+    for quad in reading_quads(layout):
+        ImageDraw.Draw(inside).polygon([(x * size, y * size) for x, y in quad], fill=255)
+    ink = layout.glyph_map(size) > 0.3
+    assert ink.sum() > 100
+    assert (np.asarray(inside)[ink] > 0).mean() > 0.995
+
+
+def test_every_block_of_a_tweet_has_its_own_reading_quad_in_reading_order(fonts):
+    layout = lay_out("dril\n@dril\ni will never apologize for the things i have tweeted", random.Random(0), template="tweet", fonts=fonts)
+    quads = reading_quads(layout)
+    assert len(quads) == len(layout.blocks) >= 3
+    tops = [min(y for _, y in quad) for quad in quads]
+    assert tops[0] < tops[1] < tops[-1]  # name above handle above body

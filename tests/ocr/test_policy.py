@@ -13,6 +13,7 @@ def test_defaults_are_the_originals_later_settings() -> None:
     s = OcrSettings()
     assert (s.keep_only_if_above, s.delete_under, s.min_line_confidence, s.corner_margin) == (0.8, None, 65.0, 0.05)
     assert s.reader().min_line_confidence == 65.0
+    assert s.reader().min_block_confidence == s.min_block_confidence == 30.0
 
 
 def test_best_above_threshold_keeps_only_those_above() -> None:
@@ -65,6 +66,7 @@ def test_tile_fills_the_batch_in_order() -> None:
         ({"delete_under": -0.1}, "delete_under"),
         ({"keep_only_if_above": 0.5, "delete_under": 0.6}, "delete_under"),
         ({"min_line_confidence": -1}, "min_line_confidence"),
+        ({"min_block_confidence": 101}, "min_block_confidence"),
         ({"corner_margin": 0.7}, "corner_margin"),
         ({"parallel_workers": 0}, "workers"),
     ],
