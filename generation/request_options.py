@@ -162,6 +162,17 @@ def option(name: str) -> RenderOption:
     return BY_NAME[name]
 
 
+def first_problem(request: RenderRequest, most_candidates: int | None = None) -> str | None:
+    """Why `request` cannot be rendered as asked, naming the first option out of its declared range
+    or choices (of those that apply to it), or None. `most_candidates`: the queue's configured most."""
+    for declared in OPTIONS:
+        if declared.applies is None or declared.applies(request):
+            problem = declared.problem(getattr(request, declared.name), most_candidates if declared.name == "candidates" else None)
+            if problem:
+                return problem
+    return None
+
+
 def configured(section: Mapping[str, Any] | None = None) -> RenderRequest:
     """The request every adapter starts from: `[generation]`'s values (a mapping of setting -> value;
     None: the shipped defaults) for the options it configures, RenderRequest's defaults for the rest."""

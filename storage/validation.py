@@ -9,7 +9,7 @@ import re
 import struct
 import unicodedata
 
-from generation.request_options import OPTIONS, row_values
+from generation.request_options import first_problem, row_values
 from generation.request_parsers import format_box, normalize_prompt
 from generation.photo_box import BoxError, check_box
 from generation.types import RenderRequest, tween_conflicts
@@ -41,12 +41,9 @@ def validate_request(request: RenderRequest, limits: QueueLimits) -> None:
     (generation.request_options) declares them, then what depends on more than one value."""
     _check_prompt("prompt", request.prompt, limits.max_prompt_chars, required=True)
     _check_prompt("negative prompt", request.negative_prompt, limits.max_prompt_chars)
-    for declared in OPTIONS:
-        if declared.applies is None or declared.applies(request):
-            most = limits.max_candidates if declared.name == "candidates" else None
-            problem = declared.problem(getattr(request, declared.name), most)
-            if problem:
-                raise InvalidJob(problem)
+    problem = first_problem(request, limits.max_candidates)
+    if problem:
+        raise InvalidJob(problem)
     if request.font is not None:
         _check_text("font", request.font, 200, required=True)
     if request.init_image_png is not None:

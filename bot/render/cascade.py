@@ -27,11 +27,12 @@ from generation.layout import Layout, reading_quads
 from generation.templates import candidate_layouts
 from generation.captioned_picture import CaptionedPicture
 from generation.photo import PhotoPlan, box_layout, plan_photo
-from generation.pipeline import GlyphCascadePipeline, ImageInputError, OptionError, check_options, sr_seeds, tensor_to_pil
+from generation.pipeline import GlyphCascadePipeline, ImageInputError, OptionError, sr_seeds, tensor_to_pil
+from generation.request_options import first_problem
 from generation.request_parsers import MAX_SEED, SR_SEED_OFFSET, png_bytes
 from generation.styles import StyleTokens, model_hash
 from generation.tween import animated_gif, check_tween, tween_frames, tween_layouts
-from generation.types import MAX_STYLE_STRENGTH, Progress, ProgressCallback, RenderedImage, RenderRequest, RenderResult, tween_conflicts
+from generation.types import Progress, ProgressCallback, RenderedImage, RenderRequest, RenderResult, tween_conflicts
 from ocr.policy import OcrSettings
 from ocr.rerank import Candidate, rejection_sample
 
@@ -76,13 +77,12 @@ class CascadeRenderer:
     def check(self, request: RenderRequest) -> None:
         """Raise what rendering `request` would raise for bad input (PromptError, OptionError,
         ImageInputError), at once: a command checks before it queues, so a bad request costs nothing."""
-        check_options(request.guidance_scale, request.num_inference_steps, request.scheduler, request.strength)
-        check_options(request.sr_guidance_scale, request.sr_num_inference_steps, request.scheduler)
+        problem = first_problem(request)  # the spine's ranges and choices, as storage checks them
+        if problem:
+            raise OptionError(problem)
         init_image = None if request.init_image_png is None else _open_png(request.init_image_png, "the init image")
         if request.style_image_png is not None:
             _open_png(request.style_image_png, "the style image")
-        if not 0 < request.style_strength <= MAX_STYLE_STRENGTH:
-            raise OptionError(f"style_strength must be above 0 and at most {MAX_STYLE_STRENGTH}, got {request.style_strength}")
         if request.style_tokens is not None:
             self._style(request)
         if request.box is not None:

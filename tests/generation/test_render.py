@@ -79,12 +79,14 @@ def _png_of(size: tuple[int, int]) -> bytes:
     [
         (dict(negative_prompt="bell\x07"), PromptError, "control"),
         (dict(negative_prompt="x" * 200), PromptError, "limit"),
-        (dict(sr_num_inference_steps=0), OptionError, "num_inference_steps"),
+        (dict(sr_num_inference_steps=0), OptionError, "super-resolution inference steps"),
+        (dict(guidance_scale=99.0), OptionError, "guidance"),
+        (dict(style_image_png=_png_of((8, 8)), style_strength=0.0), OptionError, "style strength"),
         (dict(init_image_png=_png_of((8, 8)), strength=1.5), OptionError, "strength"),
         (dict(init_image_png=b"\x89PNG broken"), ImageInputError, "cannot be read"),
         (dict(init_image_png=_png_of((8, 6))), ImageInputError, "square"),
         (dict(font="NoSuchFont"), PromptError, "unknown font"),
-        (dict(align="justify"), PromptError, "alignment"),
+        (dict(align="justify"), OptionError, "alignment"),
         (dict(layout="fancy"), OptionError, "layout"),
     ],
 )
