@@ -16,6 +16,7 @@ import io
 import logging
 import secrets
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 import torch
@@ -34,7 +35,7 @@ from generation.styles import StyleTokens, model_hash
 from generation.tween import animated_gif, check_tween, tween_frames, tween_layouts
 from generation.types import Progress, ProgressCallback, RenderedImage, RenderRequest, RenderResult, tween_conflicts
 from ocr.policy import OcrSettings
-from ocr.rerank import Candidate, rejection_sample
+from ocr.rerank import BatchReader, Candidate, rejection_sample
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -98,8 +99,6 @@ class CascadeRenderer:
             check_tween(request.prompt, request.end_prompt, request.frames)
             self.pipeline.check_inputs([request.end_prompt], None, None, request.layout, request.font, request.align)
             tween_layouts(request.prompt, request.end_prompt, 0, request.frames, request.font, request.align)
-        elif request.kind != "imagine":
-            raise OptionError(f"unknown job kind {request.kind!r}; choose imagine or tween")
         self.pipeline.check_inputs(
             [request.prompt], [request.negative_prompt or None], init_image, request.layout, request.font, request.align,
             template=request.template,
@@ -138,9 +137,12 @@ class CascadeRenderer:
         if request.kind == "tween":
             return self._render_tween(request, _Listeners([progress]))
         if request.box is not None:
-            return self._render_into_photo(request, _Listeners([progress]))
+            photo = plan_photo(_open_png(request.init_image_png, "the picture"), request.box)
+            layouts = partial(_box_layouts, photo, request)
+            return self._render_onto_picture(request, _Listeners([progress]), photo, layouts, _BoxReader(self.reader, photo))
         if _captions_a_picture(request):
-            return self._render_captioned_picture(request, _Listeners([progress]))
+            picture = CaptionedPicture.of(_open_png(request.init_image_png, "the picture"))
+            return self._render_onto_picture(request, _Listeners([progress]), picture, lambda seeds: picture.layouts(request.prompt, seeds, request.font))
         return self.render_batch([request], [progress])[0]
 
     def render_batch(
@@ -164,14 +166,18 @@ class CascadeRenderer:
             if index in listeners.stopped:
                 results.append(RenderResult())  # cancelled meanwhile: the worker drops this job's outcome
                 continue
-
-            def make_base(count: int, base: list[Candidate] = base) -> list[Candidate]:
-                return base[:count]
-
-            super_resolve = self._super_resolver(request, seed, listeners.only(index)) if self.pipeline.sr_unet is not None else None
-            ranking = rejection_sample(request.prompt, request.candidates, make_base, super_resolve, self.reader, self.ocr_settings)
-            results.append(ranking.to_render_result())
+            results.append(self._cascade(request, seed, listeners.only(index), lambda count, base=base: base[:count]))
         return results
+
+    def _cascade(
+        self, request: RenderRequest, seed: int, listeners: _Listeners, make_base: Callable[[int], list[Candidate]],
+        picture: PictureWriter | None = None, reader: BatchReader | None = None,
+    ) -> RenderResult:
+        """The one cascade every still picture runs: base candidates from `make_base`, read and pruned,
+        the survivors super-resolved (into the user's `picture`, when there is one), read, the best chosen."""
+        super_resolve = self._super_resolver(request, seed, listeners, picture) if self.pipeline.sr_unet is not None else None
+        ranking = rejection_sample(request.prompt, request.candidates, make_base, super_resolve, reader or self.reader, self.ocr_settings)
+        return ranking.to_render_result()
 
     def _base_candidates(self, requests: Sequence[RenderRequest], seeds: list[int], listeners: _Listeners) -> list[list[Candidate]]:
         """One base-stage call for every candidate of every request; candidate i of a request uses seed + i."""
@@ -234,43 +240,20 @@ class CascadeRenderer:
 
         return super_resolve
 
-    def _render_into_photo(self, request: RenderRequest, listeners: _Listeners) -> RenderResult:
-        """Write the prompt into the request's box of its picture: each candidate lays the text out in
-        the box from its own seed, the model redraws only the box, OCR reads only the box."""
-        photo = plan_photo(_open_png(request.init_image_png, "the picture"), request.box)
+    def _render_onto_picture(
+        self, request: RenderRequest, listeners: _Listeners, picture: PictureWriter,
+        lay_out: Callable[[list[int]], list[Layout]], reader: BatchReader | None = None,
+    ) -> RenderResult:
+        """Write the prompt into the user's picture (a photo's box, a meme's captions): each candidate
+        lays its text out from its own seed, the model redraws only the text's part, and every pixel
+        outside it stays the user's. `reader` reads what a candidate is judged by (a photo: its box)."""
         seed = _first_seed(request)
         style = self._style(request)
         base_size = self.pipeline.base_unet.config.sample_size
 
         def make_base(count: int) -> list[Candidate]:
             seeds = [seed + slot for slot in range(count)]
-            layouts = [box_layout(photo, request.prompt, s, request.font, request.align) for s in seeds]
-            keep = photo.keep_region(layouts, base_size)
-            images = self.pipeline.generate_base(
-                [request.prompt] * count, negative_prompts=[request.negative_prompt or None] * count, seeds=seeds,
-                guidance_scale=request.guidance_scale, num_inference_steps=request.num_inference_steps,
-                scheduler=request.scheduler, callback_on_step_end=listeners.step_callback(),
-                layouts=layouts, style=style, clean_edits=self._steering(request, style, layouts, base_size, keep),
-            )
-            pictures = [photo.composite(picture) for picture in tensor_to_pil(images)]
-            listeners.tell(0, Progress("base", request.num_inference_steps, request.num_inference_steps, png_bytes(pictures[0])))
-            return [Candidate(picture, s, "base", payload=_BaseDraw(images[i : i + 1], layouts[i])) for i, (picture, s) in enumerate(zip(pictures, seeds))]
-
-        super_resolve = self._super_resolver(request, seed, listeners, photo) if self.pipeline.sr_unet is not None else None
-        reader = _BoxReader(self.reader, photo)
-        return rejection_sample(request.prompt, request.candidates, make_base, super_resolve, reader, self.ocr_settings).to_render_result()
-
-    def _render_captioned_picture(self, request: RenderRequest, listeners: _Listeners) -> RenderResult:
-        """A meme of the request's own picture: each candidate lays its captions out from its seed, the
-        model writes them over the picture, every pixel outside them stays the user's."""
-        picture = CaptionedPicture.of(_open_png(request.init_image_png, "the picture"))
-        seed = _first_seed(request)
-        style = self._style(request)
-        base_size = self.pipeline.base_unet.config.sample_size
-
-        def make_base(count: int) -> list[Candidate]:
-            seeds = [seed + slot for slot in range(count)]
-            layouts = picture.layouts(request.prompt, seeds, request.font)
+            layouts = lay_out(seeds)
             images = self.pipeline.generate_base(
                 [request.prompt] * count, negative_prompts=[request.negative_prompt or None] * count, seeds=seeds,
                 guidance_scale=request.guidance_scale, num_inference_steps=request.num_inference_steps,
@@ -281,8 +264,7 @@ class CascadeRenderer:
             listeners.tell(0, Progress("base", request.num_inference_steps, request.num_inference_steps, png_bytes(drawn[0])))
             return [Candidate(image, s, "base", payload=_BaseDraw(images[i : i + 1], layouts[i])) for i, (image, s) in enumerate(zip(drawn, seeds))]
 
-        super_resolve = self._super_resolver(request, seed, listeners, picture) if self.pipeline.sr_unet is not None else None
-        return rejection_sample(request.prompt, request.candidates, make_base, super_resolve, self.reader, self.ocr_settings).to_render_result()
+        return self._cascade(request, seed, listeners, make_base, picture, reader)
 
     def _render_tween(self, request: RenderRequest, listeners: _Listeners) -> RenderResult:
         """A tween job: every frame (stage "frame") and the animated GIF of them (stage "gif", chosen)."""
@@ -348,6 +330,11 @@ def _check_shared_base_settings(requests: Sequence[RenderRequest]) -> None:
 def _captions_a_picture(request: RenderRequest) -> bool:
     """A meme of the user's own picture: its captions are written over it (generation.captioned_picture)."""
     return request.init_image_png is not None and request.box is None and request.template == "meme" and request.kind == "imagine"
+
+
+def _box_layouts(photo: PhotoPlan, request: RenderRequest, seeds: list[int]) -> list[Layout]:
+    """Each candidate's layout of the prompt in the photo's box, from its own seed."""
+    return [box_layout(photo, request.prompt, seed, request.font, request.align) for seed in seeds]
 
 
 class PictureWriter(Protocol):
