@@ -15,6 +15,10 @@ Lines whose mean word confidence is under `min_line_confidence` (the original us
 ignored, and so is text tucked into a corner (watermarks, signatures), as the original did. Ignored lines
 are still returned in `Reading.ignored` so people can see why text was dropped.
 
+When the layout of a picture is known (a generated candidate's), `read_in_quads` reads each text
+block on its own instead (see ocr/quads.py): on a tweet card over a photograph, one threshold for the
+whole picture separates card from photo, not letters from card, and lines were lost.
+
 Batches are read in parallel in worker processes whose environment has `OMP_THREAD_LIMIT=1`: tesseract
 otherwise starts an OpenMP team per call, which on small images costs more than it saves and makes
 parallel calls fight over cores. The variable is set only in those workers, never in the caller, because
