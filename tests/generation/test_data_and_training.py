@@ -15,7 +15,7 @@ from generation.pipeline import GlyphCascadePipeline
 from generation.train import Trainer, TrainingConfig, glyph_pixel_weight
 from generation.unet import GlyphUNet2DModel
 
-from .conftest import tiny_config
+from .tiny_models import tiny_config
 
 
 def test_at_least_ten_fonts_are_available():

@@ -13,7 +13,7 @@ from generation.train import Trainer, TrainingConfig
 from generation.unet import GlyphUNet2DModel
 from generation.variance import split_learned_variance, variational_bound_bits
 
-from .conftest import tiny_config, wake
+from .tiny_models import tiny_config, wake
 
 
 def _noisy_batch(scheduler, timesteps):

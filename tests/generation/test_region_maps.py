@@ -15,7 +15,7 @@ from generation.tokenizer import GlyphTokenizer
 from generation.train import Trainer, TrainingConfig
 from generation.unet import GlyphUNet2DModel
 
-from .conftest import tiny_config, wake
+from .tiny_models import tiny_config, wake
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from generation.tokenizer import GlyphTokenizer
 from generation.unet import GlyphUNet2DModel
 from generation.weave import WeaveCrossAttention
 
-from .conftest import tiny_config
+from .tiny_models import tiny_config
 
 
 @pytest.fixture(scope="module")

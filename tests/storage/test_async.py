@@ -14,7 +14,7 @@ from storage.async_api import AsyncJobs
 from storage.errors import InvalidJob
 from storage.jobs import JobQueue
 
-from .conftest import submission
+from .fixtures import submission
 
 
 async def test_watch_reports_position_progress_preview_and_the_final_status(queue: JobQueue) -> None:

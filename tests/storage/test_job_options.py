@@ -10,7 +10,7 @@ from storage.jobs import JobQueue, batch_key
 from storage.moderation import Moderation
 from storage.validation import png_size, same_request
 
-from .conftest import add_style, png_of, submission
+from .fixtures import add_style, png_of, submission
 
 PNG = png_of(640, 480)
 

@@ -23,7 +23,7 @@ from storage.moderation import Moderation
 from storage.types import JobFilter, QueueLimits
 from tests.hostile_pictures import good_png
 
-from .conftest import submission
+from .fixtures import submission
 
 
 def result(prompt: str = "HELLO", candidates: int = 2) -> RenderResult:

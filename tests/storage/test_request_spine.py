@@ -15,7 +15,7 @@ from storage.errors import InvalidJob
 from storage.jobs import JobQueue
 from storage.validation import same_request
 
-from .conftest import submission
+from .fixtures import submission
 
 
 def test_every_request_field_is_an_option_or_named_as_none() -> None:

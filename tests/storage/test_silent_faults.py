@@ -23,10 +23,10 @@ import pytest
 from storage.db import open_database
 from storage.images import ImageStore
 from storage.jobs import JobQueue
+from tests.bot.test_serve import free_port
+from tests.bot.worker.test_failures import TcpRelay
 
-from .conftest import PostgresDatabases, submission, wait_for
-from .test_failures import TcpRelay
-from .test_serve import free_port
+from .fixtures import PostgresDatabases, submission, wait_for
 
 GLYPHBOT = Path(sys.executable).parent / "glyphbot"
 # Generous: a passing test ends as soon as its condition holds; only a starved machine ever nears it.

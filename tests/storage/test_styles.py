@@ -8,7 +8,7 @@ from storage.errors import InvalidStyle, StorageError, StyleDeleted, StyleError,
 from storage.moderation import Moderation
 from storage.styles import StyleStore
 
-from .conftest import EXAMPLES, add_style, safetensors_blob
+from .fixtures import EXAMPLES, add_style, safetensors_blob
 
 
 def test_a_style_is_kept_as_a_file_and_a_row(styles: StyleStore) -> None:
