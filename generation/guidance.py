@@ -7,7 +7,9 @@ model was never trained on can steer any sampler:
 * `ColourGuidance` moves the letters' and the background's colours towards a reference picture's
   (`imagine --style-image`);
 * `KeepRegion` replaces the prediction outside a box with the user's own picture, so the model draws
-  only inside the box and what it draws fits what surrounds it (`imagine --image --box`).
+  only inside the box and what it draws fits what surrounds it (`imagine --image --box`);
+* `BoxGround` gives the ground inside that box the photo's own colours there, and the letters a
+  colour that stands out from them, so the text looks written onto the photo, not onto a card.
 
 Models that predict noise or velocity are converted to x0 and back around the edits.
 """
@@ -43,6 +45,32 @@ class ColourGuidance:
         masks = self.text_masks.to(clean.device, torch.float32)
         target = transfer_colours(clean, masks, self.reference)
         return clean + self.strength * (target - clean)
+
+
+class BoxGround:
+    """Text written onto a photo, not onto a card: inside the box (left, top, right, bottom, pixels at
+    the stage's size), the ground between the letters is pulled towards the photo's own pixels there
+    (its colours and texture), and the letters' colour, not their shapes, towards `ink`, chosen to
+    stand out from that ground. The letters themselves stay the model's; outside the box is
+    `KeepRegion`'s."""
+
+    def __init__(self, photo: torch.Tensor, ink: Palette, text_masks: torch.Tensor, box: tuple[int, int, int, int], strength: float) -> None:
+        self.photo = photo  # (1, 3, bottom - top, right - left): the photo under the box
+        self.ink = ink
+        self.text_masks = text_masks
+        self.box = box
+        self.strength = strength
+
+    def __call__(self, clean: torch.Tensor, done: float) -> torch.Tensor:
+        left, top, right, bottom = self.box
+        inside = clean[..., top:bottom, left:right].float()
+        letters = self.text_masks.to(clean.device, torch.float32)[..., top:bottom, left:right]
+        inked = transfer_colours(inside, letters, self.ink).float()
+        letters = letters.unsqueeze(1)
+        target = letters * inked + (1 - letters) * self.photo.to(clean.device, torch.float32)
+        result = clean.clone()
+        result[..., top:bottom, left:right] = (inside + self.strength * (target - inside)).to(clean.dtype)
+        return result
 
 
 class KeepRegion:

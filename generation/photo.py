@@ -3,8 +3,11 @@
 The models draw square pictures, so a region around the box (the box and some context) is cut out of
 the photo and scaled to the model's size, the text is laid out inside the box, and sampling keeps
 the known pixels outside the box at every step (generation.guidance.KeepRegion): the model draws the
-box so that it fits its surroundings. The result is pasted back into the box only, so every pixel
-outside the box stays the user's.
+box so that it fits its surroundings. Left alone, the models lay a plain card across the box (most of
+what they learned from is text on a card); so, unless a look is asked for, sampling also pulls the
+ground between the letters towards the photo's own pixels there and the letters towards a colour that
+stands out from them (generation.guidance.BoxGround): the letters are the model's, written onto the
+photo. The result is pasted back into the box only, so every pixel outside the box stays the user's.
 
 A box wider than the photo is tall (a band across a landscape photo) cannot sit in a square cut of
 the photo; then the square cut-out reaches past the photo's edges, and the model fills that part
@@ -21,7 +24,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from generation.guidance import KeepRegion
+from generation.colour import Palette
+from generation.guidance import BoxGround, KeepRegion
 from generation.layout import REGION_LEVELS, SUPERSAMPLE, LayoutError, _bbox, _font, find_fonts, font_by_name, uncovered_characters
 from generation.photo_box import MIN_BOX_SIDE, BoxError, check_box  # noqa: F401  also imported from here
 from generation.request_parsers import normalize_prompt
@@ -32,6 +36,7 @@ MIN_MODEL_FONT_PX = 8  # and their size in the 256 px picture the model draws (g
 CONTEXT = 1.5  # the cut-out's side, in box sides, when the photo allows
 _INSET = 0.08  # free border inside the box, as a share of its sides
 FEATHER = 0.06  # the drawing fades in over this share of the box's sides (less than the inset: letters stay whole)
+GROUND_STRENGTH = 0.5  # how far each sampling step moves the box's colours towards the photo's there
 
 
 def _cut_out(width: int, height: int, box: Box) -> tuple[int, int, int, int]:
@@ -115,11 +120,31 @@ class PhotoPlan:
         inside = (max(int(np.ceil(-left * sx)), 0), max(int(np.ceil(-top * sy)), 0),
                   min(int((self.photo.width - left) * sx), size), min(int((self.photo.height - top) * sy), size))
         keep[..., inside[1] : inside[3], inside[0] : inside[2]] = 1
-        # Draw a pixel more than the box on each side, so the box's own edge pixels come from the model.
-        x0, y0 = max(int((x - left) * sx) - 1, 0), max(int((y - top) * sy) - 1, 0)
-        x1, y1 = min(int(np.ceil((x + w - left) * sx)) + 1, size), min(int(np.ceil((y + h - top) * sy)) + 1, size)
+        x0, y0, x1, y1 = self.drawn_box(size)
         keep[..., y0:y1, x0:x1] = 0
         return pixels, keep
+
+    def drawn_box(self, size: int) -> tuple[int, int, int, int]:
+        """Where the model draws, (left, top, right, bottom) in pixels of the cut-out at `size` px: the
+        box and a pixel more on each side, so the box's own edge pixels come from the model."""
+        left, top, right, bottom = self.cut_out
+        x, y, w, h = self.box
+        sx, sy = size / (right - left), size / (bottom - top)
+        x0, y0 = max(int((x - left) * sx) - 1, 0), max(int((y - top) * sy) - 1, 0)
+        x1, y1 = min(int(np.ceil((x + w - left) * sx)) + 1, size), min(int(np.ceil((y + h - top) * sy)) + 1, size)
+        return x0, y0, x1, y1
+
+    def ground(self, layouts: Sequence[BoxLayout], size: int, strength: float = GROUND_STRENGTH) -> BoxGround:
+        """Steering that keeps the photo's own ground between the letters in the box and gives the
+        letters a colour that stands out from it (dark on a light ground, light on a dark one)."""
+        pixels, _ = self.known(size)
+        x0, y0, x1, y1 = self.drawn_box(size)
+        under = pixels[..., y0:y1, x0:x1]
+        mean, std = under.reshape(3, -1).mean(dim=1), under.reshape(3, -1).std(dim=1)
+        light_ground = float(mean @ torch.tensor([0.299, 0.587, 0.114])) > -0.1
+        ink = Palette(torch.full((3,), -0.85 if light_ground else 0.9), torch.full((3,), 0.05), mean, std)
+        masks = torch.from_numpy(np.stack([layout.glyph_map(size) for layout in layouts]))
+        return BoxGround(under, ink, masks, (x0, y0, x1, y1), strength)
 
     def keep_region(self, layouts: Sequence[object], size: int) -> KeepRegion:
         """The photo outside the box, kept at `size` px (the same for every candidate's layout)."""

@@ -124,13 +124,18 @@ class CascadeRenderer:
             return Image.open(io.BytesIO(request.style_image_png))
         return None if style is None else style.palette
 
-    def _steering(self, request: RenderRequest, style: StyleTokens | None, layouts, size: int, keep: KeepRegion | None = None) -> list[CleanEdit]:  # noqa: ANN001
+    def _steering(self, request: RenderRequest, style: StyleTokens | None, layouts, size: int, picture: PictureWriter | None = None) -> list[CleanEdit]:  # noqa: ANN001
+        """The edits that steer each sampling step: the asked look's colours; with the user's picture,
+        keeping it outside the text's part, and (a photo's box, no look asked) the photo's own colours
+        under the text."""
         edits: list[CleanEdit] = []
         look = self._look(request, style)
         if look is not None:
             edits.append(self.pipeline.colour_guidance(look, layouts, size, request.style_strength))
-        if keep is not None:
-            edits.append(keep)
+        elif isinstance(picture, PhotoPlan):
+            edits.append(picture.ground(layouts, size))
+        if picture is not None:
+            edits.append(picture.keep_region(layouts, size))
         return edits
 
     def render(self, request: RenderRequest, progress: ProgressCallback | None = None) -> RenderResult:
@@ -224,12 +229,11 @@ class CascadeRenderer:
         def super_resolve(inputs: list[Candidate]) -> list[Candidate]:
             seeds = sr_seeds([seed + slot for slot in range(len(inputs))])
             layouts = [c.payload.layout for c in inputs]
-            keep = None if picture is None else picture.keep_region(layouts, size)
             images = self.pipeline.upscale(
                 [request.prompt] * len(inputs), torch.cat([c.payload.pixels for c in inputs]), negative_prompts=[negative] * len(inputs),
                 seeds=seeds, guidance_scale=request.sr_guidance_scale, num_inference_steps=request.sr_num_inference_steps,
                 scheduler=request.scheduler, callback_on_step_end=listeners.step_callback(), layouts=layouts,
-                clean_edits=self._steering(request, style, layouts, size, keep),
+                clean_edits=self._steering(request, style, layouts, size, picture),
             )
             pictures = tensor_to_pil(images)
             if picture is not None:
@@ -258,7 +262,7 @@ class CascadeRenderer:
                 [request.prompt] * count, negative_prompts=[request.negative_prompt or None] * count, seeds=seeds,
                 guidance_scale=request.guidance_scale, num_inference_steps=request.num_inference_steps,
                 scheduler=request.scheduler, callback_on_step_end=listeners.step_callback(), layouts=layouts,
-                style=style, clean_edits=self._steering(request, style, layouts, base_size, picture.keep_region(layouts, base_size)),
+                style=style, clean_edits=self._steering(request, style, layouts, base_size, picture),
             )
             drawn = [picture.paste(image, layout) for image, layout in zip(tensor_to_pil(images), layouts)]
             listeners.tell(0, Progress("base", request.num_inference_steps, request.num_inference_steps, png_bytes(drawn[0])))

@@ -138,7 +138,7 @@ def test_a_learned_style_changes_the_picture(renderer):
 
 
 def test_the_reference_picture_wins_over_the_style_palette(renderer):
-    from generation.guidance import ColourGuidance, KeepRegion
+    from generation.guidance import ColourGuidance
 
     layouts = renderer.pipeline.layouts(["AB"], [0])
     blue = _png(Image.new("RGB", (30, 50), (0, 0, 255)))
@@ -150,9 +150,20 @@ def test_the_reference_picture_wins_over_the_style_palette(renderer):
     assert from_style.reference is style.palette
     [from_picture] = renderer._steering(_request(style_image_png=blue), style, layouts, 16)
     torch.testing.assert_close(from_picture.reference.background_mean, torch.tensor([-1.0, -1.0, 1.0]))
-    keep = KeepRegion(torch.zeros(1, 3, 16, 16), torch.ones(1, 1, 16, 16))
     assert renderer._steering(_request(), None, layouts, 16) == []
-    assert renderer._steering(_request(), None, layouts, 16, keep) == [keep]
+
+
+def test_text_in_a_photo_is_steered_onto_the_photos_own_ground_unless_a_look_is_asked(renderer):
+    from generation.guidance import BoxGround, ColourGuidance, KeepRegion
+    from generation.photo import box_layout, plan_photo
+
+    photo = plan_photo(_photo(), PHOTO_BOX)
+    layouts = [box_layout(photo, "AB", 0)]
+    ground, keep = renderer._steering(_request(), None, layouts, 16, photo)
+    assert isinstance(ground, BoxGround) and isinstance(keep, KeepRegion)
+    blue = _png(Image.new("RGB", (30, 50), (0, 0, 255)))
+    looked, keep = renderer._steering(_request(style_image_png=blue), None, layouts, 16, photo)
+    assert isinstance(looked, ColourGuidance) and isinstance(keep, KeepRegion)  # an asked look wins
 
 
 def test_styled_requests_are_never_batched_together(renderer):
