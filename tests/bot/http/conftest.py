@@ -62,11 +62,6 @@ def sqlite_db(tmp_path) -> Iterator[Database]:  # noqa: ANN001
 
 
 @pytest.fixture
-def store(tmp_path) -> ImageStore:  # noqa: ANN001
-    return ImageStore(tmp_path / "images")
-
-
-@pytest.fixture
 def http_config() -> HttpSettings:
     # Cookies without Secure so the test client (plain http on 127.0.0.1) sends them back.
     return HttpSettings(cookie_secure=False, poll_interval_seconds=0.05, wait_max_seconds=5, rate_limit_burst=1000,
