@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 
 Point = tuple[float, float]
 Quad = tuple[Point, Point, Point, Point]
@@ -46,7 +46,10 @@ def crop_quad(gray: Image.Image, quad: Quad) -> tuple[Image.Image, tuple[int, in
     ground = int(np.median(pixels[rim_mask])) if rim_mask.any() else int(np.median(pixels))
     filled = Image.new("L", crop.size, ground)
     filled.paste(crop, (0, 0), inside)
-    return filled, (left, top)
+    # Stretch the block to the full range: its ground becomes white (or black, before the reader
+    # turns light letters dark), like the white canvas the blocks are stacked on. A mid-grey ground
+    # beside that white made tesseract binarise the whole ground as ink and read nothing.
+    return ImageOps.autocontrast(filled, cutoff=1), (left, top)
 
 
 def as_quads(boxes: Sequence[tuple[float, float, float, float]]) -> list[Quad]:
