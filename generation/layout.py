@@ -253,10 +253,11 @@ class GlyphLayout:
         return [(self.left, self.top, self.left + (right - left) / _FIT_CANVAS, self.top + (bottom - top) / _FIT_CANVAS)]
 
     def reading_box(self) -> Fraction4:
-        """The ink box with room around it for OCR: half a letter each side, a fifth above and below
-        (more would reach into the next block's lines)."""
+        """The ink box with a little room around it for OCR: a quarter of a letter each side (more
+        reached into a tweet's avatar, read as "(" before the handle), a fifth above and below (more
+        would reach into the next block's lines). The reader pads the crop itself."""
         left, top, right, bottom = self.text_boxes()[0]
-        side, tall = 0.5 * self.font_scale, 0.2 * self.font_scale
+        side, tall = 0.25 * self.font_scale, 0.2 * self.font_scale
         return (left - side, top - tall, right + side, bottom + tall)
 
 

@@ -47,15 +47,17 @@ def tweet(lines: list[str], rng: random.Random, font: str | None, align: str | N
         blocks.append(place_text("name", "\n".join(name), (header_left, y, right - pad, y + avatar * 0.55), fonts_for(" ".join(name), "bold", rng), rng, max_px=17, min_px=9, spacing_ratio=0.15))
         y = block_bottom(blocks[-1]) + 0.012
     if handle:
-        blocks.append(place_text("handle", handle[0], (header_left, y, right - pad, y + avatar * 0.45), fonts_for(handle[0], "sans", rng), rng, max_px=14, min_px=8))
+        # Handles and times as large as the name: at 11-13 px (lower case about 6 px tall) neither model
+        # wrote them legibly, and every long held-out tweet missed its exact match on one of them.
+        blocks.append(place_text("handle", handle[0], (header_left, y, right - pad, y + max(avatar * 0.6, 0.075)), fonts_for(handle[0], "sans", rng), rng, max_px=17, min_px=12))
     body_top = max(avatar_box[3], block_bottom(blocks[-1]) if blocks else 0) + pad * 0.8
-    bottom_limit = 0.97 - pad - (0.07 if time else 0)
+    bottom_limit = 0.97 - pad - (0.085 if time else 0)
     if body:
         pinned = font
         blocks.append(place_text("body", "\n".join(body), (left + pad, body_top, right - pad, bottom_limit), fonts_for(" ".join(body), "sans", rng, pinned), rng, align or "left", max_px=22, min_px=8))
     if time:
         y = (block_bottom(blocks[-1]) if blocks else body_top) + 0.025
-        blocks.append(place_text("time", time[0], (left + pad, y, right - pad, min(y + 0.06, 0.97 - pad * 0.5)), fonts_for(time[0], "sans", rng), rng, max_px=12, min_px=8))
+        blocks.append(place_text("time", time[0], (left + pad, y, right - pad, min(y + 0.075, 0.985 - pad * 0.5)), fonts_for(time[0], "sans", rng), rng, max_px=16, min_px=12))
     if not blocks:
         raise LayoutError("a tweet needs at least one line of text")
     card_bottom = min(0.985, max(block_bottom(block) for block in blocks) + pad)
