@@ -19,7 +19,7 @@ import torch
 from PIL import Image, ImageFilter
 
 from generation.colour import centre_square
-from generation.guidance import KeepRegion
+from generation.guidance import CleanEdit, KeepRegion
 from generation.layout import LayoutError, PageLayout, check_length, find_fonts, font_by_name
 from generation.templates.captions import captions_over_picture
 from generation.request_parsers import normalize_prompt
@@ -61,6 +61,11 @@ class CaptionedPicture:
         known = torch.from_numpy(np.asarray(square, np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
         keep = torch.from_numpy(np.stack([~self._free(layout, size) for layout in layouts]).astype(np.float32))[:, None]
         return KeepRegion(known, keep)
+
+    def steering(self, layouts: Sequence[PageLayout], size: int, lend_colours: bool) -> list[CleanEdit]:
+        """Each sampling step's edits at `size` px: the picture kept outside the captions. A meme's
+        captions keep their own outlined look, so the picture lends them no colours."""
+        return [self.keep_region(layouts, size)]
 
     def paste(self, drawn: Image.Image, layout: PageLayout) -> Image.Image:
         """The user's picture with the drawn captions pasted in, fading over a few pixels at their edges."""

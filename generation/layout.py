@@ -458,10 +458,11 @@ class PageLayout:
 
     def reading_quads(self) -> tuple[Quad, ...]:
         """Where OCR reads each block, in reading order: its reading box turned with the letters."""
-        return tuple(_turned(_corners(block.layout.reading_box()), self.rotation) for block in self.blocks)
+        return tuple(_turned(box_quad(block.layout.reading_box()), self.rotation) for block in self.blocks)
 
 
-def _corners(box: Fraction4) -> Quad:
+def box_quad(box: Fraction4) -> Quad:
+    """An axis-aligned (left, top, right, bottom) box as a quad, corners clockwise from top-left."""
     left, top, right, bottom = box
     return ((left, top), (right, top), (right, bottom), (left, bottom))
 
@@ -483,7 +484,7 @@ def reading_quads(layout: object) -> tuple[Quad, ...] | None:
     if isinstance(layout, PageLayout):
         return layout.reading_quads() or None
     if isinstance(layout, GlyphLayout) and layout.text.strip():
-        return (_corners(layout.reading_box()),)
+        return (box_quad(layout.reading_box()),)
     return None
 
 

@@ -25,7 +25,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from generation.colour import Palette
-from generation.guidance import BoxGround, KeepRegion
+from generation.guidance import BoxGround, CleanEdit, KeepRegion
 from generation.layout import REGION_LEVELS, SUPERSAMPLE, LayoutError, _bbox, _font, find_fonts, font_by_name, uncovered_characters
 from generation.photo_box import MIN_BOX_SIDE, BoxError, check_box  # noqa: F401  also imported from here
 from generation.request_parsers import normalize_prompt
@@ -149,6 +149,11 @@ class PhotoPlan:
     def keep_region(self, layouts: Sequence[object], size: int) -> KeepRegion:
         """The photo outside the box, kept at `size` px (the same for every candidate's layout)."""
         return KeepRegion(*self.known(size))
+
+    def steering(self, layouts: Sequence[BoxLayout], size: int, lend_colours: bool) -> list[CleanEdit]:
+        """Each sampling step's edits at `size` px: the photo's own ground under the letters (unless the
+        request asked for a look of its own: `lend_colours` False), then the photo kept outside the box."""
+        return [*([self.ground(layouts, size)] if lend_colours else []), self.keep_region(layouts, size)]
 
     def paste(self, drawn: Image.Image, layout: object) -> Image.Image:
         """The drawn cut-out pasted into the photo's box (every candidate's layout lies in the box)."""

@@ -10,13 +10,13 @@ ground, so a neighbouring line that a turned box reaches into is not read twice.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
-Point = tuple[float, float]
-Quad = tuple[Point, Point, Point, Point]
+if TYPE_CHECKING:  # the layout module defines quads; reading needs only the type, not its import time
+    from generation.layout import Quad
 
 
 def quad_pixels(quad: Quad, size: tuple[int, int]) -> list[tuple[float, float]]:
@@ -50,8 +50,3 @@ def crop_quad(gray: Image.Image, quad: Quad) -> tuple[Image.Image, tuple[int, in
     # turns light letters dark), like the white canvas the blocks are stacked on. A mid-grey ground
     # beside that white made tesseract binarise the whole ground as ink and read nothing.
     return ImageOps.autocontrast(filled, cutoff=1), (left, top)
-
-
-def as_quads(boxes: Sequence[tuple[float, float, float, float]]) -> list[Quad]:
-    """Axis-aligned (left, top, right, bottom) fractions as quads, corners clockwise from top-left."""
-    return [((left, top), (right, top), (right, bottom), (left, bottom)) for left, top, right, bottom in boxes]

@@ -32,14 +32,17 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pytesseract
 from PIL import Image, ImageOps
 
 from ocr.imageio import ImageReadError, ImageSource, load_frames
-from ocr.quads import Quad, crop_quad
+from ocr.quads import crop_quad
+
+if TYPE_CHECKING:
+    from generation.layout import Quad
 from ocr.scoring import trigram_similarity
 
 

@@ -22,16 +22,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Literal, Protocol, Sequence, runtime_checkable
 
 from PIL import Image
 
 from generation.request_parsers import png_bytes
 from generation.types import RenderedImage, RenderResult
 from ocr.policy import OcrSettings, select_survivors, tile
-from ocr.quads import Quad
 from ocr.reader import Reading
 from ocr.scoring import fold_whitespace, trigram_similarity
+
+if TYPE_CHECKING:
+    from generation.layout import Quad
 
 Stage = Literal["base", "sr"]
 

@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from generation.checkpoints import locate_checkpoints, resolve_device
-from generation.guidance import CleanEdit, KeepRegion
+from generation.guidance import CleanEdit
 from generation.layout import Layout, reading_quads
 from generation.templates import candidate_layouts
 from generation.captioned_picture import CaptionedPicture
@@ -132,10 +132,8 @@ class CascadeRenderer:
         look = self._look(request, style)
         if look is not None:
             edits.append(self.pipeline.colour_guidance(look, layouts, size, request.style_strength))
-        elif isinstance(picture, PhotoPlan):
-            edits.append(picture.ground(layouts, size))
         if picture is not None:
-            edits.append(picture.keep_region(layouts, size))
+            edits.extend(picture.steering(layouts, size, lend_colours=look is None))
         return edits
 
     def render(self, request: RenderRequest, progress: ProgressCallback | None = None) -> RenderResult:
@@ -343,9 +341,10 @@ def _box_layouts(photo: PhotoPlan, request: RenderRequest, seeds: list[int]) -> 
 
 class PictureWriter(Protocol):
     """The user's picture that a request writes into (generation.photo.PhotoPlan, a box of a photo;
-    generation.captioned_picture.CaptionedPicture, a meme's captions): what to keep, and how to paste."""
+    generation.captioned_picture.CaptionedPicture, a meme's captions): how it steers sampling (what to
+    keep; the colours it lends the text unless a look was asked for), and how to paste."""
 
-    def keep_region(self, layouts: Sequence[Layout], size: int) -> KeepRegion: ...
+    def steering(self, layouts: Sequence[Layout], size: int, lend_colours: bool) -> list[CleanEdit]: ...
 
     def paste(self, drawn: Image.Image, layout: Layout) -> Image.Image: ...
 

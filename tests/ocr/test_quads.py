@@ -5,7 +5,8 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from ocr.fontrender import available_fonts
 from ocr.policy import OcrSettings
-from ocr.quads import as_quads, crop_quad
+from generation.layout import box_quad
+from ocr.quads import crop_quad
 from ocr.reader import Reader
 from ocr.rerank import Candidate, rejection_sample
 from PIL import ImageFont
@@ -23,7 +24,7 @@ def _two_grounds() -> Image.Image:
     return picture
 
 
-QUADS = tuple(as_quads([(0.04, 0.10, 0.9, 0.30), (0.04, 0.62, 0.9, 0.82)]))
+QUADS = (box_quad((0.04, 0.10, 0.9, 0.30)), box_quad((0.04, 0.62, 0.9, 0.82)))
 
 
 def test_each_block_is_read_on_its_own_ground_in_reading_order(reader: Reader) -> None:
@@ -60,7 +61,7 @@ def test_a_block_on_a_mid_grey_ground_is_read():
     draw = ImageDraw.Draw(picture)
     draw.text((20, 14), "dril", font=font, fill=(235, 235, 225))
     draw.multiline_text((20, 60), "i will never\napologize for the\nthings i have", font=font, fill=(235, 235, 225))
-    quads = as_quads([(0.04, 0.03, 0.3, 0.17), (0.04, 0.2, 0.9, 0.6)])  # a narrow block above a wide one
+    quads = (box_quad((0.04, 0.03, 0.3, 0.17)), box_quad((0.04, 0.2, 0.9, 0.6)))  # a narrow block above a wide one
     reading = Reader(workers=1).read_in_quads([(picture.filter(ImageFilter.GaussianBlur(1)), quads)], parallel=False)[0]
     assert reading.text == "dril\ni will never\napologize for the\nthings i have"
     assert crop_quad(picture, ((1.2, 1.2), (1.5, 1.2), (1.5, 1.5), (1.2, 1.5))) is None  # off the picture
