@@ -39,6 +39,8 @@ JOB_KINDS = ("imagine", "tween")
 BOX_PLACES = ("top", "center", "bottom")
 MIN_TWEEN_FRAMES, MAX_TWEEN_FRAMES = 2, 48
 MIN_STYLE_EXAMPLES, MAX_STYLE_EXAMPLES = 3, 20  # pictures a style is learned from (generation.styles, storage.styles)
+# How a style was learned: textual inversion's token vectors, or LoRA adapters (storage.styles keeps which).
+STYLE_METHODS = ("vectors", "lora")
 MAX_STYLE_STRENGTH = 1.0
 Box = tuple[int, int, int, int]  # x, y, width, height in the picture's own pixels
 

@@ -27,7 +27,7 @@ from storage.errors import DatabaseFileChanged, DatabaseUnavailable
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest revision of each migration branch (storage/migrations/versions); a test keeps it equal to
 # Alembic's own reading of the scripts, so a new migration must update it.
-SCHEMA_HEADS = frozenset({"0700_jobs_template"})
+SCHEMA_HEADS = frozenset({"0800_styles_method"})
 
 
 def _sqlite_engine(url: str, busy_timeout_s: float, immediate: bool, echo: bool) -> Engine:

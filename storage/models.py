@@ -200,7 +200,8 @@ class HiddenImageRow(Base):
 
 
 class StyleRow(Base):
-    """A learned style (textual inversion): its embeddings live in `<data_dir>/styles/<name>.safetensors`.
+    """A learned style (textual inversion's vectors or LoRA adapters, `method`): its safetensors file
+    lives in `<data_dir>/styles/<name>.safetensors`.
 
     Deleted styles keep their row (soft delete), so a job asking for one is told who deleted it and when.
     """
@@ -218,6 +219,8 @@ class StyleRow(Base):
     tokens_sha256: Mapped[str] = mapped_column(String(64))  # of the safetensors file, checked when it is read
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     deleted_by: Mapped[str | None] = mapped_column(String(200))
+    # generation.types.STYLE_METHODS; rows from before LoRA adapters are textual inversion ("vectors").
+    method: Mapped[str] = mapped_column(String(16), default="vectors", server_default="vectors")
 
 
 class AuditRow(Base):

@@ -1,10 +1,12 @@
-"""Learned styles (textual inversion): a row per style and its embeddings as a safetensors file.
+"""Learned styles: a row per style and its embeddings as a safetensors file.
 
-The embeddings are opaque bytes here (`generation.styles` reads and writes them); storage keeps them in
-`<data_dir>/styles/<name>.safetensors` and the record of who learned them from what in the `styles`
-table. A deleted style keeps its row (soft delete), so a job that asks for it later is told who deleted
-it and when, instead of "unknown style". Re-learning a name: delete it first, or `add(..., replace=True)`;
-a deleted name may be learned again without either (its row is reused, its old record replaced).
+A style is learned one of two ways (its `method`, generation.types.STYLE_METHODS): textual inversion's
+token vectors ("vectors", every style before LoRA) or LoRA adapters ("lora"). Either way the file is
+opaque bytes here (generation reads and writes it); storage keeps it in `<data_dir>/styles/<name>.safetensors`
+and the record of who learned it how and from what in the `styles` table. A deleted style keeps its
+row (soft delete), so a job that asks for it later is told who deleted it and when, instead of "unknown
+style". Re-learning a name: delete it first, or `add(..., replace=True)`; a deleted name may be learned
+again without either (its row is reused, its old record replaced).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from generation.types import MAX_STYLE_EXAMPLES, MIN_STYLE_EXAMPLES
+from generation.types import MAX_STYLE_EXAMPLES, MIN_STYLE_EXAMPLES, STYLE_METHODS
 from storage.db import Database
 from storage.errors import InvalidJob, InvalidStyle, StyleDeleted, StyleError, StyleExists, StyleNotFound
 from storage.images import sha256_hex, write_temporary
@@ -61,12 +63,14 @@ class StyleStore:
         model_hash: str,
         *,
         replace: bool = False,
+        method: str = "vectors",
     ) -> StyleRecord:
         """Keep a newly learned style: the file is written to a temporary name, the row inserted, and the
         file renamed into place inside that transaction, so a failure at any point leaves the style as it
-        was (no row without a file, no file without a row). Raises InvalidStyle, StyleExists (unless `replace`)."""
+        was (no row without a file, no file without a row). `method` says how it was learned (one of
+        STYLE_METHODS), so a renderer knows what the file holds. Raises InvalidStyle, StyleExists (unless `replace`)."""
         name = _name(name)
-        _check_record(name, creator, example_hashes, steps, loss, tokens, model_hash)
+        _check_record(name, creator, example_hashes, steps, loss, tokens, model_hash, method)
         target = self.path(name)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -88,7 +92,7 @@ class StyleStore:
                 row.creator, row.created_at = creator, self.clock()
                 row.example_hashes = json.dumps(list(example_hashes))
                 row.steps, row.loss, row.model_hash = steps, float(loss), model_hash
-                row.tokens_sha256 = sha256_hex(tokens)
+                row.tokens_sha256, row.method = sha256_hex(tokens), method
                 row.deleted_at, row.deleted_by = None, None
                 session.flush()
                 try:
@@ -184,7 +188,7 @@ def _day(when: dt.datetime) -> str:
 
 
 def _check_record(name: str, creator: str, example_hashes: Sequence[str], steps: int, loss: float, tokens: bytes,
-                  model_hash: str) -> None:
+                  model_hash: str, method: str) -> None:
     if not isinstance(creator, str) or not creator or len(creator) > 200 or "\x00" in creator:
         raise InvalidStyle(f"style {name!r} needs its creator's name (1 to 200 characters)")
     if isinstance(example_hashes, str) or not MIN_EXAMPLES <= len(example_hashes) <= MAX_EXAMPLES:
@@ -199,6 +203,8 @@ def _check_record(name: str, creator: str, example_hashes: Sequence[str], steps:
         raise InvalidStyle(f"style {name!r}: loss must be a finite number of 0 or more, not {loss!r}")
     if not isinstance(model_hash, str) or not 1 <= len(model_hash) <= 64 or not model_hash.isprintable():
         raise InvalidStyle(f"style {name!r}: the model hash must be 1 to 64 printable characters")
+    if method not in STYLE_METHODS:
+        raise InvalidStyle(f"style {name!r}: the method must be one of {', '.join(map(repr, STYLE_METHODS))}, not {method!r}")
     _check_safetensors(name, tokens)
 
 
@@ -230,4 +236,5 @@ def _record(row: StyleRow) -> StyleRecord:
         tokens_sha256=row.tokens_sha256,
         deleted_at=row.deleted_at,
         deleted_by=row.deleted_by,
+        method=row.method,
     )

@@ -129,6 +129,7 @@ class StyleRecord:
     tokens_sha256: str
     deleted_at: dt.datetime | None = None
     deleted_by: str | None = None
+    method: str = "vectors"  # how it was learned: generation.types.STYLE_METHODS
 
     @property
     def deleted(self) -> bool:

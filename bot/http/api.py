@@ -304,5 +304,6 @@ async def list_styles(request: web.Request, call: Call) -> web.Response:
     """The styles a job may ask for in `style` (deleted ones are left out)."""
     records = await asyncio.to_thread(services(request).styles.list)
     return json_response(StyleList(styles=[
-        StyleView(name=r.name, creator=r.creator, created_at=r.created_at, steps=r.steps, loss=r.loss, examples=len(r.example_hashes))
+        StyleView(name=r.name, method=r.method, creator=r.creator, created_at=r.created_at, steps=r.steps, loss=r.loss,
+                  examples=len(r.example_hashes))
         for r in records]))

@@ -18,6 +18,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 from bot.tumblr.autoresponder import STATES
 from bot.tumblr.models import POST_STATUSES
 from generation.request_options import HTTP_OPTIONS, OPTIONS, RenderOption, configured, option
+from generation.types import STYLE_METHODS
 from storage.types import QueueLimits
 from storage.validation import MAX_INIT_IMAGE_BYTES
 
@@ -36,6 +37,7 @@ TRANSCRIPT_FORMAT = "glyphbot-transcript"
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 JobKind = Literal["imagine", "tween"]  # generation.types.JOB_KINDS
+StyleMethod = Literal[STYLE_METHODS]  # type: ignore[valid-type]  vectors | lora, storage.styles keeps which
 STYLE_NAME_PATTERN = r"^[a-z0-9_-]{1,32}$"  # storage.validation.STYLE_NAME
 # Standard base64 (RFC 4648 §4, padded) of a PNG file; storage checks that the bytes are a PNG.
 BASE64_PATTERN = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
@@ -245,6 +247,7 @@ class StyleView(BaseModel):
     """A learned style that jobs may name in `style`."""
 
     name: str
+    method: StyleMethod = Field(description="How it was learned: textual inversion's token vectors, or LoRA adapters.")
     creator: str
     created_at: dt.datetime
     steps: int = Field(description="Optimisation steps it was learned with.")

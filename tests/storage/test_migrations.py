@@ -52,6 +52,23 @@ def test_upgrade_downgrade_upgrade(empty_url: str) -> None:
     db.dispose()
 
 
+def test_styles_learned_before_0800_are_vectors(empty_url: str) -> None:
+    """Every style before LoRA adapters was textual inversion, so 0800 reads the old rows as "vectors"."""
+    import datetime as dt
+
+    from storage.styles import find_style
+
+    db = open_database(empty_url)
+    db.upgrade("0700_jobs_template")
+    with db.write() as session:
+        session.execute(text(
+            "INSERT INTO styles (name, creator, created_at, example_hashes, steps, loss, model_hash, tokens_sha256) "
+            "VALUES ('old', 'alice', :at, '[]', 10, 0.5, 'm', :sha)"), {"at": dt.datetime(2026, 12, 1), "sha": "0" * 64})
+    db.upgrade()
+    assert find_style(db, "old").method == "vectors"
+    db.dispose()
+
+
 def test_schema_heads_name_the_newest_migrations(tmp_path) -> None:  # noqa: ANN001
     """A new migration must update storage.db.SCHEMA_HEADS, or storage would skip it on open."""
     assert set(SCHEMA_HEADS) == open_database(f"sqlite:///{tmp_path / 'x.db'}").head_revisions()

@@ -48,6 +48,8 @@ def test_bad_names_are_refused_and_nothing_is_written(styles: StyleStore, name: 
     (dict(tokens=b"\xff" * 64), "not a safetensors file"),
     (dict(creator=""), "creator"),
     (dict(model_hash=""), "model hash"),
+    (dict(method="hypernetwork"), "the method must be one of 'vectors', 'lora', not 'hypernetwork'"),
+    (dict(method=None), "the method must be one of 'vectors', 'lora', not None"),
 ])
 def test_a_malformed_record_is_refused_and_nothing_is_written(styles: StyleStore, change: dict, message: str) -> None:
     arguments = dict(name="red", creator="alice", example_hashes=EXAMPLES, steps=10, loss=0.5, tokens=safetensors_blob(),
@@ -57,6 +59,16 @@ def test_a_malformed_record_is_refused_and_nothing_is_written(styles: StyleStore
     with pytest.raises(StyleNotFound):
         styles.get("red")
     assert not styles.root.exists() or list(styles.root.iterdir()) == []
+
+
+def test_the_method_is_kept_and_vectors_unless_told(styles: StyleStore) -> None:
+    assert add_style(styles, "plain").method == "vectors"
+    adapter = styles.add("adapter", "alice", EXAMPLES, 300, 0.5, safetensors_blob(), "model-abc", method="lora")
+    assert adapter.method == "lora"
+    assert styles.get("adapter") == adapter and styles.get("plain").method == "vectors"
+    assert [(record.name, record.method) for record in styles.list()] == [("adapter", "lora"), ("plain", "vectors")]
+    relearned = styles.add("adapter", "bob", EXAMPLES, 50, 0.5, safetensors_blob(), "model-abc", replace=True)
+    assert relearned.method == styles.get("adapter").method == "vectors"  # a replaced style takes the new one's method
 
 
 def test_a_taken_name_is_refused_unless_replace(styles: StyleStore) -> None:

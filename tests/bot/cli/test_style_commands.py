@@ -32,12 +32,13 @@ def glyphbot(*args: str) -> tuple[int, str]:
 def test_list_and_delete_styles(configured: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert glyphbot("style", "list") == (0, "no styles yet (learn one with `glyphbot style learn NAME IMAGE...`)\n")
     storage = open_storage()
-    for name in ("zinc", "amber"):
-        storage.styles.add(name, "alice", EXAMPLES, 150, 0.03125, safetensors_blob(), "m")
+    for name, method in (("zinc", "lora"), ("amber", "vectors")):
+        storage.styles.add(name, "alice", EXAMPLES, 150, 0.03125, safetensors_blob(), "m", method=method)
     code, output = glyphbot("style", "list")
     lines = output.splitlines()
     assert code == 0 and lines[0].startswith("name") and lines[1].startswith("amber") and lines[2].startswith("zinc")
     assert "alice" in lines[1] and "150" in lines[1] and "0.0312" in lines[1] and lines[1].endswith("5")
+    assert [line.split()[1] for line in lines] == ["method", "vectors", "lora"]
     monkeypatch.setattr("getpass.getuser", lambda: "root-mod")
     code, output = glyphbot("style", "delete", "amber", "--reason", "a logo")
     assert code == 0 and "deleted style 'amber'" in output

@@ -63,11 +63,12 @@ def png_claiming(width: int, height: int) -> bytes:
     return bytes(data)
 
 
-def add_style(styles: StyleStore, name: str) -> None:
+def add_style(styles: StyleStore, name: str, *, method: str = "vectors") -> None:
     """A learned style as `glyphbot style learn` would leave it; the embeddings are the smallest
     safetensors file (the Discord tests' renderer never reads them)."""
     tokens = struct.pack("<Q", 2) + b"{}"
-    styles.add(name, "tests", [f"{n:064x}" for n in range(3)], steps=10, loss=0.1, tokens=tokens, model_hash="test")
+    styles.add(name, "tests", [f"{n:064x}" for n in range(3)], steps=10, loss=0.1, tokens=tokens, model_hash="test",
+               method=method)
 
 
 def picture(width: int, height: int, fmt: str = "PNG") -> bytes:

@@ -17,13 +17,14 @@ def choices(interaction) -> list[str]:
 async def test_style_autocomplete_offers_matching_styles_prefix_first_and_never_deleted_ones(fake, storage, start_bot):
     await start_bot()
     for name in ("neon", "chalk", "sunset-neon", "neon-red", "gone-neon"):
-        add_style(storage.styles, name)
+        add_style(storage.styles, name, method="lora" if name == "neon-red" else "vectors")
     storage.styles.delete("gone-neon", moderator="test")
     alice = fake.add_user("alice")
     typed = await fake.autocomplete(alice, "imagine", {"prompt": "HI", "style": "NE"}, focused="style")
     await fake.wait_until(lambda: typed.callbacks)
-    assert choices(typed) == ["neon", "neon-red", "sunset-neon"]
-    assert typed.callbacks[0]["data"]["choices"][0]["name"] == "neon"
+    assert choices(typed) == ["neon", "neon-red", "sunset-neon"]  # the value sent back is the bare name
+    labels = [choice["name"] for choice in typed.callbacks[0]["data"]["choices"]]
+    assert labels == ["neon (vectors)", "neon-red (LoRA)", "sunset-neon (vectors)"]
 
 
 async def test_style_autocomplete_offers_at_most_25_choices(fake, storage, start_bot):

@@ -121,6 +121,7 @@ def test_tween_ends_that_differ_only_in_spaces_around_line_breaks_are_the_same_t
 class Record:
     name: str
     deleted: bool = False
+    method: str = "vectors"
 
 
 class Store:
@@ -139,15 +140,19 @@ class Store:
         return self.records
 
 
+async def names_matching(names: StyleNames, typed: str) -> list[str]:
+    return [choice.name for choice in await names.matching(typed)]
+
+
 async def test_names_are_read_once_per_ttl_and_filtered_prefix_first():
     clock = Clock()
     store = Store(["sunset-neon", "neon", "chalk"])
     names = StyleNames(store, ttl_s=10, clock=clock)
-    assert await names.matching("NEO") == ["neon", "sunset-neon"]
-    assert await names.matching("") == ["chalk", "neon", "sunset-neon"]
+    assert await names_matching(names, "NEO") == ["neon", "sunset-neon"]
+    assert await names_matching(names, "") == ["chalk", "neon", "sunset-neon"]
     assert store.reads == 1
     clock.now += 11
-    await names.matching("c")
+    await names_matching(names, "c")
     assert store.reads == 2
 
 
@@ -160,28 +165,35 @@ async def test_a_slow_read_answers_with_the_cache_and_fills_it_in_the_background
     store = Store(["neon"])
     store.gate = threading.Event()
     names = StyleNames(store, timeout_s=0.05)
-    assert await names.matching("") == []
-    assert await names.matching("") == []
+    assert await names_matching(names, "") == []
+    assert await names_matching(names, "") == []
     assert store.reads == 1  # one read in flight, however fast the user types
     store.gate.set()
     for _ in range(100):
-        if await names.matching("") == ["neon"]:
+        if await names_matching(names, "") == ["neon"]:
             break
         await asyncio.sleep(0.02)
-    assert await names.matching("") == ["neon"]
+    assert await names_matching(names, "") == ["neon"]
 
 
 async def test_a_failing_read_answers_nothing_and_is_tried_again():
     store = Store(["neon"])
     store.error = RuntimeError("database is locked")
     names = StyleNames(store)
-    assert await names.matching("n") == []
+    assert await names_matching(names, "n") == []
     store.error = None
-    assert await names.matching("n") == ["neon"]
+    assert await names_matching(names, "n") == ["neon"]
+
+
+async def test_each_choice_says_how_its_style_was_learned_and_keeps_the_bare_name():
+    store = Store(["neon", "chalk"])
+    store.records[0].method = "lora"
+    choices = await StyleNames(store).matching("")
+    assert [(choice.name, choice.label) for choice in choices] == [("chalk", "chalk (vectors)"), ("neon", "neon (LoRA)")]
 
 
 async def test_without_a_style_store_there_is_nothing_to_offer():
-    assert await StyleNames(None).matching("x") == []
+    assert await names_matching(StyleNames(None), "x") == []
 
 
 # --- GIFs ------------------------------------------------------------------------------------

@@ -61,6 +61,7 @@ async def test_served_document_matches_the_routes(client: TestClient, keys: dict
     submit = document["paths"]["/api/v1/jobs"]["post"]
     options = document["components"]["schemas"]["JobOptions"]["properties"]
     assert options["candidates"]["maximum"] == 8 and options["scheduler"]["enum"] == ["ddpm", "ddim", "dpmsolver"]
+    assert document["components"]["schemas"]["StyleView"]["properties"]["method"]["enum"] == ["vectors", "lora"]
     assert {"201", "200", "400", "401", "403", "409", "413", "415", "422", "429"} <= set(submit["responses"])
     assert submit["responses"]["429"]["headers"]["Retry-After"]
     post = document["paths"]["/api/v1/tumblr/posts"]["post"]

@@ -99,12 +99,12 @@ async def test_a_tween_job_answers_with_its_frames_and_gif(client: TestClient, k
 async def test_styles_are_listed_by_name_without_deleted_ones(client: TestClient, keys: dict, db: Database, store: ImageStore) -> None:
     styles = styles_of(db, store)
     for name in ("zinc", "amber", "gone"):
-        styles.add(name, "alice", EXAMPLES, 20, 0.25, safetensors_blob(), "m")
+        styles.add(name, "alice", EXAMPLES, 20, 0.25, safetensors_blob(), "m", method="lora" if name == "zinc" else "vectors")
     styles.delete("gone", "mia")
     reply = await client.get("/api/v1/styles", headers=keys["alpha_read"])
     assert reply.status == 200
     listed = (await reply.json())["styles"]
-    assert [style["name"] for style in listed] == ["amber", "zinc"]
+    assert [(style["name"], style["method"]) for style in listed] == [("amber", "vectors"), ("zinc", "lora")]
     assert (listed[0]["creator"], listed[0]["steps"], listed[0]["loss"], listed[0]["examples"]) == ("alice", 20, 0.25, 5)
     assert (await client.get("/api/v1/styles", headers=keys["alpha_submit"])).status == 403
     assert (await client.get("/api/v1/styles")).status == 401
@@ -113,9 +113,10 @@ async def test_styles_are_listed_by_name_without_deleted_ones(client: TestClient
 async def test_moderators_list_and_delete_styles_with_csrf_and_audit(client: TestClient, moderator: str, db: Database,
                                                                      store: ImageStore) -> None:
     styles = styles_of(db, store)
-    styles.add("red", "alice", EXAMPLES, 321, 0.0625, safetensors_blob(), "m")
+    styles.add("red", "alice", EXAMPLES, 321, 0.0625, safetensors_blob(), "m", method="lora")
     page = await (await client.get("/mod/styles")).text()
     assert "<code>red</code>" in page and "alice" in page and "321" in page and "0.0625" in page
+    assert "<th>Method</th>" in page and "<td>lora</td>" in page
     refused = await client.post("/mod/styles/red/delete", data={"csrf_token": "forged", "reason": "x"}, allow_redirects=False)
     assert refused.status == 403 and styles.get("red")
     reply = await client.post("/mod/styles/red/delete", data={"csrf_token": moderator, "reason": "logo"}, allow_redirects=False)
