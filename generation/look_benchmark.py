@@ -5,11 +5,13 @@ Each variant is a request template (a learned style, a reference picture steerin
 a plain img2img start from the reference); every variant renders the same transcripts with the same
 seeds, so the rows differ only in the variant. Colour distance: generation.colour.colour_distance
 (the per-channel Wasserstein distance, 0..255) from each output to each target picture, averaged.
+Texture: the mean luminance gradient of the whole picture (ocr.flatness, 0..~360), beside the
+targets' own at the same size, so a style that brings its examples' grain shows it in a figure.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from statistics import fmean
 from typing import Callable, Sequence
@@ -20,8 +22,10 @@ from rich.table import Table
 
 from generation.colour import centre_square, colour_distance
 from generation.pipeline import pil_to_tensor
+from generation.styles import StyleTokens
 from generation.types import RenderRequest, Renderer
 from ocr.benchmark import Sample, TextAccuracyReport, run_text_accuracy
+from ocr.flatness import structure_outside_text
 
 _COLOURS = ((220, 40, 40), (40, 170, 40), (50, 80, 230))
 
@@ -32,10 +36,32 @@ class LookVariant:
     request: RenderRequest
 
 
+def style_variants(name: str, tokens: bytes, plain: RenderRequest, levels: Sequence[float]) -> list[LookVariant]:
+    """The rows of one learned style, by its method. Vectors: the vectors alone (a strength too small
+    for the palette to steer), then with palette steering at each level. LoRA: the adapter alone (its
+    file without the palette) and with palette steering, at each level."""
+    style = StyleTokens.from_bytes(tokens)
+    styled = replace(plain, style=name, style_tokens=tokens)
+    if style.method == "vectors":
+        return [LookVariant(f"{name}: vectors only", replace(styled, style_strength=1e-6))] + [
+            LookVariant(f"{name}: vectors + palette @ {level:g}", replace(styled, style_strength=level)) for level in levels
+        ]
+    bare = replace(styled, style_tokens=style.without_palette().to_bytes())
+    return [LookVariant(f"{name}: LoRA, no palette @ {level:g}", replace(bare, style_strength=level)) for level in levels] + [
+        LookVariant(f"{name}: LoRA + palette @ {level:g}", replace(styled, style_strength=level)) for level in levels
+    ]
+
+
+def texture(image: Image.Image, size: int) -> float:
+    """The mean luminance gradient of `image` as a `size` px square (ocr.flatness's figure, no text masked)."""
+    return structure_outside_text(centre_square(image.convert("RGB")).resize((size, size), Image.Resampling.BILINEAR))
+
+
 @dataclass(frozen=True)
 class LookRow:
     label: str
     colour_distance: float
+    texture: float
     exact: float
     cer: float
     ms_per_prompt: float
@@ -61,16 +87,18 @@ def run_look_bench(
         report: TextAccuracyReport = run_text_accuracy(transcripts, renderer, variant.request, (1,), on_sample, warm_up=index == 0)
         summary = report.summaries[0]
         distance = fmean(_distance_to_targets(sample.image, targets) for sample in report.samples)
-        rows.append(LookRow(variant.label, distance, summary.exact, summary.cer, summary.ms_per_prompt, report.samples))
+        grain = fmean(texture(sample.image, sample.image.width) for sample in report.samples)
+        rows.append(LookRow(variant.label, distance, grain, summary.exact, summary.cer, summary.ms_per_prompt, report.samples))
     return rows
 
 
 def look_table(rows: Sequence[LookRow], title: str) -> Table:
     table = Table(title=title)
-    for column in ("variant", "colour distance to target", "exact", "CER", "ms/prompt"):
+    for column in ("variant", "colour distance", "texture", "exact", "CER", "ms/prompt"):
         table.add_column(column, justify="left" if column == "variant" else "right")
     for row in rows:
-        table.add_row(row.label, f"{row.colour_distance:.1f}", f"{row.exact:.1%}", f"{row.cer:.1%}", f"{row.ms_per_prompt:.0f}")
+        table.add_row(row.label, f"{row.colour_distance:.1f}", f"{row.texture:.1f}", f"{row.exact:.1%}", f"{row.cer:.1%}",
+                      f"{row.ms_per_prompt:.0f}")
     return table
 
 

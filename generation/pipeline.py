@@ -17,6 +17,8 @@ blank map. A candidate whose layout is None is drawn without a map (the original
 
 from __future__ import annotations
 
+import contextlib
+
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -330,6 +332,17 @@ class GlyphCascadePipeline(DiffusionPipeline):
         glyph = torch.from_numpy(np.stack(maps))[:, None].expand(-1, unet.config.glyph_channels, -1, -1)
         return glyph.to(self._execution_device, unet.dtype)
 
+    def layout_inputs(self, unet: GlyphUNet2DModel, layouts: Sequence[Layout | None]) -> dict[str, torch.Tensor]:
+        """The U-Net inputs the candidates' layouts give (keyword to tensor): their glyph maps, and their
+        region maps for a model that reads them. Training code conditions on layouts the way sampling does."""
+        inputs = {}
+        glyph = self._glyph_tensor(unet, layouts)
+        if glyph is not None:
+            inputs["glyph"] = glyph
+        if unet.config.region_channels:
+            inputs["region"] = self._region_tensor(unet, layouts)
+        return inputs
+
     def _region_tensor(self, unet: GlyphUNet2DModel, layouts: Sequence[Layout | None]) -> torch.Tensor:
         """Every candidate's region map at the model's size (blank for a plain card or no layout)."""
         size = unet.config.sample_size
@@ -384,7 +397,7 @@ class GlyphCascadePipeline(DiffusionPipeline):
         cond, uncond = self._conditioning(prompts, negative_prompts, style)
         layouts = self._candidate_layouts(prompts, seeds, layouts)
         init = None if image is None else self._image_tensor(image, len(prompts), self.base_unet.config.sample_size)
-        style_embeds = None if style is None else style.vectors[None].to(self._execution_device, self.base_unet.dtype)
+        style_embeds = None if style is None or style.vectors is None else style.vectors[None].to(self._execution_device, self.base_unet.dtype)
         steering = _Steering(style_embeds, self._blend(prompts, blend_prompts, blend_weights), tuple(clean_edits))
         self.current_stage = "base"
         return self._denoise(
@@ -401,6 +414,12 @@ class GlyphCascadePipeline(DiffusionPipeline):
             raise OptionError(f"blend weights must be between 0 and 1, got {list(weights)}")
         tokens = self.tokenizer(list(blend_prompts)).to(self._execution_device)
         return TextBlend(tokens.input_ids, tokens.attention_mask, tokens.line_ids, torch.tensor(list(weights), device=self._execution_device))
+
+    def styled(self, style: StyleTokens | None, strength: float) -> contextlib.AbstractContextManager[None]:
+        """A block in which the base model draws with `style`'s LoRA adapter at `strength` (a vectors style
+        or none changes nothing); the base model is exactly as before after it, however the block ends.
+        Only the base stage is adapted: the SR stage keeps the colours and texture it is given."""
+        return contextlib.nullcontext() if style is None else style.applied(self.base_unet, strength)
 
     def colour_guidance(
         self, reference: Image.Image | Palette, layouts: Sequence[Layout | None], size: int, strength: float
@@ -518,11 +537,12 @@ class GlyphCascadePipeline(DiffusionPipeline):
                 return ()
             return (self.colour_guidance(look, layouts, unet.config.sample_size, style_strength),)
 
-        base = self.generate_base(
-            expanded, negative_prompts=expanded_negatives, seeds=seeds, guidance_scale=guidance_scale,
-            num_inference_steps=num_inference_steps, scheduler=scheduler, image=image, strength=strength,
-            callback_on_step_end=callback_on_step_end, layouts=layouts, style=style, clean_edits=steer(self.base_unet),
-        )
+        with self.styled(style, style_strength):
+            base = self.generate_base(
+                expanded, negative_prompts=expanded_negatives, seeds=seeds, guidance_scale=guidance_scale,
+                num_inference_steps=num_inference_steps, scheduler=scheduler, image=image, strength=strength,
+                callback_on_step_end=callback_on_step_end, layouts=layouts, style=style, clean_edits=steer(self.base_unet),
+            )
         final = base
         if self.sr_unet is not None:
             final = self.upscale(

@@ -18,9 +18,10 @@ guidance as `--style-image` (generation.guidance). Figures: README, "Styles".
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -32,6 +33,19 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from generation.colour import Palette, centre_square, split_two_colours
+from generation.style_adapters import (
+    DEFAULT_LORA_STEPS,
+    DEFAULT_PRIOR_WEIGHT,
+    DEFAULT_RANK,
+    AdapterMismatchError,
+    PriorSet,
+    TrainingBatch,
+    applied_adapter,
+    check_adapter,
+    denoising_loss,
+    example_maps,
+    learn_adapter,
+)
 from generation.tokenizer import STYLE_SLOTS
 from generation.types import MAX_STYLE_EXAMPLES, MIN_STYLE_EXAMPLES
 from generation.unet import GlyphUNet2DModel
@@ -40,7 +54,9 @@ MIN_EXAMPLES, MAX_EXAMPLES = MIN_STYLE_EXAMPLES, MAX_STYLE_EXAMPLES
 MIN_EXAMPLE_SIDE = 32  # px: below this an example says nothing about texture
 DEFAULT_SLOTS = 4
 DEFAULT_STEPS = 300
-FILE_FORMAT = "glyphbot-style-1"
+MAX_RANK = 64
+FILE_FORMAT = "glyphbot-style-2"
+_VECTORS_FORMAT = "glyphbot-style-1"  # before LoRA styles: vectors and a palette, nothing else
 
 
 class UnusableStyleError(ValueError):
@@ -58,57 +74,109 @@ class StyleExample:
 
 @dataclass(frozen=True)
 class StyleTokens:
-    """A learned style: its vectors (slots, text width), its examples' palette, and what it was learned on."""
+    """A learned style, as its file holds it: textual-inversion vectors (slots, text width) or LoRA
+    adapter weights (generation.style_adapters), the examples' palette that sampling steers towards,
+    the hash of the base model it was learned on, and the examples' transcripts (to learn it again)."""
 
     name: str
-    vectors: torch.Tensor
-    palette: Palette
+    vectors: torch.Tensor | None
+    palette: Palette | None
     model_hash: str
     steps: int
     loss: float
+    adapter: dict[str, torch.Tensor] | None = None
+    rank: int = 0
+    transcripts: tuple[str, ...] = ()
+
+    @property
+    def method(self) -> str:
+        """"lora" for adapters, "vectors" for textual inversion (generation.types.STYLE_METHODS)."""
+        return "lora" if self.adapter is not None else "vectors"
 
     @property
     def slots(self) -> int:
-        return int(self.vectors.shape[0])
+        return 0 if self.vectors is None else int(self.vectors.shape[0])
+
+    def without_palette(self) -> "StyleTokens":
+        """The same style with no palette to steer towards (`bench look` measures the model's part alone)."""
+        return replace(self, palette=None)
+
+    def applied(self, unet: GlyphUNet2DModel, strength: float) -> contextlib.AbstractContextManager[None]:
+        """A block inside which `unet` draws with this style's adapter at `strength` (nothing for vectors);
+        `unet` is exactly as before after it, however the block ends."""
+        if self.adapter is None:
+            return contextlib.nullcontext()
+        return applied_adapter(unet, self.adapter, self.rank, strength)
 
     def to_bytes(self) -> bytes:
-        metadata = {"format": FILE_FORMAT, "name": self.name, "model_hash": self.model_hash, "steps": str(self.steps), "loss": repr(self.loss)}
-        tensors = {"base": self.vectors.detach().float().contiguous().cpu()}
-        tensors.update({f"palette.{name}": getattr(self.palette, name).float().contiguous().cpu() for name in _PALETTE_FIELDS})
+        metadata = {
+            "format": FILE_FORMAT, "name": self.name, "method": self.method, "model_hash": self.model_hash, "steps": str(self.steps),
+            "loss": repr(self.loss), "rank": str(self.rank), "transcripts": json.dumps(list(self.transcripts)),
+        }
+        tensors = {} if self.vectors is None else {"base": self.vectors.detach().float().contiguous().cpu()}
+        if self.palette is not None:
+            tensors.update({f"palette.{name}": getattr(self.palette, name).float().contiguous().cpu() for name in _PALETTE_FIELDS})
+        tensors.update({f"{_ADAPTER_PREFIX}{key}": value.detach().contiguous().cpu() for key, value in (self.adapter or {}).items()})
         return save_tensors(tensors, metadata=metadata)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "StyleTokens":
-        """Read a style file; a corrupt or foreign file raises UnusableStyleError saying so."""
+        """Read a style file (this format or the older vectors-only one); a corrupt or foreign file
+        raises UnusableStyleError saying so."""
         try:
             tensors = load_tensors(data)
             metadata = _metadata(data)
+            transcripts = tuple(json.loads(metadata.get("transcripts", "[]")))
         except (SafetensorError, ValueError, json.JSONDecodeError) as error:
             raise UnusableStyleError(f"the style file is not a glyphbot style (corrupt safetensors: {error})") from None
         vectors = tensors.get("base")
         colours = [tensors.get(f"palette.{name}") for name in _PALETTE_FIELDS]
-        if (
-            metadata.get("format") != FILE_FORMAT or vectors is None or vectors.ndim != 2 or not 1 <= vectors.shape[0] <= STYLE_SLOTS
-            or any(colour is None or colour.shape != (3,) for colour in colours)
-        ):
-            raise UnusableStyleError(f"the style file is not a {FILE_FORMAT} file with 1 to {STYLE_SLOTS} base vectors and a palette")
+        adapter = {key[len(_ADAPTER_PREFIX):]: value for key, value in tensors.items() if key.startswith(_ADAPTER_PREFIX)} or None
+        vectors_ok = vectors is not None and vectors.ndim == 2 and 1 <= vectors.shape[0] <= STYLE_SLOTS
+        palette_ok = all(colour is not None and colour.shape == (3,) for colour in colours)
+        if metadata.get("format") == _VECTORS_FORMAT:
+            adapter, known = None, vectors_ok and palette_ok
+        else:
+            known = metadata.get("format") == FILE_FORMAT and (vectors_ok or (vectors is None and adapter is not None)) and (
+                palette_ok or all(colour is None for colour in colours))
+        if not known or not all(isinstance(line, str) for line in transcripts):
+            raise UnusableStyleError(
+                f"the style file is not a {FILE_FORMAT} file (1 to {STYLE_SLOTS} base vectors or a LoRA adapter, and a palette)"
+            )
         try:
-            steps, loss = int(metadata.get("steps", 0)), float(metadata.get("loss", "nan"))
+            steps, loss, rank = int(metadata.get("steps", 0)), float(metadata.get("loss", "nan")), int(metadata.get("rank", 0))
         except ValueError:
-            raise UnusableStyleError("the style file's steps or loss are not numbers; it was not written by glyphbot") from None
-        return cls(metadata.get("name", ""), vectors, Palette(*colours), metadata.get("model_hash", ""), steps, loss)
+            raise UnusableStyleError("the style file's steps, loss or rank are not numbers; it was not written by glyphbot") from None
+        palette = Palette(*colours) if palette_ok else None
+        return cls(metadata.get("name", ""), vectors, palette, metadata.get("model_hash", ""), steps, loss, adapter, rank, transcripts)
 
     def check_fits(self, unet: GlyphUNet2DModel) -> None:
-        """Refuse a style whose vectors do not fit this model's text encoder (learned for another architecture)."""
+        """Refuse a style whose vectors or adapter do not fit this model (learned for another architecture)."""
+        again = f"learn it again (`glyphbot style relearn {self.name}`)"
         width = unet.text_encoder.transformer.embed_tokens.embedding_dim
-        if self.vectors.shape[1] != width:
+        if self.vectors is not None and self.vectors.shape[1] != width:
             raise UnusableStyleError(
                 f"style {self.name!r} has {self.vectors.shape[1]}-wide vectors, but this base model's text encoder is "
-                f"{width} wide: it was learned for another model; learn it again (`glyphbot style learn`)"
+                f"{width} wide: it was learned for another model; {again}"
+            )
+        if self.adapter is not None:
+            try:
+                check_adapter(unet, self.adapter, self.rank)
+            except AdapterMismatchError as error:
+                raise UnusableStyleError(f"style {self.name!r}: {error}; it was learned for another model; {again}") from None
+
+    def check_current(self, base_hash: str) -> None:
+        """Refuse a style learned on another base model than the one with hash `base_hash`: its vectors or
+        adapter were fitted to weights that are gone, so it would be silently misapplied."""
+        if self.model_hash != base_hash:
+            raise UnusableStyleError(
+                f"style {self.name!r} was learned on another base model ({self.model_hash}; this one is {base_hash}): "
+                f"learn it again with `glyphbot style relearn {self.name}`"
             )
 
 
 _PALETTE_FIELDS = ("text_mean", "text_std", "background_mean", "background_std")
+_ADAPTER_PREFIX = "adapter."
 
 
 def _metadata(data: bytes) -> dict[str, str]:
@@ -187,27 +255,16 @@ def learn_style(
     unet.requires_grad_(False)
     unet.eval()
     pictures, maps, palette = example_tensors(examples, unet.config.sample_size)
-    pictures, maps = pictures.to(device), maps.to(device).expand(-1, unet.config.glyph_channels, -1, -1)
-    tokens = tokenizer([example.transcript for example in examples], style_slots=slots).to(device)
+    transcripts = [example.transcript for example in examples]
+    batch = TrainingBatch(pictures.to(device), tokenizer(transcripts, style_slots=slots).to(device), example_maps(unet, maps.to(device)))
     generator = torch.Generator("cpu").manual_seed(seed)
     table = unet.text_encoder.transformer.embed_tokens.weight.detach().float()
     start = table[3:259].mean(dim=0)  # the mean byte: a vector the encoder knows how to read
     vectors = (start[None].repeat(slots, 1) + 0.01 * torch.randn(slots, table.shape[1], generator=generator).to(device)).requires_grad_(True)
     optimiser = torch.optim.Adam([vectors], lr=learning_rate)
-    prediction_type = noise_scheduler.config.prediction_type
     average = None
     for step in range(steps):
-        chosen = torch.randperm(len(examples), generator=generator)[:batch_size].to(device)
-        clean = pictures[chosen]
-        noise = torch.randn(clean.shape, generator=generator).to(device)
-        timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(chosen),), generator=generator).to(device)
-        noisy = noise_scheduler.add_noise(clean, noise, timesteps)
-        output = unet(
-            noisy, timesteps, tokens.input_ids[chosen], tokens.attention_mask[chosen], tokens.line_ids[chosen],
-            glyph=maps[chosen], style_embeds=vectors[None],
-        ).sample[:, :3]
-        target = clean if prediction_type == "sample" else noise if prediction_type == "epsilon" else noise_scheduler.get_velocity(clean, noise, timesteps)
-        loss = F.mse_loss(output.float(), target.float())
+        loss = denoising_loss(unet, noise_scheduler, batch, batch_size, generator, style_embeds=vectors[None])
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -215,4 +272,31 @@ def learn_style(
         average = value if average is None else 0.95 * average + 0.05 * value
         if progress is not None:
             progress(step + 1, average)
-    return StyleTokens(name, vectors.detach().cpu(), palette, model_hash(unet), steps, float(average))
+    return StyleTokens(name, vectors.detach().cpu(), palette, model_hash(unet), steps, float(average), transcripts=tuple(transcripts))
+
+
+def learn_lora_style(
+    name: str,
+    unet: GlyphUNet2DModel,
+    noise_scheduler,  # noqa: ANN001  the base's DDPMScheduler (training noise schedule)
+    tokenizer,  # noqa: ANN001  generation.tokenizer.GlyphTokenizer
+    examples: Sequence[StyleExample],
+    prior: PriorSet | None,
+    steps: int = DEFAULT_LORA_STEPS,
+    rank: int = DEFAULT_RANK,
+    prior_weight: float = DEFAULT_PRIOR_WEIGHT,
+    seed: int = 0,
+    progress: Callable[[int, float], None] | None = None,
+) -> StyleTokens:
+    """Learn a LoRA adapter of the base model from the examples (generation.style_adapters), with the
+    prior-preservation loss on `prior` (the frozen model's own pictures; None learns without it)."""
+    check_examples(examples)
+    if steps < 1:
+        raise UnusableStyleError(f"steps must be at least 1, got {steps}")
+    if not 1 <= rank <= MAX_RANK:
+        raise UnusableStyleError(f"a LoRA style's rank is 1 to {MAX_RANK}; got {rank}")
+    pictures, maps, palette = example_tensors(examples, unet.config.sample_size)
+    transcripts = tuple(example.transcript for example in examples)
+    learned = learn_adapter(unet, noise_scheduler, tokenizer, pictures, maps, transcripts, prior, steps=steps, rank=rank, prior_weight=prior_weight,
+                            seed=seed, progress=progress)
+    return StyleTokens(name, None, palette, model_hash(unet), steps, learned.loss, learned.weights, rank, transcripts)

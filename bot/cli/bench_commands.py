@@ -391,7 +391,7 @@ def _numbers(text: str) -> list[float]:
 
 @bench_app.command("look")
 def bench_look(
-    style: Optional[str] = typer.Option(None, "--style", help="A learned style (glyphbot style list): compare with and without it."),
+    style: list[str] = typer.Option([], "--style", help="A learned style (glyphbot style list); repeat it to compare styles learned from the same examples (vectors, LoRA, LoRA without the prior loss)."),
     reference: Optional[Path] = typer.Option(None, "--reference", dir_okay=False, callback=existing_file, help="A reference picture: compare colour guidance with plain img2img starts from it."),
     strengths: str = typer.Option("0.5,1", "--strengths", help="Style strengths to measure."),
     img2img: str = typer.Option("0.6,0.8", "--img2img", help="With --reference: img2img strengths of the plain baseline."),
@@ -400,10 +400,12 @@ def bench_look(
     figure: Path = typer.Option(Path("look.png"), "--figure", dir_okay=False, help="Where to write the figure (pictures and colour histograms per row)."),
     checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="Folder with base/ and sr/ checkpoints."),
 ) -> None:
-    """How far a style or a reference picture moves new pictures' colours towards it, and the text accuracy it keeps.
+    """How far styles or a reference picture move new pictures' colours and texture towards their
+    examples, and the text accuracy they keep.
 
-    Rows: no steering (the baseline, same prompts and seeds), then the style at each strength (its learned
-    vectors alone at strength 1e-6), or for a reference, colour guidance at each strength and img2img starts."""
+    Rows: no steering (the baseline, same prompts and seeds), then per style by its method: vectors alone
+    and with palette steering, or the LoRA adapter alone and with palette steering, at each strength; for a
+    reference, colour guidance at each strength and img2img starts."""
     from dataclasses import replace
 
     from rich.console import Console
@@ -415,9 +417,9 @@ def bench_look(
     from generation.types import RenderRequest
     from ocr.heldout import load_heldout
     from generation.colour import centre_square
-    from generation.look_benchmark import LookVariant, look_table, run_look_bench, write_look_figure
+    from generation.look_benchmark import LookVariant, look_table, run_look_bench, style_variants, texture, write_look_figure
 
-    if (style is None) == (reference is None):
+    if bool(style) == (reference is not None):
         fail("give --style NAME or --reference PICTURE (one of them)", USAGE_ERROR)
     levels = _numbers(strengths)
     try:
@@ -431,17 +433,17 @@ def bench_look(
     plain = RenderRequest("", guidance_scale=g.guidance_scale, sr_guidance_scale=g.sr_guidance_scale, seed=seed,
                           num_inference_steps=g.num_inference_steps, sr_num_inference_steps=g.sr_num_inference_steps, scheduler=g.scheduler)
     variants = [LookVariant("none", plain)]
-    if style is not None:
+    if style:
         from storage.facade import open_storage
 
         with reported_errors():
             storage = open_storage(settings)
-            record = storage.styles.get(style)
-            tokens = storage.styles.tokens(style)
-            targets = [Image.open(io.BytesIO(storage.images.read(sha))).convert("RGB") for sha in record.example_hashes]
-        styled = replace(plain, style=style, style_tokens=tokens)
-        variants.append(LookVariant(f"{style}: vectors only", replace(styled, style_strength=1e-6)))
-        variants += [LookVariant(f"{style} @ {level:g}", replace(styled, style_strength=level)) for level in levels]
+            records = [storage.styles.get(name) for name in style]
+            if len({record.example_hashes for record in records}) > 1:
+                fail("give styles learned from the same examples: the colour distance is to those examples", USAGE_ERROR)
+            targets = [Image.open(io.BytesIO(storage.images.read(sha))).convert("RGB") for sha in records[0].example_hashes]
+            for record in records:
+                variants += style_variants(record.name, storage.styles.tokens(record.name), plain, levels)
     else:
         picture = Image.open(reference).convert("RGB")
         targets = [picture]
@@ -453,7 +455,10 @@ def bench_look(
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("rendering", total=len(transcripts) * len(variants))
         rows = run_look_bench(transcripts, renderer, variants, targets, on_sample=lambda _: progress.advance(task))
-    console.print(look_table(rows, f"{len(transcripts)} held-out transcripts, 1 candidate, seed {seed}; distance 0..255 (lower: closer)"))
+    size = rows[0].samples[0].image.width
+    target_texture = statistics.fmean(texture(target, size) for target in targets)
+    console.print(look_table(rows, f"{len(transcripts)} held-out transcripts, 1 candidate, seed {seed}; colour distance to the "
+                                   f"targets 0..255 (lower: closer); texture: mean luminance gradient (targets: {target_texture:.1f})"))
     console.print(f"figure: {write_look_figure(rows, targets, figure)}", soft_wrap=True, markup=False)
 
 

@@ -1,4 +1,4 @@
-"""`glyphbot style`: the learned styles (textual inversion) kept in the data folder and the database.
+"""`glyphbot style`: the learned styles (LoRA adapters or textual-inversion vectors) kept in the data folder and the database.
 
 `list` and `delete` work on the style store (storage.styles) alone, so they need neither torch nor a
 model; learning a style needs the model and lives with the generation commands' code in this group.
@@ -11,9 +11,9 @@ from typing import Annotated
 import typer
 
 from bot.cli.app import app, reported_errors
-from bot.cli.style_learn import learn
+from bot.cli.style_learn import learn, relearn
 
-style_app = typer.Typer(help="Learned styles: list, delete (and learn).", no_args_is_help=True)
+style_app = typer.Typer(help="Learned styles: list, delete, learn and relearn.", no_args_is_help=True)
 app.add_typer(style_app, name="style")
 
 
@@ -25,15 +25,15 @@ def _styles():  # noqa: ANN202  storage.styles.StyleStore, imported lazily (SQLA
 
 @style_app.command("list")
 def list_styles() -> None:
-    """The styles jobs may use, by name: creator, when, steps, final loss and how many examples."""
+    """The styles jobs may use, by name: method (vectors or lora), creator, when, steps, final loss, examples."""
     with reported_errors():
         records = _styles().list()
         if not records:
             typer.echo("no styles yet (learn one with `glyphbot style learn NAME IMAGE...`)")
             return
-        typer.echo(f"{'name':<32}  {'creator':<16}  {'created (UTC)':<16}  {'steps':>6}  {'loss':>8}  examples")
+        typer.echo(f"{'name':<32}  {'method':<7}  {'creator':<16}  {'created (UTC)':<16}  {'steps':>6}  {'loss':>8}  examples")
         for record in records:
-            typer.echo(f"{record.name:<32}  {record.creator:<16.16}  {record.created_at:%Y-%m-%d %H:%M}  "
+            typer.echo(f"{record.name:<32}  {record.method:<7}  {record.creator:<16.16}  {record.created_at:%Y-%m-%d %H:%M}  "
                        f"{record.steps:>6}  {record.loss:>8.4f}  {len(record.example_hashes)}")
 
 
@@ -52,3 +52,4 @@ def delete_style(
 
 # Learning needs the model; its code lives in bot/cli/style_learn.py (imports torch only when it runs).
 style_app.command("learn")(learn)
+style_app.command("relearn")(relearn)

@@ -1,41 +1,62 @@
-"""`glyphbot style learn NAME IMAGE...`: learn a style from example pictures and keep it in the style store.
+"""`glyphbot style learn NAME IMAGE...` and `glyphbot style relearn NAME|--all`: learn a style from
+example pictures (LoRA adapters or textual-inversion vectors, generation.styles) and keep it in the
+style store.
 
 Each example's text comes from a .txt file beside it (photo.png -> photo.txt) or, without one, from
-OCR; the style must learn the look, not the words (generation.styles). The examples themselves go
-into the image store, and the style's row records their hashes.
+OCR; the style must learn the look, not the words. The examples themselves go into the image store,
+the style's row records their hashes, and the style file keeps their transcripts, so `relearn` can
+learn the style again on a new shipped model from what is stored (a worker refuses a style learned on
+other weights, naming `relearn`).
 """
 
 from __future__ import annotations
 
+import getpass
+import io
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from bot.cli.app import USAGE_ERROR, fail, no_such_file, reported_errors
 from generation.request_parsers import png_bytes
+from generation.types import STYLE_METHODS
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from config.settings import Settings
+    from generation.styles import StyleExample, StyleTokens
+
+DEFAULT_METHOD = "lora"  # measured against vectors with `glyphbot bench look` (README, "Styles")
 
 
 def learn(
     name: str = typer.Argument(..., help="The style's name (lowercase letters, digits, - and _; up to 32)."),
     images: list[Path] = typer.Argument(..., help="3 to 20 example pictures; a .txt beside one holds its text (else OCR reads it)."),
-    steps: int = typer.Option(300, "--steps", help="Optimiser steps (about 0.2 s each for 5 examples on 2 cores)."),
+    method: str = typer.Option(DEFAULT_METHOD, "--method", help="lora (adapters on the base U-Net) or vectors (textual inversion)."),
+    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Optimiser steps (default: 300 for either method)."),
+    rank: int = typer.Option(4, "--rank", min=1, max=64, help="lora: the adapters' rank."),
+    prior_weight: float = typer.Option(1.0, "--prior-weight", min=0.0, help="lora: weight of the prior-preservation loss (0: none)."),
     replace: bool = typer.Option(False, "--replace", help="Learn again over an existing style of this name."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch (default: all cores)."),
     checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="Folder with the base/ checkpoint the style is for."),
 ) -> None:
-    """Learn a style (a few new input vectors of the text encoder, and the examples' palette) from example pictures."""
+    """Learn a style from example pictures: LoRA adapters (the default) or a few input vectors of the text
+    encoder, and the examples' palette that sampling steers towards."""
     from config.settings import SettingsError, load_settings
     from generation.checkpoints import CheckpointMissingError, locate_checkpoints
-
     from storage.errors import InvalidJob, StyleNotFound
     from storage.validation import check_style_name
 
     for path in images:
         if not path.exists():  # anything else that is not a picture file is named by the picture gate below
             fail(no_such_file(path))
+    if method not in STYLE_METHODS:
+        fail(f"--method must be one of {', '.join(STYLE_METHODS)}, not {method!r}", USAGE_ERROR)
     try:
         check_style_name(name)
         settings = load_settings()
@@ -53,8 +74,6 @@ def learn(
         if taken is not None:
             fail(f"there is already a style {name!r} (learned by {taken.creator}); pass --replace to learn it again")
 
-    from PIL import Image
-
     from ocr.imageio import ImageReadError, load_frames
 
     # The pictures pass the picture gate before torch is imported (generation.styles): a bad file is
@@ -65,61 +84,160 @@ def learn(
             pictures.append(load_frames(path, max_frames=1)[0].convert("RGB"))
         except ImageReadError as error:
             fail(str(error), USAGE_ERROR)  # the message names the file already
+    texts = [path.with_suffix(".txt") for path in images]
+    transcripts = [beside.read_text(encoding="utf-8").strip() if beside.is_file() else None for beside in texts]
+    examples = _examples(settings, pictures, transcripts, [str(path) for path in images])
+    options = _Options(method, steps, rank, prior_weight, threads)
+    style, seconds = _learn_with_progress(shipped.base, name, examples, options)
+    with reported_errors():
+        record, file = _store(settings, style, pictures, replace)
+    typer.echo(json.dumps({
+        "style": record.name, "method": style.method, "examples": len(examples), "steps": style.steps,
+        "loss": round(style.loss, 5), "seconds": round(seconds, 1), "transcripts": list(style.transcripts),
+        "file": str(file), "file_bytes": file.stat().st_size,
+    }, indent=2))
+
+
+def relearn(
+    name: Optional[str] = typer.Argument(None, help="The style to learn again (or --all)."),
+    every: bool = typer.Option(False, "--all", help="Every style learned on another base model than the shipped one."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch (default: all cores)."),
+    checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="Folder with the base/ checkpoint the style is for."),
+) -> None:
+    """Learn a style again on the shipped model from its stored examples, with its method and steps
+    (a style learned on another model is refused by the workers until then)."""
+    from config.settings import SettingsError, load_settings
+    from generation.checkpoints import CheckpointMissingError, locate_checkpoints
+
+    if (name is None) == (not every):
+        fail("give a style's NAME or --all (one of them)", USAGE_ERROR)
+    try:
+        settings = load_settings()
+        shipped = locate_checkpoints(checkpoint_dir or settings.generation.checkpoint_dir)
+    except (SettingsError, CheckpointMissingError) as error:
+        fail(str(error), USAGE_ERROR)
+    from storage.facade import open_storage
+
+    with reported_errors():
+        storage = open_storage(settings)
+        records = storage.styles.list() if every else [storage.styles.get(name)]
+    from PIL import Image
+
+    from generation.pipeline import GlyphCascadePipeline
+    from generation.style_adapters import DEFAULT_PRIOR_WEIGHT, DEFAULT_RANK
+    from generation.styles import model_hash
+
+    current = model_hash(GlyphCascadePipeline.from_checkpoints(shipped.base, None).base_unet)
+    stale = [record for record in records if not every or record.model_hash != current]
+    if not stale:
+        typer.echo(f"every style was learned on the shipped base model ({current}); nothing to learn again")
+        return
+    for record in stale:
+        with reported_errors():
+            pictures = [Image.open(io.BytesIO(storage.images.read(digest))).convert("RGB") for digest in record.example_hashes]
+        old = _readable_style(storage, record.name)
+        transcripts = list(old.transcripts) if old is not None and len(old.transcripts) == len(pictures) else [None] * len(pictures)
+        examples = _examples(settings, pictures, transcripts, [f"{digest[:12]} (stored)" for digest in record.example_hashes])
+        options = _Options(record.method, record.steps, old.rank if old is not None and old.rank else DEFAULT_RANK, DEFAULT_PRIOR_WEIGHT, threads)
+        style, seconds = _learn_with_progress(shipped.base, record.name, examples, options)
+        with reported_errors():
+            _store(settings, style, pictures, replace=True, creator=record.creator)
+        typer.echo(f"learned {record.name!r} again ({style.method}, {style.steps} steps, {seconds:.0f} s) on base model {style.model_hash}")
+
+
+@dataclass(frozen=True)
+class _Options:
+    """How a style is learned: its method, steps (None: the default), the LoRA rank and prior weight."""
+
+    method: str
+    steps: int | None
+    rank: int
+    prior_weight: float
+    threads: int | None
+
+
+def _examples(settings: Settings, pictures: list[Image.Image], transcripts: list[str | None], labels: list[str]) -> list[StyleExample]:
+    """The examples with their text: the given transcript, else what OCR reads (one reader for all);
+    refuses the set (one line) when it cannot be learned from."""
     from generation.styles import MAX_EXAMPLES, MIN_EXAMPLES, StyleExample, UnusableStyleError, check_examples
 
-    if not MIN_EXAMPLES <= len(images) <= MAX_EXAMPLES:
-        fail(f"a style is learned from {MIN_EXAMPLES} to {MAX_EXAMPLES} example pictures; got {len(images)}", USAGE_ERROR)
+    if not MIN_EXAMPLES <= len(pictures) <= MAX_EXAMPLES:
+        fail(f"a style is learned from {MIN_EXAMPLES} to {MAX_EXAMPLES} example pictures; got {len(pictures)}", USAGE_ERROR)
     reader = None
     examples = []
-    for path, picture in zip(images, pictures):
-        beside = path.with_suffix(".txt")  # the example's text, else what OCR reads (one reader for all)
-        if beside.is_file():
-            transcript = beside.read_text(encoding="utf-8").strip()
-        else:
+    for picture, transcript, label in zip(pictures, transcripts, labels, strict=True):
+        if transcript is None:
             if reader is None:
                 from ocr.policy import OcrSettings
 
                 reader = OcrSettings.from_config(settings.ocr.model_dump()).reader()
             transcript = reader.read(picture).text.strip()
-        examples.append(StyleExample(picture, transcript, str(path)))
+        examples.append(StyleExample(picture, transcript, label))
     try:
         check_examples(examples)
     except UnusableStyleError as error:
         fail(str(error), USAGE_ERROR)
+    return examples
 
+
+def _learn_with_progress(base_dir: Path, name: str, examples: list[StyleExample], options: _Options) -> tuple[StyleTokens, float]:
+    """Load the base model, learn the style with a progress bar (the prior pictures first, for LoRA)."""
     import torch
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from generation.pipeline import GlyphCascadePipeline
-    from generation.styles import learn_style
-    from storage.facade import open_storage
+    from generation.style_adapters import DEFAULT_PRIOR_COUNT, draw_prior
+    from generation.styles import DEFAULT_STEPS, UnusableStyleError, learn_lora_style, learn_style
 
-    if threads:
-        torch.set_num_threads(threads)
-    pipeline = GlyphCascadePipeline.from_checkpoints(shipped.base, None)
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    pipeline = GlyphCascadePipeline.from_checkpoints(base_dir, None)
+    pipeline.set_progress_bar_config(disable=True)
+    steps = options.steps or DEFAULT_STEPS
+    unet, scheduler, tokenizer = pipeline.base_unet, pipeline.base_scheduler, pipeline.tokenizer
     started = time.perf_counter()
-    with Progress(TextColumn("learning style {task.fields[name]}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn()) as bar:
-        task = bar.add_task("learn", total=steps, name=name, loss=float("nan"))
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[loss]}"), TimeElapsedColumn()) as bar:
+        task = bar.add_task(f"learning style {name} ({options.method})", total=steps, loss="")
+
+        def report(step: int, loss: float) -> None:
+            bar.update(task, completed=step, loss=f"loss {loss:.4f}")
+
         try:
-            style = learn_style(
-                name, pipeline.base_unet, pipeline.base_scheduler, pipeline.tokenizer, examples, steps=steps,
-                progress=lambda step, loss: bar.update(task, completed=step, loss=loss),
-            )
+            if options.method == "vectors":
+                style = learn_style(name, unet, scheduler, tokenizer, examples, steps=steps, progress=report)
+            else:
+                prior = None
+                if options.prior_weight > 0:
+                    drawing = bar.add_task(f"drawing {DEFAULT_PRIOR_COUNT} prior pictures", total=20, loss="")
+                    prior = draw_prior(pipeline, progress=lambda step: bar.update(drawing, completed=step))
+                style = learn_lora_style(name, unet, scheduler, tokenizer, examples, prior, steps=steps, rank=options.rank,
+                                         prior_weight=options.prior_weight, progress=report)
         except UnusableStyleError as error:
             fail(str(error), USAGE_ERROR)
-    seconds = time.perf_counter() - started
-    import getpass
+    return style, time.perf_counter() - started
 
-    with reported_errors():
-        storage = open_storage(settings)
-        hashes = [storage.images.put(png_bytes(picture)) for picture in pictures]
-        record = storage.styles.add(
-            name, getpass.getuser(), hashes, style.steps, style.loss, style.to_bytes(), style.model_hash, replace=replace
-        )
-    typer.echo(json.dumps({
-        "style": record.name, "examples": len(examples), "steps": style.steps, "loss": round(style.loss, 5),
-        "seconds": round(seconds, 1), "transcripts": [example.transcript for example in examples],
-        "file": str(storage.styles.path(record.name)),
-    }, indent=2))
 
+def _readable_style(storage, name: str) -> StyleTokens | None:  # noqa: ANN001  storage.facade.Storage
+    """A stored style's current file, for its examples' transcripts and rank; None when it is missing or
+    unreadable (then OCR reads the examples again)."""
+    from generation.styles import StyleTokens, UnusableStyleError
+    from storage.errors import StyleError
+
+    try:
+        return StyleTokens.from_bytes(storage.styles.tokens(name))
+    except (StyleError, UnusableStyleError):
+        return None
+
+
+def _store(settings: Settings, style: StyleTokens, pictures: list[Image.Image], replace: bool, creator: str | None = None):  # noqa: ANN202
+    """Keep the examples and the style; the style's record and the path of its file."""
+    from storage.facade import open_storage
+
+    storage = open_storage(settings)
+    hashes = [storage.images.put(png_bytes(picture)) for picture in pictures]
+    record = storage.styles.add(
+        style.name, creator or getpass.getuser(), hashes, style.steps, style.loss, style.to_bytes(), style.model_hash,
+        replace=replace, method=style.method,
+    )
+    return record, storage.styles.path(record.name)

@@ -13,7 +13,6 @@ its own size.
 from __future__ import annotations
 
 import io
-import logging
 import secrets
 from dataclasses import dataclass
 from functools import partial
@@ -41,7 +40,6 @@ if TYPE_CHECKING:
     from config.settings import Settings
 
 DEFAULT_MAX_GIF_BYTES = 8_000_000
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -105,17 +103,16 @@ class CascadeRenderer:
         )
 
     def _style(self, request: RenderRequest) -> StyleTokens | None:
-        """The request's learned style, checked against this base model (a style learned on another
-        base still works, but may look different: say so in the log)."""
+        """The request's learned style, checked against this base model: one learned for another
+        architecture, or on other weights of this one (a new shipped model), is refused, naming
+        `glyphbot style relearn`, instead of being silently misapplied."""
         if request.style_tokens is None:
             return None
         style = StyleTokens.from_bytes(request.style_tokens)
         style.check_fits(self.pipeline.base_unet)
-        if self._base_hash is None:
+        if self._base_hash is None:  # first seen outside any job's adapter (render applies it after this)
             self._base_hash = model_hash(self.pipeline.base_unet)
-        if style.model_hash != self._base_hash:
-            log.warning("style %r was learned on another base model (%s, this one is %s); it may look different",
-                        request.style or style.name, style.model_hash, self._base_hash)
+        style.check_current(self._base_hash)
         return style
 
     def _look(self, request: RenderRequest, style: StyleTokens | None):  # noqa: ANN202  Image | Palette | None
@@ -137,16 +134,22 @@ class CascadeRenderer:
         return edits
 
     def render(self, request: RenderRequest, progress: ProgressCallback | None = None) -> RenderResult:
+        """One job; a LoRA style's adapter is in the base model for this job only."""
+        style = self._style(request)
+        with self.pipeline.styled(style, request.style_strength):
+            return self._render_one(request, progress, style)
+
+    def _render_one(self, request: RenderRequest, progress: ProgressCallback | None, style: StyleTokens | None) -> RenderResult:
         if request.kind == "tween":
             return self._render_tween(request, _Listeners([progress]))
         if request.box is not None:
             photo = plan_photo(_open_png(request.init_image_png, "the picture"), request.box)
             layouts = partial(_box_layouts, photo, request)
-            return self._render_onto_picture(request, _Listeners([progress]), photo, layouts, _BoxReader(self.reader, photo))
+            return self._render_onto_picture(request, _Listeners([progress]), style, photo, layouts, _BoxReader(self.reader, photo))
         if _captions_a_picture(request):
             picture = CaptionedPicture.of(_open_png(request.init_image_png, "the picture"))
-            return self._render_onto_picture(request, _Listeners([progress]), picture, lambda seeds: picture.layouts(request.prompt, seeds, request.font))
-        return self.render_batch([request], [progress])[0]
+            return self._render_onto_picture(request, _Listeners([progress]), style, picture, lambda seeds: picture.layouts(request.prompt, seeds, request.font))
+        return self._render_stills([request], [progress], style)[0]
 
     def render_batch(
         self, requests: Sequence[RenderRequest], progress: Sequence[ProgressCallback | None]
@@ -158,34 +161,42 @@ class CascadeRenderer:
         base stage shares (guidance, steps, sampler, img2img strength) raise ValueError, and the worker
         then renders them one by one.
         """
-        _check_shared_base_settings(requests)
-        if len(requests) == 1 and (requests[0].kind == "tween" or requests[0].box is not None or _captions_a_picture(requests[0])):
+        _check_shared_base_settings(requests)  # a styled request is alone in its batch
+        if len(requests) == 1:
             return [self.render(requests[0], progress[0])]
+        return self._render_stills(requests, progress, None)
+
+    def _render_stills(
+        self, requests: Sequence[RenderRequest], progress: Sequence[ProgressCallback | None], style: StyleTokens | None
+    ) -> list[RenderResult]:
+        """Still pictures drawn from the prompt alone (no user's picture to write into), their base
+        candidates in one batch; `style` is the one request's checked style (a styled request is alone)."""
         seeds = [_first_seed(request) for request in requests]
         listeners = _Listeners(progress)
-        bases = self._base_candidates(requests, seeds, listeners)
+        bases = self._base_candidates(requests, seeds, listeners, style)
         results = []
         for index, (request, seed, base) in enumerate(zip(requests, seeds, bases, strict=True)):
             if index in listeners.stopped:
                 results.append(RenderResult())  # cancelled meanwhile: the worker drops this job's outcome
                 continue
-            results.append(self._cascade(request, seed, listeners.only(index), lambda count, base=base: base[:count]))
+            results.append(self._cascade(request, seed, listeners.only(index), style, lambda count, base=base: base[:count]))
         return results
 
     def _cascade(
-        self, request: RenderRequest, seed: int, listeners: _Listeners, make_base: Callable[[int], list[Candidate]],
-        picture: PictureWriter | None = None, reader: BatchReader | None = None,
+        self, request: RenderRequest, seed: int, listeners: _Listeners, style: StyleTokens | None,
+        make_base: Callable[[int], list[Candidate]], picture: PictureWriter | None = None, reader: BatchReader | None = None,
     ) -> RenderResult:
         """The one cascade every still picture runs: base candidates from `make_base`, read and pruned,
         the survivors super-resolved (into the user's `picture`, when there is one), read, the best chosen."""
-        super_resolve = self._super_resolver(request, seed, listeners, picture) if self.pipeline.sr_unet is not None else None
+        super_resolve = self._super_resolver(request, seed, listeners, style, picture) if self.pipeline.sr_unet is not None else None
         ranking = rejection_sample(request.prompt, request.candidates, make_base, super_resolve, reader or self.reader, self.ocr_settings)
         return ranking.to_render_result()
 
-    def _base_candidates(self, requests: Sequence[RenderRequest], seeds: list[int], listeners: _Listeners) -> list[list[Candidate]]:
+    def _base_candidates(
+        self, requests: Sequence[RenderRequest], seeds: list[int], listeners: _Listeners, style: StyleTokens | None
+    ) -> list[list[Candidate]]:
         """One base-stage call for every candidate of every request; candidate i of a request uses seed + i."""
         first = requests[0]
-        style = self._style(first)
         owners = [index for index, request in enumerate(requests) for _ in range(request.candidates)]
         candidate_seeds = [seeds[index] + slot for index, request in enumerate(requests) for slot in range(request.candidates)]
         init_images = None
@@ -216,12 +227,11 @@ class CascadeRenderer:
         return bases
 
     def _super_resolver(
-        self, request: RenderRequest, seed: int, listeners: _Listeners, picture: PictureWriter | None = None
+        self, request: RenderRequest, seed: int, listeners: _Listeners, style: StyleTokens | None, picture: PictureWriter | None = None
     ) -> Callable[[list[Candidate]], list[Candidate]]:
         """SR of surviving base candidates; with the user's `picture` (a photo's box, or a meme's captions),
         only the text's part is redrawn and pasted into the picture."""
         negative = request.negative_prompt or None
-        style = self._style(request)
         size = self.pipeline.sr_unet.config.sample_size
 
         def super_resolve(inputs: list[Candidate]) -> list[Candidate]:
@@ -243,14 +253,13 @@ class CascadeRenderer:
         return super_resolve
 
     def _render_onto_picture(
-        self, request: RenderRequest, listeners: _Listeners, picture: PictureWriter,
+        self, request: RenderRequest, listeners: _Listeners, style: StyleTokens | None, picture: PictureWriter,
         lay_out: Callable[[list[int]], list[Layout]], reader: BatchReader | None = None,
     ) -> RenderResult:
         """Write the prompt into the user's picture (a photo's box, a meme's captions): each candidate
         lays its text out from its own seed, the model redraws only the text's part, and every pixel
         outside it stays the user's. `reader` reads what a candidate is judged by (a photo: its box)."""
         seed = _first_seed(request)
-        style = self._style(request)
         base_size = self.pipeline.base_unet.config.sample_size
 
         def make_base(count: int) -> list[Candidate]:
@@ -266,7 +275,7 @@ class CascadeRenderer:
             listeners.tell(0, Progress("base", request.num_inference_steps, request.num_inference_steps, png_bytes(drawn[0])))
             return [Candidate(image, s, "base", payload=_BaseDraw(images[i : i + 1], layouts[i])) for i, (image, s) in enumerate(zip(drawn, seeds))]
 
-        return self._cascade(request, seed, listeners, make_base, picture, reader)
+        return self._cascade(request, seed, listeners, style, make_base, picture, reader)
 
     def _render_tween(self, request: RenderRequest, listeners: _Listeners) -> RenderResult:
         """A tween job: every frame (stage "frame") and the animated GIF of them (stage "gif", chosen)."""

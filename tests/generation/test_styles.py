@@ -151,7 +151,7 @@ def test_foreign_safetensors_are_a_style_error():
     foreign = save_tensors({"weight": torch.zeros(4, 4)}, metadata={"format": "pt"})
     with pytest.raises(UnusableStyleError, match=FILE_FORMAT):
         StyleTokens.from_bytes(foreign)
-    no_palette = save_tensors({"base": torch.zeros(2, 32)}, metadata={"format": FILE_FORMAT})
+    no_palette = save_tensors({"base": torch.zeros(2, 32)}, metadata={"format": "glyphbot-style-1"})  # before LoRA styles
     with pytest.raises(UnusableStyleError, match="palette"):
         StyleTokens.from_bytes(no_palette)
     too_many = _style(slots=STYLE_SLOTS + 1).to_bytes()

@@ -43,3 +43,30 @@ def test_bench_photo_refuses_a_box_outside(checkpoints, tmp_path):  # noqa: F811
     Image.new("RGB", (160, 120)).save(photo)
     result = runner.invoke(app, ["bench", "photo", "--photo", str(photo), "--box", "100,20,120,60", "--checkpoint-dir", str(checkpoints)])
     assert result.exit_code == 2 and "right edge" in result.output
+
+
+def test_bench_look_compares_a_vectors_and_a_lora_style_in_one_table(checkpoints, tmp_path):  # noqa: F811
+    from .test_style_learn_cli import _examples, _learn
+
+    examples = _examples(tmp_path, 3)
+    assert _learn(checkpoints, "chalk", *examples, "--steps", "2", "--method", "vectors").exit_code == 0
+    assert _learn(checkpoints, "neon", *examples, "--steps", "2", "--rank", "2").exit_code == 0
+    figure = tmp_path / "look.png"
+    result = runner.invoke(app, ["bench", "look", "--style", "chalk", "--style", "neon", "--limit", "1", "--strengths", "1",
+                                 "--figure", str(figure), "--checkpoint-dir", str(checkpoints)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for row in ("none", "chalk: vectors only", "chalk: vectors + palette @ 1", "neon: LoRA, no palette @ 1", "neon: LoRA + palette @ 1"):
+        assert row in result.output
+    assert "texture" in result.output and "(targets: " in result.output
+    assert Image.open(figure).height == 6 * 96  # the targets' row and five variants
+
+
+def test_bench_look_refuses_styles_of_different_examples(checkpoints, tmp_path):  # noqa: F811
+    from .test_style_learn_cli import _examples, _learn
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    assert _learn(checkpoints, "chalk", *_examples(tmp_path / "a", 3), "--steps", "1", "--method", "vectors").exit_code == 0
+    assert _learn(checkpoints, "neon", *_examples(tmp_path / "b", 4), "--steps", "1", "--prior-weight", "0").exit_code == 0
+    result = runner.invoke(app, ["bench", "look", "--style", "chalk", "--style", "neon", "--checkpoint-dir", str(checkpoints)])
+    assert result.exit_code == 2 and "learned from the same examples" in result.output

@@ -91,3 +91,50 @@ def test_an_example_that_is_no_picture_is_named_once_in_one_line(checkpoints, tm
     result = _learn(checkpoints, "red", *paths)
     _one_line_usage_error(result, words)
     assert result.output.count(paths[1]) == 1, result.output
+
+
+def test_a_lora_style_is_learned_by_default_with_its_method_listed(checkpoints, tmp_path):  # noqa: F811
+    result = _learn(checkpoints, "neon", *_examples(tmp_path, 3), "--steps", "2", "--rank", "2")
+    assert result.exit_code == 0, result.output
+    assert '"method": "lora"' in result.output and "drawing 8 prior pictures" in result.output
+    listed = runner.invoke(app, ["style", "list"])
+    assert "neon" in listed.output and "lora" in listed.output
+    vectors = _learn(checkpoints, "chalk", *_examples(tmp_path, 3), "--steps", "2", "--method", "vectors")
+    assert vectors.exit_code == 0 and '"method": "vectors"' in vectors.output
+
+
+def test_an_unknown_method_is_a_usage_error(checkpoints, tmp_path):  # noqa: F811
+    _one_line_usage_error(_learn(checkpoints, "neon", *_examples(tmp_path, 3), "--method", "hypernetwork"),
+                          "--method must be one of vectors, lora, not 'hypernetwork'")
+
+
+def _relearn(checkpoints, *arguments: str):  # noqa: F811  the fixture
+    return runner.invoke(app, ["style", "relearn", *arguments, "--checkpoint-dir", str(checkpoints), "--threads", "1"])
+
+
+def test_relearn_learns_a_stale_style_again_from_its_stored_examples(checkpoints, tmp_path):  # noqa: F811
+    from config.settings import load_settings
+    from generation.styles import StyleTokens
+    from storage.facade import open_storage
+
+    assert _learn(checkpoints, "neon", *_examples(tmp_path, 3), "--steps", "2", "--rank", "2").exit_code == 0
+    assert "nothing to learn again" in _relearn(checkpoints, "--all").output
+    styles = open_storage(load_settings()).styles
+    record = styles.get("neon")
+    current = StyleTokens.from_bytes(styles.tokens("neon"))
+    stale = StyleTokens(**{**current.__dict__, "model_hash": "0123456789abcdef"})  # as if learned on an older model
+    styles.add("neon", record.creator, record.example_hashes, record.steps, record.loss, stale.to_bytes(), stale.model_hash,
+               replace=True, method="lora")
+    result = _relearn(checkpoints, "--all")
+    assert result.exit_code == 0, result.output
+    assert "learned 'neon' again (lora, 2 steps" in result.output
+    again = StyleTokens.from_bytes(styles.tokens("neon"))
+    assert again.model_hash == current.model_hash and again.transcripts == ("AB0", "AB1", "AB2") and again.rank == 2
+    assert styles.get("neon").creator == record.creator
+
+
+def test_relearn_needs_a_name_or_all_and_names_an_unknown_style(checkpoints):  # noqa: F811
+    _one_line_usage_error(_relearn(checkpoints), "give a style's NAME or --all")
+    _one_line_usage_error(_relearn(checkpoints, "neon", "--all"), "give a style's NAME or --all")
+    result = _relearn(checkpoints, "nosuch")
+    assert result.exit_code == 1 and "there is no style 'nosuch'" in result.output

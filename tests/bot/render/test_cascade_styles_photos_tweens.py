@@ -16,7 +16,8 @@ from bot.render.cascade import CascadeRenderer
 from generation.colour import Palette
 from generation.photo import BoxError
 from generation.pipeline import ImageInputError, OptionError
-from generation.styles import StyleTokens, UnusableStyleError
+from generation.style_adapters import expected_shapes, has_adapter
+from generation.styles import StyleTokens, UnusableStyleError, model_hash
 from generation.tokenizer import PromptError
 from generation.tween import TweenError
 from generation.types import Progress, RenderRequest
@@ -51,10 +52,20 @@ def _request(prompt: str = "AB", **changes) -> RenderRequest:
     return replace(base, **changes)
 
 
-def _style_bytes(width: int = 32, slots: int = 2) -> bytes:
-    palette = Palette(torch.tensor([0.9, 0.9, 0.9]), torch.full((3,), 0.05), torch.tensor([0.6, -1.0, -1.0]), torch.full((3,), 0.05))
+RED = Palette(torch.tensor([0.9, 0.9, 0.9]), torch.full((3,), 0.05), torch.tensor([0.6, -1.0, -1.0]), torch.full((3,), 0.05))
+
+
+def _style_bytes(renderer: CascadeRenderer, width: int = 32, slots: int = 2, learned_on: str | None = None) -> bytes:
+    """A vectors style learned (by its record) on the renderer's base model, or on the model hashed `learned_on`."""
     vectors = torch.randn(slots, width, generator=torch.Generator().manual_seed(0))
-    return StyleTokens("red", vectors, palette, "0" * 16, 5, 0.1).to_bytes()
+    return StyleTokens("red", vectors, RED, learned_on or model_hash(renderer.pipeline.base_unet), 5, 0.1).to_bytes()
+
+
+def _lora_bytes(renderer: CascadeRenderer, palette: Palette | None = RED) -> bytes:
+    unet = renderer.pipeline.base_unet
+    generator = torch.Generator().manual_seed(5)
+    adapter = {key: torch.randn(shape, generator=generator) * 0.3 for key, shape in expected_shapes(unet, 2).items()}
+    return StyleTokens("neon", None, palette, model_hash(unet), 5, 0.1, adapter, 2, ("AB", "CD", "EF")).to_bytes()
 
 
 # ------------------------------------------------------------------ tween
@@ -132,9 +143,35 @@ def test_render_batch_of_one_box_or_tween_job_goes_to_render(renderer, monkeypat
 def test_a_learned_style_changes_the_picture(renderer):
     renderer.pipeline.sr_unet = None  # the base stage reads the style; the SR stage's colour guidance is tested in test_colour_guidance
     plain = renderer.render(_request("AB", candidates=1))
-    styled = renderer.render(_request("AB", candidates=1, style="red", style_tokens=_style_bytes(), style_strength=1.0))
+    styled = renderer.render(_request("AB", candidates=1, style="red", style_tokens=_style_bytes(renderer), style_strength=1.0))
     assert [i.stage for i in styled.images] == [i.stage for i in plain.images] == ["base"]
     assert not np.array_equal(_pixels(styled.winner.png), _pixels(plain.winner.png))
+
+
+def test_a_lora_style_changes_the_picture_for_its_own_job_only(renderer):
+    plain = renderer.render(_request("AB", candidates=1))
+    styled = renderer.render(_request("AB", candidates=1, style="neon", style_tokens=_lora_bytes(renderer, palette=None), style_strength=1.0))
+    assert not np.array_equal(_pixels(styled.winner.png), _pixels(plain.winner.png))
+    assert not has_adapter(renderer.pipeline.base_unet)
+    again = renderer.render(_request("AB", candidates=1))
+    assert np.array_equal(_pixels(again.winner.png), _pixels(plain.winner.png))
+
+
+def test_a_lora_style_is_taken_out_when_its_job_fails_half_way(renderer, monkeypatch):
+    plain = renderer.render(_request("AB", candidates=1))
+    seen = []
+
+    def failing_upscale(*args, **kwargs):
+        seen.append(has_adapter(renderer.pipeline.base_unet))
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(renderer.pipeline, "upscale", failing_upscale)
+        with pytest.raises(RuntimeError, match="illegal memory access"):
+            renderer.render(_request("AB", candidates=1, style_tokens=_lora_bytes(renderer), style_strength=1.0))
+    assert seen == [True]  # the adapter was in while the job ran
+    assert not has_adapter(renderer.pipeline.base_unet)
+    assert np.array_equal(_pixels(renderer.render(_request("AB", candidates=1)).winner.png), _pixels(plain.winner.png))
 
 
 def test_the_reference_picture_wins_over_the_style_palette(renderer):
@@ -145,7 +182,7 @@ def test_the_reference_picture_wins_over_the_style_palette(renderer):
     [guidance] = renderer._steering(_request(style_image_png=blue, style_strength=0.7), None, layouts, 16)
     assert isinstance(guidance, ColourGuidance) and guidance.strength == 0.7
     torch.testing.assert_close(guidance.reference.background_mean, torch.tensor([-1.0, -1.0, 1.0]))
-    style = StyleTokens.from_bytes(_style_bytes())
+    style = StyleTokens.from_bytes(_style_bytes(renderer))
     [from_style] = renderer._steering(_request(), style, layouts, 16)
     assert from_style.reference is style.palette
     [from_picture] = renderer._steering(_request(style_image_png=blue), style, layouts, 16)
@@ -167,7 +204,7 @@ def test_text_in_a_photo_is_steered_onto_the_photos_own_ground_unless_a_look_is_
 
 
 def test_styled_requests_are_never_batched_together(renderer):
-    styled = _request("AB", style_tokens=_style_bytes())
+    styled = _request("AB", style_tokens=_style_bytes(renderer))
     with pytest.raises(ValueError, match="render them apart"):
         renderer.render_batch([styled, styled], [None, None])
     tween = _request("AB", kind="tween", end_prompt="CD")
@@ -196,13 +233,16 @@ def test_styled_requests_are_never_batched_together(renderer):
     (dict(init_image_png=b"junk", box=PHOTO_BOX), ImageInputError, "the init image cannot be read"),
     (dict(style_tokens=b"garbage"), UnusableStyleError, "not a glyphbot style"),
     (dict(style_tokens="narrow"), UnusableStyleError, "16-wide vectors"),
+    (dict(style_tokens="stale"), UnusableStyleError, r"style 'red' was learned on another base model.*`glyphbot style relearn red`"),
 ], ids=lambda value: value if isinstance(value, str) else None)
 def test_bad_requests_are_refused_before_anything_is_drawn(renderer, change, error, message):
     change = dict(change)
     if change.get("init_image_png") == "photo":
         change["init_image_png"] = _png(_photo())
     if change.get("style_tokens") == "narrow":
-        change["style_tokens"] = _style_bytes(width=16)
+        change["style_tokens"] = _style_bytes(renderer, width=16)
+    if change.get("style_tokens") == "stale":
+        change["style_tokens"] = _style_bytes(renderer, learned_on="0123456789abcdef")
     with pytest.raises(error, match=message):
         renderer.check(_request(**change))
 
@@ -211,7 +251,8 @@ def test_good_style_photo_and_tween_requests_pass_the_check(renderer):
     renderer.check(_request(init_image_png=_png(_photo()), box=PHOTO_BOX))
     renderer.check(_request(init_image_png=_png(_photo(200, 96)), box=(8, 30, 180, 36)))  # a non-square photo is fine in box mode
     renderer.check(_request(kind="tween", end_prompt="CD", frames=2))
-    renderer.check(_request(style_tokens=_style_bytes(), style_strength=1.0))
+    renderer.check(_request(style_tokens=_style_bytes(renderer), style_strength=1.0))
+    renderer.check(_request(style_tokens=_lora_bytes(renderer), style_strength=1.0))
     renderer.check(_request(style_image_png=_png(Image.new("RGB", (40, 20), (10, 20, 30)))))
 
 
