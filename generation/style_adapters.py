@@ -58,6 +58,24 @@ class PriorSet:
     maps: dict[str, torch.Tensor]
 
 
+@dataclass(frozen=True)
+class TrainingBatch:
+    """Pictures to denoise with what conditions them: tokenized transcripts and the U-Net's map inputs."""
+
+    pictures: torch.Tensor
+    tokens: object  # generation.tokenizer.TokenizedBatch
+    maps: dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class LearnedAdapter:
+    """What learning gives: the adapter's weights (fp16, on the CPU), its rank and its last average loss."""
+
+    weights: dict[str, torch.Tensor]
+    rank: int
+    loss: float
+
+
 def lora_config(rank: int) -> LoraConfig:
     """The one adapter configuration: rank `rank`, alpha = rank (scale 1 at strength 1)."""
     return LoraConfig(r=rank, lora_alpha=rank, target_modules=TARGET_MODULES, init_lora_weights=True, lora_dropout=0.0)
@@ -166,15 +184,6 @@ def draw_prior(
     return PriorSet(pictures.detach(), tuple(transcripts), pipeline.layout_inputs(pipeline.base_unet, layouts))
 
 
-@dataclass(frozen=True)
-class LearnedAdapter:
-    """What learning gives: the adapter's weights (fp16, on the CPU), its rank and its last average loss."""
-
-    weights: dict[str, torch.Tensor]
-    rank: int
-    loss: float
-
-
 def learn_adapter(
     unet: GlyphUNet2DModel,
     scheduler,  # noqa: ANN001  the base's DDPMScheduler (training noise schedule)
@@ -197,13 +206,14 @@ def learn_adapter(
     Only the adapter learns; the model is exactly as before afterwards. `progress(step, loss)` after every step."""
     device = unet.device
     generator = torch.Generator("cpu").manual_seed(seed)
-    torch.manual_seed(seed)  # the adapters' random initialisation
     examples = TrainingBatch(pictures.to(device), tokenizer(list(transcripts)).to(device), example_maps(unet, maps.to(device)))
     priors = None if prior is None else TrainingBatch(
         prior.pictures.to(device), tokenizer(list(prior.transcripts)).to(device), {k: v.to(device) for k, v in prior.maps.items()}
     )
     unet.eval()
-    flags = _inject(unet, rank)
+    with torch.random.fork_rng(devices=[]):  # the adapters' random start, without touching the process's generator
+        torch.manual_seed(seed)
+        flags = _inject(unet, rank)
     try:
         trainable = [parameter for parameter in unet.parameters() if parameter.requires_grad]
         optimiser = torch.optim.AdamW(trainable, lr=learning_rate, weight_decay=0.0)
@@ -223,15 +233,6 @@ def learn_adapter(
     finally:
         _remove(unet, flags)
     return LearnedAdapter(weights, rank, float(average if average is not None else float("nan")))
-
-
-@dataclass(frozen=True)
-class TrainingBatch:
-    """Pictures to denoise with what conditions them: tokenized transcripts and the U-Net's map inputs."""
-
-    pictures: torch.Tensor
-    tokens: object  # generation.tokenizer.TokenizedBatch
-    maps: dict[str, torch.Tensor]
 
 
 def example_maps(unet: GlyphUNet2DModel, glyph: torch.Tensor) -> dict[str, torch.Tensor]:

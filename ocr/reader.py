@@ -32,7 +32,7 @@ import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
 
 import numpy as np
 import pytesseract
@@ -40,10 +40,12 @@ from PIL import Image, ImageOps
 
 from ocr.imageio import ImageReadError, ImageSource, load_frames
 from ocr.quads import crop_quad
+from ocr.scoring import trigram_similarity
 
 if TYPE_CHECKING:
     from generation.layout import Quad
-from ocr.scoring import trigram_similarity
+
+T = TypeVar("T")
 
 
 class OcrEngineError(RuntimeError):
@@ -137,9 +139,14 @@ class Reader:
     def read_each(self, sources: Sequence[ImageSource], *, parallel: bool = True) -> list[Reading | ImageReadError]:
         """Like `read_many`, but a bad input's `ImageReadError` takes its place in the list instead of
         stopping the batch (the CLI reports each file). Engine failures are still raised."""
-        if not parallel or self.workers == 1 or len(sources) < 2:
-            return [self._read_or_error(source) for source in sources]
-        futures = [_pool(self.workers).submit(self._read_or_error, source) for source in sources]
+        return self._each(self._read_or_error, [(source,) for source in sources], parallel)
+
+    def _each(self, call: Callable[..., T], arguments: Sequence[tuple], parallel: bool) -> list[T]:
+        """`call(*a)` for every `a` of `arguments`, in order: in the worker processes, unless `parallel`
+        is False, there is one worker, or the batch is too small to pay for the hand-over."""
+        if not parallel or self.workers == 1 or len(arguments) < 2:
+            return [call(*argument) for argument in arguments]
+        futures = [_pool(self.workers).submit(call, *argument) for argument in arguments]
         return [future.result() for future in futures]
 
     def _read_or_error(self, source: ImageSource) -> Reading | ImageReadError:
@@ -176,10 +183,7 @@ class Reader:
         Lines under `min_block_confidence` are ignored; the corner rule is not applied, because the
         layout, not a guess, says that a block holds text. In parallel worker processes unless
         `parallel` is False or the batch is tiny; the first bad input's `ImageReadError` is raised."""
-        if not parallel or self.workers == 1 or len(items) < 2:
-            return [self._read_quads(source, quads) for source, quads in items]
-        futures = [_pool(self.workers).submit(self._read_quads, source, quads) for source, quads in items]
-        return [future.result() for future in futures]
+        return self._each(self._read_quads, list(items), parallel)
 
     def _read_quads(self, source: ImageSource, quads: Sequence[Quad]) -> Reading:
         frame = load_frames(source, max_frames=1)[0]
