@@ -155,6 +155,10 @@ class PhotoPlan:
         request asked for a look of its own: `lend_colours` False), then the photo kept outside the box."""
         return [*([self.ground(layouts, size)] if lend_colours else []), self.keep_region(layouts, size)]
 
+    def layouts(self, text: str, seeds: Sequence[int], font: str | None = None, align: str | None = None) -> list[BoxLayout]:
+        """Each candidate's layout of `text` in the box, from its own seed (see `box_layout`)."""
+        return [box_layout(self, text, seed, font, align) for seed in seeds]
+
     def paste(self, drawn: Image.Image, layout: object) -> Image.Image:
         """The drawn cut-out pasted into the photo's box (every candidate's layout lies in the box)."""
         return self.composite(drawn)

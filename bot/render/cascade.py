@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import secrets
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 import torch
@@ -26,7 +25,7 @@ from generation.guidance import CleanEdit
 from generation.layout import Layout, reading_quads
 from generation.templates import candidate_layouts
 from generation.captioned_picture import CaptionedPicture
-from generation.photo import PhotoPlan, box_layout, plan_photo
+from generation.photo import PhotoPlan, plan_photo
 from generation.pipeline import GlyphCascadePipeline, ImageInputError, OptionError, sr_seeds, tensor_to_pil
 from generation.request_options import first_problem
 from generation.request_parsers import MAX_SEED, SR_SEED_OFFSET, png_bytes
@@ -87,7 +86,7 @@ class CascadeRenderer:
         if request.box is not None:
             if init_image is None:
                 raise ImageInputError("a box needs a picture to write into (--image)")
-            box_layout(plan_photo(init_image, request.box), request.prompt, 0, request.font, request.align)
+            plan_photo(init_image, request.box).layouts(request.prompt, [0], request.font, request.align)
             init_image = None  # the picture is written into, not an img2img start
         elif _captions_a_picture(request):
             CaptionedPicture.of(init_image).layouts(request.prompt, [0], request.font)
@@ -144,8 +143,8 @@ class CascadeRenderer:
             return self._render_tween(request, _Listeners([progress]))
         if request.box is not None:
             photo = plan_photo(_open_png(request.init_image_png, "the picture"), request.box)
-            layouts = partial(_box_layouts, photo, request)
-            return self._render_onto_picture(request, _Listeners([progress]), style, photo, layouts, _BoxReader(self.reader, photo))
+            return self._render_onto_picture(request, _Listeners([progress]), style, photo,
+                                             lambda seeds: photo.layouts(request.prompt, seeds, request.font, request.align), _BoxReader(self.reader, photo))
         if _captions_a_picture(request):
             picture = CaptionedPicture.of(_open_png(request.init_image_png, "the picture"))
             return self._render_onto_picture(request, _Listeners([progress]), style, picture, lambda seeds: picture.layouts(request.prompt, seeds, request.font))
@@ -341,11 +340,6 @@ def _check_shared_base_settings(requests: Sequence[RenderRequest]) -> None:
 def _captions_a_picture(request: RenderRequest) -> bool:
     """A meme of the user's own picture: its captions are written over it (generation.captioned_picture)."""
     return request.init_image_png is not None and request.box is None and request.template == "meme" and request.kind == "imagine"
-
-
-def _box_layouts(photo: PhotoPlan, request: RenderRequest, seeds: list[int]) -> list[Layout]:
-    """Each candidate's layout of the prompt in the photo's box, from its own seed."""
-    return [box_layout(photo, request.prompt, seed, request.font, request.align) for seed in seeds]
 
 
 class PictureWriter(Protocol):
