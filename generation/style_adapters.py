@@ -217,22 +217,35 @@ def learn_adapter(
     try:
         trainable = [parameter for parameter in unet.parameters() if parameter.requires_grad]
         optimiser = torch.optim.AdamW(trainable, lr=learning_rate, weight_decay=0.0)
-        average = None
-        for step in range(steps):
-            loss = denoising_loss(unet, scheduler, examples, batch_size, generator)
+
+        def loss() -> torch.Tensor:
+            value = denoising_loss(unet, scheduler, examples, batch_size, generator)
             if priors is not None and prior_weight > 0:
-                loss = loss + prior_weight * denoising_loss(unet, scheduler, priors, batch_size, generator)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            value = loss.item()
-            average = value if average is None else 0.95 * average + 0.05 * value
-            if progress is not None:
-                progress(step + 1, average)
+                value = value + prior_weight * denoising_loss(unet, scheduler, priors, batch_size, generator)
+            return value
+
+        average = optimise(optimiser, steps, loss, progress)
         weights = {key: value.detach().to("cpu", torch.float16).contiguous() for key, value in get_peft_model_state_dict(unet, adapter_name=ADAPTER_NAME).items()}
     finally:
         _remove(unet, flags)
-    return LearnedAdapter(weights, rank, float(average if average is not None else float("nan")))
+    return LearnedAdapter(weights, rank, average)
+
+
+def optimise(
+    optimiser: torch.optim.Optimizer, steps: int, loss: Callable[[], torch.Tensor], progress: Callable[[int, float], None] | None
+) -> float:
+    """`steps` optimiser steps on a fresh `loss()` each; returns the loss's running average (the last
+    steps' level, not one noisy batch), which `progress(step, average)` also gets after every step."""
+    average = float("nan")
+    for step in range(steps):
+        value = loss()
+        optimiser.zero_grad(set_to_none=True)
+        value.backward()
+        optimiser.step()
+        average = value.item() if step == 0 else 0.95 * average + 0.05 * value.item()
+        if progress is not None:
+            progress(step + 1, average)
+    return average
 
 
 def example_maps(unet: GlyphUNet2DModel, glyph: torch.Tensor) -> dict[str, torch.Tensor]:

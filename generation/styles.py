@@ -45,6 +45,7 @@ from generation.style_adapters import (
     denoising_loss,
     example_maps,
     learn_adapter,
+    optimise,
 )
 from generation.tokenizer import STYLE_SLOTS
 from generation.types import MAX_STYLE_EXAMPLES, MIN_STYLE_EXAMPLES
@@ -262,17 +263,10 @@ def learn_style(
     start = table[3:259].mean(dim=0)  # the mean byte: a vector the encoder knows how to read
     vectors = (start[None].repeat(slots, 1) + 0.01 * torch.randn(slots, table.shape[1], generator=generator).to(device)).requires_grad_(True)
     optimiser = torch.optim.Adam([vectors], lr=learning_rate)
-    average = None
-    for step in range(steps):
-        loss = denoising_loss(unet, noise_scheduler, batch, batch_size, generator, style_embeds=vectors[None])
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        value = loss.item()
-        average = value if average is None else 0.95 * average + 0.05 * value
-        if progress is not None:
-            progress(step + 1, average)
-    return StyleTokens(name, vectors.detach().cpu(), palette, model_hash(unet), steps, float(average), transcripts=tuple(transcripts))
+    average = optimise(
+        optimiser, steps, lambda: denoising_loss(unet, noise_scheduler, batch, batch_size, generator, style_embeds=vectors[None]), progress
+    )
+    return StyleTokens(name, vectors.detach().cpu(), palette, model_hash(unet), steps, average, transcripts=tuple(transcripts))
 
 
 def learn_lora_style(
