@@ -127,7 +127,7 @@ class StyleTokens:
         try:
             tensors = load_tensors(data)
             metadata = _metadata(data)
-            transcripts = tuple(json.loads(metadata.get("transcripts", "[]")))
+            transcripts = json.loads(metadata.get("transcripts", "[]"))
         except (SafetensorError, ValueError, json.JSONDecodeError) as error:
             raise UnusableStyleError(f"the style file is not a glyphbot style (corrupt safetensors: {error})") from None
         vectors = tensors.get("base")
@@ -140,7 +140,7 @@ class StyleTokens:
         else:
             known = metadata.get("format") == FILE_FORMAT and (vectors_ok or (vectors is None and adapter is not None)) and (
                 palette_ok or all(colour is None for colour in colours))
-        if not known or not all(isinstance(line, str) for line in transcripts):
+        if not known or not isinstance(transcripts, list) or not all(isinstance(line, str) for line in transcripts):
             raise UnusableStyleError(
                 f"the style file is not a {FILE_FORMAT} file (1 to {STYLE_SLOTS} base vectors or a LoRA adapter, and a palette)"
             )
@@ -149,7 +149,7 @@ class StyleTokens:
         except ValueError:
             raise UnusableStyleError("the style file's steps, loss or rank are not numbers; it was not written by glyphbot") from None
         palette = Palette(*colours) if palette_ok else None
-        return cls(metadata.get("name", ""), vectors, palette, metadata.get("model_hash", ""), steps, loss, adapter, rank, transcripts)
+        return cls(metadata.get("name", ""), vectors, palette, metadata.get("model_hash", ""), steps, loss, adapter, rank, tuple(transcripts))
 
     def check_fits(self, unet: GlyphUNet2DModel) -> None:
         """Refuse a style whose vectors or adapter do not fit this model (learned for another architecture)."""

@@ -183,3 +183,15 @@ def test_the_pipeline_draws_a_lora_style_for_the_call_only(tiny_pipe):
     assert not has_adapter(tiny_pipe.base_unet)
     again = tiny_pipe("AB", seed=4, num_inference_steps=2, sr_num_inference_steps=2, output_type="pt").images
     torch.testing.assert_close(again, plain, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("transcripts", ["5", '"AB"', '{"a": 1}', "[1, 2]", "not json"])
+def test_a_style_file_with_malformed_transcripts_is_a_style_error(tiny_base, transcripts):
+    from safetensors.torch import load, save
+
+    from generation.styles import _metadata
+
+    data = _lora_style(tiny_base).to_bytes()
+    metadata = {**_metadata(data), "transcripts": transcripts}
+    with pytest.raises(UnusableStyleError, match="not a glyphbot-style-2 file|not a glyphbot style"):
+        StyleTokens.from_bytes(save(load(data), metadata=metadata))
