@@ -8,7 +8,12 @@ convolutions, where colour and texture are drawn.
 
 Against forgetting, learning mixes in DreamBooth's prior-preservation loss: before learning, the
 frozen model draws pictures of ordinary transcripts (`draw_prior`); every step then also asks the
-adapted model to reproduce those, so it keeps writing any text, not only the examples' words.
+adapted model to reproduce those, so it keeps writing any text, not only the examples' words. Unlike
+DreamBooth, a style has no identifier word that the prior's prompts leave out: the adapter is simply
+in the model or not. Asked to reproduce the prior pictures whole, it would be pulled back to the
+unstyled colours it exists to change (measured: the colour distance to the examples moved only 30 %
+of the way to palette steering, 52.0 of 67.8 -> 14.9). So the prior term compares only the letters'
+shapes: the fine detail (picture minus its local mean) on the letters' pixels and one around them.
 
 An adapter is applied for one render at a scale (the request's `style_strength`) and removed
 afterwards (`applied_adapter`): the adapter layers are taken out again and the original modules put
@@ -221,7 +226,7 @@ def learn_adapter(
         def loss() -> torch.Tensor:
             value = denoising_loss(unet, scheduler, examples, batch_size, generator)
             if priors is not None and prior_weight > 0:
-                value = value + prior_weight * denoising_loss(unet, scheduler, priors, batch_size, generator)
+                value = value + prior_weight * denoising_loss(unet, scheduler, priors, batch_size, generator, letter_shapes_only=True)
             return value
 
         average = optimise(optimiser, steps, loss, progress)
@@ -258,10 +263,12 @@ def example_maps(unet: GlyphUNet2DModel, glyph: torch.Tensor) -> dict[str, torch
 
 
 def denoising_loss(
-    unet: GlyphUNet2DModel, scheduler, batch: TrainingBatch, batch_size: int, generator: torch.Generator, **extra: torch.Tensor,  # noqa: ANN001
+    unet: GlyphUNet2DModel, scheduler, batch: TrainingBatch, batch_size: int, generator: torch.Generator,  # noqa: ANN001
+    letter_shapes_only: bool = False, **extra: torch.Tensor,
 ) -> torch.Tensor:
     """The base model's training loss on up to `batch_size` random pictures of `batch` at random noise
-    levels; `extra` goes to the U-Net as it is (a style's vectors)."""
+    levels; `extra` goes to the U-Net as it is (a style's vectors). `letter_shapes_only` compares only
+    the fine detail on the letters (see the module's docstring), for a batch with glyph maps."""
     device = batch.pictures.device
     chosen = torch.randperm(batch.pictures.shape[0], generator=generator)[:batch_size].to(device)
     clean = batch.pictures[chosen]
@@ -275,4 +282,18 @@ def denoising_loss(
     ).sample[:, :3]
     prediction = scheduler.config.prediction_type
     target = clean if prediction == "sample" else noise if prediction == "epsilon" else scheduler.get_velocity(clean, noise, timesteps)
+    if letter_shapes_only and "glyph" in batch.maps:
+        return _letter_detail_error(output.float(), target.float(), batch.maps["glyph"][chosen][:, :1].float())
     return F.mse_loss(output.float(), target.float())
+
+
+def _letter_detail_error(output: torch.Tensor, target: torch.Tensor, glyph: torch.Tensor) -> torch.Tensor:
+    """Mean squared error of the pictures' fine detail (each minus its 5x5 local mean: strokes and
+    edges, not colours) on the letters' pixels and one pixel around them."""
+    mask = F.max_pool2d(glyph, 3, stride=1, padding=1)
+
+    def detail(pictures: torch.Tensor) -> torch.Tensor:
+        return pictures - F.avg_pool2d(pictures, 5, stride=1, padding=2, count_include_pad=False)
+
+    error = (detail(output) - detail(target)).pow(2) * mask
+    return error.sum() / (mask.sum() * output.shape[1]).clamp(min=1.0)

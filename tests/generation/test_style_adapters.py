@@ -195,3 +195,19 @@ def test_a_style_file_with_malformed_transcripts_is_a_style_error(tiny_base, tra
     metadata = {**_metadata(data), "transcripts": transcripts}
     with pytest.raises(UnusableStyleError, match="not a glyphbot-style-2 file|not a glyphbot style"):
         StyleTokens.from_bytes(save(load(data), metadata=metadata))
+
+
+def test_the_prior_term_sees_the_letters_shapes_not_their_colours():
+    from generation.style_adapters import _letter_detail_error
+
+    glyph = torch.zeros(1, 1, 16, 16)
+    glyph[..., 6:10, 4:12] = 1.0
+    target = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    recoloured = target + torch.tensor([0.5, -0.3, 0.2])[None, :, None, None]  # another colour, the same shapes
+    assert _letter_detail_error(recoloured, target, glyph) < 1e-10
+    elsewhere = target.clone()
+    elsewhere[..., 0:3, 0:3] = 1.0  # a change far from the letters
+    assert _letter_detail_error(elsewhere, target, glyph) < 1e-10
+    smudged = target.clone()
+    smudged[..., 6:10, 4:12] = target[..., 6:10, 4:12].mean()  # the letters' strokes gone
+    assert _letter_detail_error(smudged, target, glyph) > 1e-3
