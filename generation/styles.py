@@ -1,7 +1,9 @@
-"""Learned styles: a few new "words" for the text encoder, learned from example pictures while every
-weight of the model stays frozen (textual inversion, seeds 001 and 004).
+"""Learned styles, learned from example pictures while every weight of the model stays frozen, one of
+two ways (seeds 001 and 004): LoRA adapters on the base U-Net (generation.style_adapters, the default),
+or a few new "words" for the text encoder (textual inversion, this module). Both are kept in one file
+format (`StyleTokens`), with the examples' palette, transcripts and the hash of the model they fit.
 
-A style is `slots` vectors in the text encoder's input space. At sampling time they take the places
+A vectors style is `slots` vectors in the text encoder's input space. At sampling time they take the places
 of the style placeholders that the tokenizer appends after the text (generation.tokenizer), in the
 conditional branch only, so classifier-free guidance pushes towards the style.
 
@@ -10,7 +12,7 @@ Learning runs the base model's own training objective on the examples: each exam
 taken to be the letters), so what the vectors must explain is what the transcript and the map do
 not: colours, background and texture, not the words. Only the base stage reads the vectors.
 
-Measured on the shipped CPU model: the vectors alone barely move colours (the model learned to take
+Measured on the shipped CPU model: the vectors alone barely move colours (an adapter alone does) (the model learned to take
 its colours from the noise, not from the text), so a style also keeps the examples' palette (the
 letters' and the background's colours) and steers sampling towards it with the same clean-image
 guidance as `--style-image` (generation.guidance). Figures: README, "Styles".
