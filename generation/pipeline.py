@@ -18,7 +18,6 @@ blank map. A candidate whose layout is None is drawn without a map (the original
 from __future__ import annotations
 
 import contextlib
-
 import secrets
 from dataclasses import dataclass
 from pathlib import Path

@@ -45,6 +45,7 @@ TARGET_MODULES = r"^(?!text_encoder\.).*\.(to_q|to_k|to_v|to_out\.0|conv1|conv2)
 DEFAULT_RANK = 4
 DEFAULT_LORA_STEPS = 300
 DEFAULT_PRIOR_COUNT = 8
+DEFAULT_PRIOR_STEPS = 20  # sampler steps for each prior picture, the product's base-stage default
 DEFAULT_PRIOR_WEIGHT = 1.0
 
 
@@ -172,7 +173,7 @@ def draw_prior(
     pipeline,  # noqa: ANN001  GlyphCascadePipeline
     count: int = DEFAULT_PRIOR_COUNT,
     seed: int = 0,
-    steps: int = 20,
+    steps: int = DEFAULT_PRIOR_STEPS,
     progress: Callable[[int], None] | None = None,
 ) -> PriorSet:
     """The frozen base model's pictures of `count` ordinary transcripts (one batch, `steps` sampler

@@ -87,10 +87,12 @@ def learn(
     texts = [path.with_suffix(".txt") for path in images]
     transcripts = [beside.read_text(encoding="utf-8").strip() if beside.is_file() else None for beside in texts]
     examples = _examples(settings, pictures, transcripts, [str(path) for path in images])
-    options = _Options(method, steps, rank, prior_weight, threads)
-    style, seconds = _learn_with_progress(shipped.base, name, examples, options)
+    options = _Options(method, steps, rank, prior_weight)
+    style, seconds = _learn_with_progress(_load_base(shipped.base, threads), name, examples, options)
+    from storage.facade import open_storage
+
     with reported_errors():
-        record, file = _store(settings, style, pictures, replace)
+        record, file = _store(open_storage(settings), style, pictures, replace)
     typer.echo(json.dumps({
         "style": record.name, "method": style.method, "examples": len(examples), "steps": style.steps,
         "loss": round(style.loss, 5), "seconds": round(seconds, 1), "transcripts": list(style.transcripts),
@@ -123,11 +125,11 @@ def relearn(
         records = storage.styles.list() if every else [storage.styles.get(name)]
     from PIL import Image
 
-    from generation.pipeline import GlyphCascadePipeline
     from generation.style_adapters import DEFAULT_PRIOR_WEIGHT, DEFAULT_RANK
     from generation.styles import model_hash
 
-    current = model_hash(GlyphCascadePipeline.from_checkpoints(shipped.base, None).base_unet)
+    pipeline = _load_base(shipped.base, threads)  # one load for every style: learning leaves the model as it was
+    current = model_hash(pipeline.base_unet)
     stale = [record for record in records if not every or record.model_hash != current]
     if not stale:
         typer.echo(f"every style was learned on the shipped base model ({current}); nothing to learn again")
@@ -138,10 +140,10 @@ def relearn(
         old = _readable_style(storage, record.name)
         transcripts = list(old.transcripts) if old is not None and len(old.transcripts) == len(pictures) else [None] * len(pictures)
         examples = _examples(settings, pictures, transcripts, [f"{digest[:12]} (stored)" for digest in record.example_hashes])
-        options = _Options(record.method, record.steps, old.rank if old is not None and old.rank else DEFAULT_RANK, DEFAULT_PRIOR_WEIGHT, threads)
-        style, seconds = _learn_with_progress(shipped.base, record.name, examples, options)
+        options = _Options(record.method, record.steps, old.rank if old is not None and old.rank else DEFAULT_RANK, DEFAULT_PRIOR_WEIGHT)
+        style, seconds = _learn_with_progress(pipeline, record.name, examples, options)
         with reported_errors():
-            _store(settings, style, pictures, replace=True, creator=record.creator)
+            _store(storage, style, pictures, replace=True, creator=record.creator)
         typer.echo(f"learned {record.name!r} again ({style.method}, {style.steps} steps, {seconds:.0f} s) on base model {style.model_hash}")
 
 
@@ -153,7 +155,6 @@ class _Options:
     steps: int | None
     rank: int
     prior_weight: float
-    threads: int | None
 
 
 def _examples(settings: Settings, pictures: list[Image.Image], transcripts: list[str | None], labels: list[str]) -> list[StyleExample]:
@@ -180,19 +181,26 @@ def _examples(settings: Settings, pictures: list[Image.Image], transcripts: list
     return examples
 
 
-def _learn_with_progress(base_dir: Path, name: str, examples: list[StyleExample], options: _Options) -> tuple[StyleTokens, float]:
-    """Load the base model, learn the style with a progress bar (the prior pictures first, for LoRA)."""
+def _load_base(base_dir: Path, threads: int | None):  # noqa: ANN202  GlyphCascadePipeline (torch is imported here, not at start)
+    """The base stage a style is learned for, on `threads` CPU threads (default: torch's)."""
     import torch
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from generation.pipeline import GlyphCascadePipeline
-    from generation.style_adapters import DEFAULT_PRIOR_COUNT, draw_prior
-    from generation.styles import DEFAULT_STEPS, UnusableStyleError, learn_lora_style, learn_style
 
-    if options.threads:
-        torch.set_num_threads(options.threads)
+    if threads:
+        torch.set_num_threads(threads)
     pipeline = GlyphCascadePipeline.from_checkpoints(base_dir, None)
     pipeline.set_progress_bar_config(disable=True)
+    return pipeline
+
+
+def _learn_with_progress(pipeline, name: str, examples: list[StyleExample], options: _Options) -> tuple[StyleTokens, float]:  # noqa: ANN001
+    """Learn the style on the loaded base `pipeline` with a progress bar (the prior pictures first, for LoRA)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from generation.style_adapters import DEFAULT_PRIOR_COUNT, DEFAULT_PRIOR_STEPS, draw_prior
+    from generation.styles import DEFAULT_STEPS, UnusableStyleError, learn_lora_style, learn_style
+
     steps = options.steps or DEFAULT_STEPS
     unet, scheduler, tokenizer = pipeline.base_unet, pipeline.base_scheduler, pipeline.tokenizer
     started = time.perf_counter()
@@ -209,7 +217,7 @@ def _learn_with_progress(base_dir: Path, name: str, examples: list[StyleExample]
             else:
                 prior = None
                 if options.prior_weight > 0:
-                    drawing = bar.add_task(f"drawing {DEFAULT_PRIOR_COUNT} prior pictures", total=20, loss="")
+                    drawing = bar.add_task(f"drawing {DEFAULT_PRIOR_COUNT} prior pictures", total=DEFAULT_PRIOR_STEPS, loss="")
                     prior = draw_prior(pipeline, progress=lambda step: bar.update(drawing, completed=step))
                 style = learn_lora_style(name, unet, scheduler, tokenizer, examples, prior, steps=steps, rank=options.rank,
                                          prior_weight=options.prior_weight, progress=report)
@@ -230,11 +238,9 @@ def _readable_style(storage, name: str) -> StyleTokens | None:  # noqa: ANN001  
         return None
 
 
-def _store(settings: Settings, style: StyleTokens, pictures: list[Image.Image], replace: bool, creator: str | None = None):  # noqa: ANN202
-    """Keep the examples and the style; the style's record and the path of its file."""
-    from storage.facade import open_storage
-
-    storage = open_storage(settings)
+def _store(storage, style: StyleTokens, pictures: list[Image.Image], replace: bool, creator: str | None = None):  # noqa: ANN001, ANN202
+    """Keep the examples and the style in `storage` (storage.facade.Storage); the style's record and the
+    path of its file."""
     hashes = [storage.images.put(png_bytes(picture)) for picture in pictures]
     record = storage.styles.add(
         style.name, creator or getpass.getuser(), hashes, style.steps, style.loss, style.to_bytes(), style.model_hash,
