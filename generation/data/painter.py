@@ -23,6 +23,10 @@ from generation.layout import SUPERSAMPLE, PageLayout, Region, TextBlock
 
 Colour = tuple[int, int, int]
 _QUIET_ROLES = ("handle", "time", "author")
+# The sender's own chat bubbles, as messaging apps colour them (a blue, a green, a violet), all dark
+# enough for white letters. A random hue per picture left the model no colour to learn: the
+# 2026-12-07d weights drew the right-hand bubbles pale, their letters smeared.
+OWN_BUBBLE_COLOURS: tuple[Colour, ...] = ((10, 132, 255), (38, 160, 72), (124, 72, 230))
 
 
 def _lightness(colour: Colour) -> float:
@@ -43,7 +47,9 @@ def _surface_colour(rng: random.Random, template: str, region: Region, dark_them
         return (21, 32, 43) if dark_theme and rng.random() < 0.5 else (0, 0, 0) if dark_theme else (255, 255, 255)
     if template == "chat":
         mine = (region.box[0] + region.box[2]) / 2 > 0.5
-        return random_colour(rng, rng.uniform(0.4, 0.55), rng.uniform(0.6, 0.9)) if mine else random_colour(rng, rng.uniform(0.88, 0.95), rng.uniform(0.0, 0.1))
+        if mine:
+            return tuple(min(255, max(0, value + rng.randint(-12, 12))) for value in rng.choice(OWN_BUBBLE_COLOURS))  # type: ignore[return-value]
+        return random_colour(rng, rng.uniform(0.88, 0.95), rng.uniform(0.0, 0.1))
     if template == "meme":
         return (255, 255, 255)
     if template in ("page", "notice"):
