@@ -21,7 +21,7 @@ import contextlib
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -414,11 +414,15 @@ class GlyphCascadePipeline(DiffusionPipeline):
         tokens = self.tokenizer(list(blend_prompts)).to(self._execution_device)
         return TextBlend(tokens.input_ids, tokens.attention_mask, tokens.line_ids, torch.tensor(list(weights), device=self._execution_device))
 
-    def styled(self, style: StyleTokens | None, strength: float) -> contextlib.AbstractContextManager[None]:
-        """A block in which the base model draws with `style`'s LoRA adapter at `strength` (a vectors style
-        or none changes nothing); the base model is exactly as before after it, however the block ends.
-        Only the base stage is adapted: the SR stage keeps the colours and texture it is given."""
-        return contextlib.nullcontext() if style is None else style.applied(self.base_unet, strength)
+    @contextlib.contextmanager
+    def styled(self, style: StyleTokens | None, strength: float) -> Iterator[None]:
+        """A block in which both stages draw with `style`'s LoRA adapters at `strength` (a vectors style
+        or none changes nothing); both models are exactly as before after it, however the block ends."""
+        with contextlib.ExitStack() as stack:
+            for unet in (self.base_unet, self.sr_unet):
+                if style is not None and unet is not None:
+                    stack.enter_context(style.applied(unet, strength))
+            yield
 
     def colour_guidance(
         self, reference: Image.Image | Palette, layouts: Sequence[Layout | None], size: int, strength: float

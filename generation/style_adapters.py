@@ -19,11 +19,20 @@ An adapter is applied for one render at a scale (the request's `style_strength`)
 afterwards (`applied_adapter`): the adapter layers are taken out again and the original modules put
 back, so nothing of one job's style can reach the next job of a long-running worker, even when the
 render fails half-way. `peft` does the low-rank layers, as it does for diffusers.
+
+The SR stage gets adapters too, because texture (a board's grain, paper fibres) is 256 px detail that
+only the SR stage draws: base adapters alone moved the colours but left the texture where it was
+(measured, README "Styles"). They go on the decoder's two finest levels only, where fine detail is
+drawn: there a learning step costs about a tenth of one with adapters throughout the SR U-Net (the
+gradient stops at the first adapted layer), so learning still fits a few minutes on a CPU. Its prior
+needs no sampling: given a picture's low-res version, the SR model's own output is that picture, so
+the data engine's pictures of ordinary transcripts (`engine_prior`) stand in for the frozen model's.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import random
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -42,8 +51,10 @@ ADAPTER_NAME = "glyphbot_style"
 # The U-Net's attention projections and its residual blocks' convolutions; never the text encoder
 # (the words must stay the words) and never the first and last convolutions (the glyph map's inputs).
 TARGET_MODULES = r"^(?!text_encoder\.).*\.(to_q|to_k|to_v|to_out\.0|conv1|conv2)$"
+SR_FINEST_LEVELS = 2  # the SR U-Net's decoder levels that get adapters, counted from the finest
 DEFAULT_RANK = 4
 DEFAULT_LORA_STEPS = 300
+DEFAULT_SR_LORA_STEPS = 100
 DEFAULT_PRIOR_COUNT = 8
 DEFAULT_PRIOR_STEPS = 20  # sampler steps for each prior picture, the product's base-stage default
 DEFAULT_PRIOR_WEIGHT = 1.0
@@ -66,11 +77,13 @@ class PriorSet:
 
 @dataclass(frozen=True)
 class TrainingBatch:
-    """Pictures to denoise with what conditions them: tokenized transcripts and the U-Net's map inputs."""
+    """Pictures to denoise with what conditions them: tokenized transcripts and the U-Net's map inputs;
+    for an SR model, the side of the low-res pictures it upscales (the base model's)."""
 
     pictures: torch.Tensor
     tokens: object  # generation.tokenizer.TokenizedBatch
     maps: dict[str, torch.Tensor]
+    low_res_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -82,9 +95,19 @@ class LearnedAdapter:
     loss: float
 
 
-def lora_config(rank: int) -> LoraConfig:
-    """The one adapter configuration: rank `rank`, alpha = rank (scale 1 at strength 1)."""
-    return LoraConfig(r=rank, lora_alpha=rank, target_modules=TARGET_MODULES, init_lora_weights=True, lora_dropout=0.0)
+def target_modules(unet: GlyphUNet2DModel) -> str:
+    """The layers a style adapts in `unet` (a pattern of module names): the base model's attention
+    projections and residual convolutions; an SR model's residual convolutions of its finest decoder levels."""
+    if not unet.is_super_resolution:
+        return TARGET_MODULES
+    levels = len(unet.config.block_out_channels)
+    finest = "|".join(str(index) for index in range(max(0, levels - SR_FINEST_LEVELS), levels))
+    return rf"^up_levels\.({finest})\..*\.(conv1|conv2)$"
+
+
+def lora_config(rank: int, targets: str) -> LoraConfig:
+    """An adapter of rank `rank` on the modules `targets` names, alpha = rank (scale 1 at strength 1)."""
+    return LoraConfig(r=rank, lora_alpha=rank, target_modules=targets, init_lora_weights=True, lora_dropout=0.0)
 
 
 def has_adapter(unet: torch.nn.Module) -> bool:
@@ -95,7 +118,7 @@ def has_adapter(unet: torch.nn.Module) -> bool:
 def expected_shapes(unet: GlyphUNet2DModel, rank: int) -> dict[str, tuple[int, ...]]:
     """The adapter weights' names and shapes for `unet` at `rank`, as peft names them; a style file's
     adapter must have exactly these."""
-    pattern = re.compile(TARGET_MODULES)
+    pattern = re.compile(target_modules(unet))
     shapes: dict[str, tuple[int, ...]] = {}
     for name, module in unet.named_modules():
         if not pattern.match(name):
@@ -126,7 +149,7 @@ def _inject(unet: GlyphUNet2DModel, rank: int) -> dict[str, bool]:
     """Put fresh adapter layers into `unet`; returns every original parameter's requires_grad, which
     peft turns off and `_remove` puts back."""
     flags = {name: parameter.requires_grad for name, parameter in unet.named_parameters()}
-    inject_adapter_in_model(lora_config(rank), unet, adapter_name=ADAPTER_NAME)
+    inject_adapter_in_model(lora_config(rank, target_modules(unet)), unet, adapter_name=ADAPTER_NAME)
     return flags
 
 
@@ -190,6 +213,19 @@ def draw_prior(
     return PriorSet(pictures.detach(), tuple(transcripts), pipeline.layout_inputs(pipeline.base_unet, layouts))
 
 
+def engine_prior(unet: GlyphUNet2DModel, count: int = DEFAULT_PRIOR_COUNT, seed: int = 0, template_share: float = 0.4) -> PriorSet:
+    """The SR stage's prior: the data engine's pictures of `count` ordinary transcripts (cards and, for
+    `template_share` of them, templates, as in training) at `unet`'s size, with their maps."""
+    from generation.data.datasets import SyntheticTextDataset  # the fonts and scenes, only when an SR style is learned
+
+    engine = SyntheticTextDataset(unet.config.sample_size, TextSamplerConfig(max_line_chars=24), seed=seed, template_share=template_share)
+    drawn = list(itertools.islice(iter(engine), count))
+    maps = {"glyph": torch.stack([example.glyph for example in drawn]).expand(-1, unet.config.glyph_channels, -1, -1)}
+    if unet.config.region_channels:
+        maps["region"] = torch.stack([example.region for example in drawn]).expand(-1, unet.config.region_channels, -1, -1)
+    return PriorSet(torch.stack([example.pixels for example in drawn]), tuple(example.text for example in drawn), maps)
+
+
 def learn_adapter(
     unet: GlyphUNet2DModel,
     scheduler,  # noqa: ANN001  the base's DDPMScheduler (training noise schedule)
@@ -205,16 +241,20 @@ def learn_adapter(
     prior_weight: float = DEFAULT_PRIOR_WEIGHT,
     seed: int = 0,
     progress: Callable[[int, float], None] | None = None,
+    low_res_size: int | None = None,
 ) -> LearnedAdapter:
-    """Train an adapter on the base model's own objective: denoise the examples (`pictures`, (n, 3, S, S)
-    in [-1, 1], given their `transcripts` and estimated glyph `maps`) at random noise levels; with a
-    `prior`, add `prior_weight` times the same loss on the frozen model's own pictures.
+    """Train an adapter on the model's own objective: denoise the examples (`pictures`, (n, 3, S, S)
+    in [-1, 1], given their `transcripts` and estimated glyph `maps`; an SR model also their
+    `low_res_size` versions) at random noise levels; with a `prior`, add `prior_weight` times the loss
+    on the letters' shapes of the prior's pictures.
     Only the adapter learns; the model is exactly as before afterwards. `progress(step, loss)` after every step."""
+    if unet.is_super_resolution and not low_res_size:
+        raise ValueError("an SR model's adapter needs low_res_size (the base model's side)")
     device = unet.device
     generator = torch.Generator("cpu").manual_seed(seed)
-    examples = TrainingBatch(pictures.to(device), tokenizer(list(transcripts)).to(device), example_maps(unet, maps.to(device)))
+    examples = TrainingBatch(pictures.to(device), tokenizer(list(transcripts)).to(device), example_maps(unet, maps.to(device)), low_res_size)
     priors = None if prior is None else TrainingBatch(
-        prior.pictures.to(device), tokenizer(list(prior.transcripts)).to(device), {k: v.to(device) for k, v in prior.maps.items()}
+        prior.pictures.to(device), tokenizer(list(prior.transcripts)).to(device), {k: v.to(device) for k, v in prior.maps.items()}, low_res_size
     )
     unet.eval()
     with torch.random.fork_rng(devices=[]):  # the adapters' random start, without touching the process's generator
@@ -267,15 +307,20 @@ def denoising_loss(
     unet: GlyphUNet2DModel, scheduler, batch: TrainingBatch, batch_size: int, generator: torch.Generator,  # noqa: ANN001
     letter_shapes_only: bool = False, **extra: torch.Tensor,
 ) -> torch.Tensor:
-    """The base model's training loss on up to `batch_size` random pictures of `batch` at random noise
+    """The model's training loss on up to `batch_size` random pictures of `batch` at random noise
     levels; `extra` goes to the U-Net as it is (a style's vectors). `letter_shapes_only` compares only
-    the fine detail on the letters (see the module's docstring), for a batch with glyph maps."""
+    the fine detail on the letters (see the module's docstring), for a batch with glyph maps. An SR
+    model upscales each picture's area-downsampled version, noised at a random augmentation level, as in training."""
     device = batch.pictures.device
     chosen = torch.randperm(batch.pictures.shape[0], generator=generator)[:batch_size].to(device)
     clean = batch.pictures[chosen]
     noise = torch.randn(clean.shape, generator=generator).to(device)
     timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(chosen),), generator=generator).to(device)
     noisy = scheduler.add_noise(clean, noise, timesteps)
+    if unet.is_super_resolution:
+        low = F.interpolate(clean, size=(batch.low_res_size,) * 2, mode="area")
+        levels = torch.randint(0, unet.config.max_noise_level + 1, (len(chosen),), generator=generator).to(device)
+        extra = {**extra, "low_res": scheduler.add_noise(low, torch.randn(low.shape, generator=generator).to(device), levels), "noise_level": levels}
     tokens = batch.tokens
     output = unet(
         noisy, timesteps, tokens.input_ids[chosen], tokens.attention_mask[chosen], tokens.line_ids[chosen],

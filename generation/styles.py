@@ -1,6 +1,7 @@
 """Learned styles, learned from example pictures while every weight of the model stays frozen, one of
 two ways (seeds 001 and 004): LoRA adapters on the base U-Net (generation.style_adapters, the default),
-or a few new "words" for the text encoder (textual inversion, this module). Both are kept in one file
+or a few new "words" for the text encoder (textual inversion, this module). A LoRA style adapts the SR
+stage too, where texture is drawn. Both are kept in one file
 format (`StyleTokens`), with the examples' palette, transcripts and the hash of the model they fit.
 
 A vectors style is `slots` vectors in the text encoder's input space. At sampling time they take the places
@@ -39,6 +40,7 @@ from generation.style_adapters import (
     DEFAULT_LORA_STEPS,
     DEFAULT_PRIOR_WEIGHT,
     DEFAULT_RANK,
+    DEFAULT_SR_LORA_STEPS,
     AdapterMismatchError,
     PriorSet,
     TrainingBatch,
@@ -78,8 +80,9 @@ class StyleExample:
 @dataclass(frozen=True)
 class StyleTokens:
     """A learned style, as its file holds it: textual-inversion vectors (slots, text width) or LoRA
-    adapter weights (generation.style_adapters), the examples' palette that sampling steers towards,
-    the hash of the base model it was learned on, and the examples' transcripts (to learn it again)."""
+    adapter weights (generation.style_adapters) for the base and, when learned, the SR stage, the
+    examples' palette that sampling steers towards, the hash of the models it was learned on (the base,
+    and the SR model too for a style that adapts it), and the examples' transcripts (to learn it again)."""
 
     name: str
     vectors: torch.Tensor | None
@@ -90,6 +93,8 @@ class StyleTokens:
     adapter: dict[str, torch.Tensor] | None = None
     rank: int = 0
     transcripts: tuple[str, ...] = ()
+    sr_adapter: dict[str, torch.Tensor] | None = None
+    sr_steps: int = 0
 
     @property
     def method(self) -> str:
@@ -105,21 +110,25 @@ class StyleTokens:
         return replace(self, palette=None)
 
     def applied(self, unet: GlyphUNet2DModel, strength: float) -> contextlib.AbstractContextManager[None]:
-        """A block inside which `unet` draws with this style's adapter at `strength` (nothing for vectors);
-        `unet` is exactly as before after it, however the block ends."""
-        if self.adapter is None:
+        """A block inside which `unet` (the base or the SR model) draws with this style's adapter for its
+        stage at `strength` (nothing for vectors, or a stage without one); `unet` is exactly as before
+        after it, however the block ends."""
+        weights = self.sr_adapter if unet.is_super_resolution else self.adapter
+        if weights is None:
             return contextlib.nullcontext()
-        return applied_adapter(unet, self.adapter, self.rank, strength)
+        return applied_adapter(unet, weights, self.rank, strength)
 
     def to_bytes(self) -> bytes:
         metadata = {
             "format": FILE_FORMAT, "name": self.name, "method": self.method, "model_hash": self.model_hash, "steps": str(self.steps),
             "loss": repr(self.loss), "rank": str(self.rank), "transcripts": json.dumps(list(self.transcripts)),
+            "sr_steps": str(self.sr_steps),
         }
         tensors = {} if self.vectors is None else {"base": self.vectors.detach().float().contiguous().cpu()}
         if self.palette is not None:
             tensors.update({f"palette.{name}": getattr(self.palette, name).float().contiguous().cpu() for name in _PALETTE_FIELDS})
         tensors.update({f"{_ADAPTER_PREFIX}{key}": value.detach().contiguous().cpu() for key, value in (self.adapter or {}).items()})
+        tensors.update({f"{_SR_ADAPTER_PREFIX}{key}": value.detach().contiguous().cpu() for key, value in (self.sr_adapter or {}).items()})
         return save_tensors(tensors, metadata=metadata)
 
     @classmethod
@@ -135,26 +144,29 @@ class StyleTokens:
         vectors = tensors.get("base")
         colours = [tensors.get(f"palette.{name}") for name in _PALETTE_FIELDS]
         adapter = {key[len(_ADAPTER_PREFIX):]: value for key, value in tensors.items() if key.startswith(_ADAPTER_PREFIX)} or None
+        sr_adapter = {key[len(_SR_ADAPTER_PREFIX):]: value for key, value in tensors.items() if key.startswith(_SR_ADAPTER_PREFIX)} or None
         vectors_ok = vectors is not None and vectors.ndim == 2 and 1 <= vectors.shape[0] <= STYLE_SLOTS
         palette_ok = all(colour is not None and colour.shape == (3,) for colour in colours)
         if metadata.get("format") == _VECTORS_FORMAT:
-            adapter, known = None, vectors_ok and palette_ok
+            adapter, sr_adapter, known = None, None, vectors_ok and palette_ok
         else:
             known = metadata.get("format") == FILE_FORMAT and (vectors_ok or (vectors is None and adapter is not None)) and (
-                palette_ok or all(colour is None for colour in colours))
+                palette_ok or all(colour is None for colour in colours)) and (sr_adapter is None or adapter is not None)
         if not known or not isinstance(transcripts, list) or not all(isinstance(line, str) for line in transcripts):
             raise UnusableStyleError(
                 f"the style file is not a {FILE_FORMAT} file (1 to {STYLE_SLOTS} base vectors or a LoRA adapter, and a palette)"
             )
         try:
             steps, loss, rank = int(metadata.get("steps", 0)), float(metadata.get("loss", "nan")), int(metadata.get("rank", 0))
+            sr_steps = int(metadata.get("sr_steps", 0))
         except ValueError:
             raise UnusableStyleError("the style file's steps, loss or rank are not numbers; it was not written by glyphbot") from None
         palette = Palette(*colours) if palette_ok else None
-        return cls(metadata.get("name", ""), vectors, palette, metadata.get("model_hash", ""), steps, loss, adapter, rank, tuple(transcripts))
+        return cls(metadata.get("name", ""), vectors, palette, metadata.get("model_hash", ""), steps, loss, adapter, rank, tuple(transcripts),
+                   sr_adapter, sr_steps)
 
-    def check_fits(self, unet: GlyphUNet2DModel) -> None:
-        """Refuse a style whose vectors or adapter do not fit this model (learned for another architecture)."""
+    def check_fits(self, unet: GlyphUNet2DModel, sr_unet: GlyphUNet2DModel | None = None) -> None:
+        """Refuse a style whose vectors or adapters do not fit these models (learned for another architecture)."""
         again = f"learn it again (`glyphbot style relearn {self.name}`)"
         width = unet.text_encoder.transformer.embed_tokens.embedding_dim
         if self.vectors is not None and self.vectors.shape[1] != width:
@@ -162,24 +174,31 @@ class StyleTokens:
                 f"style {self.name!r} has {self.vectors.shape[1]}-wide vectors, but this base model's text encoder is "
                 f"{width} wide: it was learned for another model; {again}"
             )
-        if self.adapter is not None:
+        adapters = [(unet, self.adapter), (sr_unet, self.sr_adapter if sr_unet is not None else None)]
+        for model, weights in adapters:
+            if weights is None:
+                continue
             try:
-                check_adapter(unet, self.adapter, self.rank)
+                check_adapter(model, weights, self.rank)
             except AdapterMismatchError as error:
                 raise UnusableStyleError(f"style {self.name!r}: {error}; it was learned for another model; {again}") from None
 
-    def check_current(self, base_hash: str) -> None:
-        """Refuse a style learned on another base model than the one with hash `base_hash`: its vectors or
-        adapter were fitted to weights that are gone, so it would be silently misapplied."""
-        if self.model_hash != base_hash:
+    def check_current(self, hashes: Callable[[bool], str]) -> None:
+        """Refuse a style learned on other models than these: its vectors or adapters were fitted to
+        weights that are gone, so it would be silently misapplied. `hashes(with_sr)` is the models'
+        `model_hash`: the base model's alone, or with the SR model's for a style that adapts both."""
+        current = hashes(self.sr_adapter is not None)
+        if self.model_hash != current:
+            models = "other base and SR models" if self.sr_adapter is not None else "another base model"
             raise UnusableStyleError(
-                f"style {self.name!r} was learned on another base model ({self.model_hash}; this one is {base_hash}): "
+                f"style {self.name!r} was learned on {models} ({self.model_hash}; the current ones are {current}): "
                 f"learn it again with `glyphbot style relearn {self.name}`"
             )
 
 
 _PALETTE_FIELDS = ("text_mean", "text_std", "background_mean", "background_std")
 _ADAPTER_PREFIX = "adapter."
+_SR_ADAPTER_PREFIX = "sr_adapter."
 
 
 def _metadata(data: bytes) -> dict[str, str]:
@@ -188,12 +207,14 @@ def _metadata(data: bytes) -> dict[str, str]:
     return json.loads(data[8 : 8 + length]).get("__metadata__", {})
 
 
-def model_hash(unet: GlyphUNet2DModel) -> str:
-    """A short fingerprint of a model's weights: a style records which base it was learned on."""
+def model_hash(unet: GlyphUNet2DModel, *more: GlyphUNet2DModel) -> str:
+    """A short fingerprint of the models' weights: a style records which models it was learned on (the
+    base; the base and the SR model for a style that adapts both)."""
     digest = hashlib.sha256()
-    for name, tensor in sorted(unet.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().float().cpu().numpy().tobytes())
+    for model in (unet, *more):
+        for name, tensor in sorted(model.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().float().cpu().numpy().tobytes())
     return digest.hexdigest()[:16]
 
 
@@ -271,6 +292,18 @@ def learn_style(
     return StyleTokens(name, vectors.detach().cpu(), palette, model_hash(unet), steps, average, transcripts=tuple(transcripts))
 
 
+@dataclass(frozen=True)
+class SuperResolutionPlan:
+    """How a LoRA style adapts the SR stage as well: its model and noise schedule, its prior (the data
+    engine's pictures, generation.style_adapters.engine_prior; None: no prior loss) and its steps."""
+
+    unet: GlyphUNet2DModel
+    noise_scheduler: object  # the SR model's DDPMScheduler
+    prior: PriorSet | None
+    steps: int = DEFAULT_SR_LORA_STEPS
+    progress: Callable[[int, float], None] | None = None
+
+
 def learn_lora_style(
     name: str,
     unet: GlyphUNet2DModel,
@@ -283,16 +316,28 @@ def learn_lora_style(
     prior_weight: float = DEFAULT_PRIOR_WEIGHT,
     seed: int = 0,
     progress: Callable[[int, float], None] | None = None,
+    sr: SuperResolutionPlan | None = None,
 ) -> StyleTokens:
-    """Learn a LoRA adapter of the base model from the examples (generation.style_adapters), with the
-    prior-preservation loss on `prior` (the frozen model's own pictures; None learns without it)."""
+    """Learn LoRA adapters from the examples (generation.style_adapters): the base model's, with the
+    prior-preservation loss on `prior` (the frozen model's own pictures; None learns without it), then,
+    with an `sr` plan, the SR model's from the same examples at its size."""
     check_examples(examples)
     if steps < 1:
         raise UnusableStyleError(f"steps must be at least 1, got {steps}")
+    if sr is not None and sr.steps < 1:
+        raise UnusableStyleError(f"SR steps must be at least 1, got {sr.steps} (learn no SR adapter instead)")
     if not 1 <= rank <= MAX_RANK:
         raise UnusableStyleError(f"a LoRA style's rank is 1 to {MAX_RANK}; got {rank}")
     pictures, maps, palette = example_tensors(examples, unet.config.sample_size)
     transcripts = tuple(example.transcript for example in examples)
     learned = learn_adapter(unet, noise_scheduler, tokenizer, pictures, maps, transcripts, prior, steps=steps, rank=rank, prior_weight=prior_weight,
                             seed=seed, progress=progress)
-    return StyleTokens(name, None, palette, model_hash(unet), steps, learned.loss, learned.weights, rank, transcripts)
+    style = StyleTokens(name, None, palette, model_hash(unet), steps, learned.loss, learned.weights, rank, transcripts)
+    if sr is None:
+        return style
+    sr_pictures, sr_maps, _ = example_tensors(examples, sr.unet.config.sample_size)
+    sr_learned = learn_adapter(
+        sr.unet, sr.noise_scheduler, tokenizer, sr_pictures, sr_maps, transcripts, sr.prior, steps=sr.steps, rank=rank,
+        prior_weight=prior_weight, seed=seed, progress=sr.progress, low_res_size=unet.config.sample_size,
+    )
+    return replace(style, sr_adapter=sr_learned.weights, sr_steps=sr.steps, model_hash=model_hash(unet, sr.unet))

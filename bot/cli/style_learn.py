@@ -41,12 +41,13 @@ def learn(
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Optimiser steps (default: 300 for either method)."),
     rank: int = typer.Option(4, "--rank", min=1, max=64, help="lora: the adapters' rank."),
     prior_weight: float = typer.Option(1.0, "--prior-weight", min=0.0, help="lora: weight of the prior-preservation loss (0: none)."),
+    sr_steps: int = typer.Option(100, "--sr-steps", min=0, help="lora: steps for the SR stage's adapters, where texture is drawn (0: none)."),
     replace: bool = typer.Option(False, "--replace", help="Learn again over an existing style of this name."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch (default: all cores)."),
-    checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="Folder with the base/ checkpoint the style is for."),
+    checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="Folder with the base/ and sr/ checkpoints the style is for."),
 ) -> None:
-    """Learn a style from example pictures: LoRA adapters (the default) or a few input vectors of the text
-    encoder, and the examples' palette that sampling steers towards."""
+    """Learn a style from example pictures: LoRA adapters on both stages (the default) or a few input
+    vectors of the text encoder, and the examples' palette that sampling steers towards."""
     from config.settings import SettingsError, load_settings
     from generation.checkpoints import CheckpointMissingError, locate_checkpoints
     from storage.errors import InvalidJob, StyleNotFound
@@ -87,24 +88,24 @@ def learn(
     texts = [path.with_suffix(".txt") for path in images]
     transcripts = [beside.read_text(encoding="utf-8").strip() if beside.is_file() else None for beside in texts]
     examples = _examples(settings, pictures, transcripts, [str(path) for path in images])
-    options = _Options(method, steps, rank, prior_weight)
-    style, seconds = _learn_with_progress(_load_base(shipped.base, threads), name, examples, options)
+    options = _Options(method, steps, rank, prior_weight, sr_steps)
+    style, seconds = _learn_with_progress(_load_models(shipped, threads), name, examples, options)
     from storage.facade import open_storage
 
     with reported_errors():
         record, file = _store(open_storage(settings), style, pictures, replace)
     typer.echo(json.dumps({
         "style": record.name, "method": style.method, "examples": len(examples), "steps": style.steps,
-        "loss": round(style.loss, 5), "seconds": round(seconds, 1), "transcripts": list(style.transcripts),
+        "sr_steps": style.sr_steps, "loss": round(style.loss, 5), "seconds": round(seconds, 1), "transcripts": list(style.transcripts),
         "file": str(file), "file_bytes": file.stat().st_size,
     }, indent=2))
 
 
 def relearn(
     name: Optional[str] = typer.Argument(None, help="The style to learn again (or --all)."),
-    every: bool = typer.Option(False, "--all", help="Every style learned on another base model than the shipped one."),
+    every: bool = typer.Option(False, "--all", help="Every style learned on other models than the shipped ones."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch (default: all cores)."),
-    checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="Folder with the base/ checkpoint the style is for."),
+    checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="Folder with the base/ and sr/ checkpoints the style is for."),
 ) -> None:
     """Learn a style again on the shipped model from its stored examples, with its method and steps
     (a style learned on another model is refused by the workers until then)."""
@@ -128,11 +129,12 @@ def relearn(
     from generation.style_adapters import DEFAULT_PRIOR_WEIGHT, DEFAULT_RANK
     from generation.styles import model_hash
 
-    pipeline = _load_base(shipped.base, threads)  # one load for every style: learning leaves the model as it was
-    current = model_hash(pipeline.base_unet)
-    stale = [record for record in records if not every or record.model_hash != current]
+    pipeline = _load_models(shipped, threads)  # one load for every style: learning leaves the models as they were
+    # A style records the base model's hash, or the base and SR models' for one that adapts both.
+    current = {model_hash(pipeline.base_unet), *([model_hash(pipeline.base_unet, pipeline.sr_unet)] if pipeline.sr_unet is not None else [])}
+    stale = [record for record in records if not every or record.model_hash not in current]
     if not stale:
-        typer.echo(f"every style was learned on the shipped base model ({current}); nothing to learn again")
+        typer.echo("every style was learned on the shipped models; nothing to learn again")
         return
     for record in stale:
         with reported_errors():
@@ -140,21 +142,23 @@ def relearn(
         old = _readable_style(storage, record.name)
         transcripts = list(old.transcripts) if old is not None and len(old.transcripts) == len(pictures) else [None] * len(pictures)
         examples = _examples(settings, pictures, transcripts, [f"{digest[:12]} (stored)" for digest in record.example_hashes])
-        options = _Options(record.method, record.steps, old.rank if old is not None and old.rank else DEFAULT_RANK, DEFAULT_PRIOR_WEIGHT)
+        options = _Options(record.method, record.steps, old.rank if old is not None and old.rank else DEFAULT_RANK, DEFAULT_PRIOR_WEIGHT,
+                           old.sr_steps if old is not None else 0)
         style, seconds = _learn_with_progress(pipeline, record.name, examples, options)
         with reported_errors():
             _store(storage, style, pictures, replace=True, creator=record.creator)
-        typer.echo(f"learned {record.name!r} again ({style.method}, {style.steps} steps, {seconds:.0f} s) on base model {style.model_hash}")
+        typer.echo(f"learned {record.name!r} again ({style.method}, {style.steps} steps, {seconds:.0f} s) on models {style.model_hash}")
 
 
 @dataclass(frozen=True)
 class _Options:
-    """How a style is learned: its method, steps (None: the default), the LoRA rank and prior weight."""
+    """How a style is learned: its method, steps (None: the default), the LoRA rank, prior weight and SR steps (0: no SR adapter)."""
 
     method: str
     steps: int | None
     rank: int
     prior_weight: float
+    sr_steps: int
 
 
 def _examples(settings: Settings, pictures: list[Image.Image], transcripts: list[str | None], labels: list[str]) -> list[StyleExample]:
@@ -181,25 +185,27 @@ def _examples(settings: Settings, pictures: list[Image.Image], transcripts: list
     return examples
 
 
-def _load_base(base_dir: Path, threads: int | None):  # noqa: ANN202  GlyphCascadePipeline (torch is imported here, not at start)
-    """The base stage a style is learned for, on `threads` CPU threads (default: torch's)."""
+def _load_models(shipped, threads: int | None):  # noqa: ANN001, ANN202  ShippedCheckpoints -> GlyphCascadePipeline (torch is imported here)
+    """The models a style is learned for (the base, and the SR stage where there is one), on `threads`
+    CPU threads (default: torch's)."""
     import torch
 
     from generation.pipeline import GlyphCascadePipeline
 
     if threads:
         torch.set_num_threads(threads)
-    pipeline = GlyphCascadePipeline.from_checkpoints(base_dir, None)
+    pipeline = GlyphCascadePipeline.from_checkpoints(shipped.base, shipped.sr)
     pipeline.set_progress_bar_config(disable=True)
     return pipeline
 
 
 def _learn_with_progress(pipeline, name: str, examples: list[StyleExample], options: _Options) -> tuple[StyleTokens, float]:  # noqa: ANN001
-    """Learn the style on the loaded base `pipeline` with a progress bar (the prior pictures first, for LoRA)."""
+    """Learn the style on the loaded `pipeline` with a progress bar (for LoRA: the prior pictures first,
+    the base adapters, then the SR stage's)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from generation.style_adapters import DEFAULT_PRIOR_COUNT, DEFAULT_PRIOR_STEPS, draw_prior
-    from generation.styles import DEFAULT_STEPS, UnusableStyleError, learn_lora_style, learn_style
+    from generation.style_adapters import DEFAULT_PRIOR_COUNT, DEFAULT_PRIOR_STEPS, draw_prior, engine_prior
+    from generation.styles import DEFAULT_STEPS, SuperResolutionPlan, UnusableStyleError, learn_lora_style, learn_style
 
     steps = options.steps or DEFAULT_STEPS
     unet, scheduler, tokenizer = pipeline.base_unet, pipeline.base_scheduler, pipeline.tokenizer
@@ -219,8 +225,15 @@ def _learn_with_progress(pipeline, name: str, examples: list[StyleExample], opti
                 if options.prior_weight > 0:
                     drawing = bar.add_task(f"drawing {DEFAULT_PRIOR_COUNT} prior pictures", total=DEFAULT_PRIOR_STEPS, loss="")
                     prior = draw_prior(pipeline, progress=lambda step: bar.update(drawing, completed=step))
+                sr = None
+                if options.sr_steps and pipeline.sr_unet is not None:
+                    sr_task = bar.add_task(f"learning style {name} (lora, SR stage)", total=options.sr_steps, loss="")
+                    sr = SuperResolutionPlan(
+                        pipeline.sr_unet, pipeline.sr_scheduler, engine_prior(pipeline.sr_unet) if options.prior_weight > 0 else None,
+                        options.sr_steps, lambda step, loss: bar.update(sr_task, completed=step, loss=f"loss {loss:.4f}"),
+                    )
                 style = learn_lora_style(name, unet, scheduler, tokenizer, examples, prior, steps=steps, rank=options.rank,
-                                         prior_weight=options.prior_weight, progress=report)
+                                         prior_weight=options.prior_weight, progress=report, sr=sr)
         except UnusableStyleError as error:
             fail(str(error), USAGE_ERROR)
     return style, time.perf_counter() - started

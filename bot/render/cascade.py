@@ -57,7 +57,7 @@ class CascadeRenderer:
         self.ocr_settings = ocr_settings
         self.reader = ocr_settings.reader()
         self.max_gif_bytes = max_gif_bytes
-        self._base_hash: str | None = None
+        self._model_hashes: dict[bool, str] = {}  # with the SR model or not -> model_hash
 
     @classmethod
     def from_settings(cls, settings: "Settings") -> "CascadeRenderer":
@@ -102,17 +102,23 @@ class CascadeRenderer:
         )
 
     def _style(self, request: RenderRequest) -> StyleTokens | None:
-        """The request's learned style, checked against this base model: one learned for another
-        architecture, or on other weights of this one (a new shipped model), is refused, naming
+        """The request's learned style, checked against these models: one learned for another
+        architecture, or on other weights of them (a new shipped model), is refused, naming
         `glyphbot style relearn`, instead of being silently misapplied."""
         if request.style_tokens is None:
             return None
         style = StyleTokens.from_bytes(request.style_tokens)
-        style.check_fits(self.pipeline.base_unet)
-        if self._base_hash is None:  # first seen outside any job's adapter (render applies it after this)
-            self._base_hash = model_hash(self.pipeline.base_unet)
-        style.check_current(self._base_hash)
+        style.check_fits(self.pipeline.base_unet, self.pipeline.sr_unet)
+        style.check_current(self._model_hash)
         return style
+
+    def _model_hash(self, with_sr: bool) -> str:
+        """The models' fingerprint (generation.styles.model_hash), the base's alone or with the SR model's;
+        taken once, outside any job's adapter (render applies it after `_style`)."""
+        if with_sr not in self._model_hashes:
+            models = (self.pipeline.base_unet, self.pipeline.sr_unet) if with_sr and self.pipeline.sr_unet is not None else (self.pipeline.base_unet,)
+            self._model_hashes[with_sr] = model_hash(*models)
+        return self._model_hashes[with_sr]
 
     def _look(self, request: RenderRequest, style: StyleTokens | None):  # noqa: ANN202  Image | Palette | None
         """What the colours steer towards: the reference picture, else the style's palette, else nothing."""

@@ -13,11 +13,12 @@ from generation.style_adapters import (
     AdapterMismatchError,
     applied_adapter,
     draw_prior,
+    engine_prior,
     expected_shapes,
     has_adapter,
     ordinary_transcripts,
 )
-from generation.styles import StyleTokens, UnusableStyleError, learn_lora_style, model_hash
+from generation.styles import StyleTokens, SuperResolutionPlan, UnusableStyleError, learn_lora_style, model_hash
 from generation.tokenizer import GlyphTokenizer
 from tests.generation.test_styles import _example, _palette
 
@@ -64,6 +65,14 @@ def test_targets_are_the_unets_attention_and_residual_convolutions_not_the_text_
     assert shapes and not any(key.startswith("text_encoder.") for key in shapes)
     assert any(".to_q." in key for key in shapes) and any(".conv1." in key for key in shapes)
     assert not any(key.startswith(("conv_in.", "conv_out.")) for key in shapes)
+
+
+def test_the_sr_stages_targets_are_its_finest_decoder_levels_convolutions(tiny_sr):
+    shapes = expected_shapes(tiny_sr, 4)
+    levels = len(tiny_sr.config.block_out_channels)
+    finest = {f"up_levels.{index}." for index in range(levels - 2, levels)}
+    assert shapes and all(key.startswith(tuple(finest)) and (".conv1." in key or ".conv2." in key) for key in shapes)
+    assert any(key.startswith(f"up_levels.{levels - 1}.") for key in shapes)
 
 
 def test_an_applied_adapter_changes_the_drawing_and_is_gone_afterwards(tiny_base):
@@ -129,11 +138,33 @@ def test_check_fits_refuses_an_adapter_of_another_model_naming_relearn(tiny_base
 
 def test_a_style_learned_on_other_weights_is_refused_in_one_line_naming_relearn(tiny_base):
     style = _lora_style(tiny_base, model_hash="0123456789abcdef")
-    style.check_current("0123456789abcdef")
+    style.check_current(lambda with_sr: "0123456789abcdef")
     with pytest.raises(UnusableStyleError) as refused:
-        style.check_current(model_hash(tiny_base))
+        style.check_current(lambda with_sr: model_hash(tiny_base))
     message = str(refused.value)
     assert "\n" not in message and "another base model" in message and "`glyphbot style relearn neon`" in message
+
+
+def test_a_style_with_an_sr_adapter_is_checked_against_both_models(tiny_base, tiny_sr):
+    both = model_hash(tiny_base, tiny_sr)
+    assert both != model_hash(tiny_base)
+    style = _lora_style(tiny_base, sr_adapter=_random_adapter(tiny_sr), model_hash=both)
+    asked = []
+    style.check_current(lambda with_sr: asked.append(with_sr) or (both if with_sr else model_hash(tiny_base)))
+    assert asked == [True]
+    with pytest.raises(UnusableStyleError, match=r"learned on other base and SR models.*`glyphbot style relearn neon`"):
+        style.check_current(lambda with_sr: "0123456789abcdef")
+    style.check_fits(tiny_base, tiny_sr)
+    with pytest.raises(UnusableStyleError, match=r"style 'neon'.*another model"):
+        _lora_style(tiny_base, sr_adapter=_random_adapter(tiny_base)).check_fits(tiny_base, tiny_sr)
+
+
+def test_an_sr_adapter_round_trips_through_the_style_file(tiny_base, tiny_sr):
+    style = _lora_style(tiny_base, sr_adapter=_random_adapter(tiny_sr), sr_steps=9)
+    back = StyleTokens.from_bytes(style.to_bytes())
+    assert back.sr_steps == 9 and back.sr_adapter.keys() == style.sr_adapter.keys()
+    assert all(torch.equal(back.sr_adapter[key], value) for key, value in style.sr_adapter.items())
+    assert back.adapter.keys() == style.adapter.keys()  # the two stages' weights are kept apart
 
 
 def test_ordinary_transcripts_are_reproducible_training_like_text():
@@ -166,6 +197,31 @@ def test_learning_a_lora_style_trains_only_the_adapter(tiny_pipe, with_prior):
     assert all(parameter.grad is None for parameter in unet.parameters())
 
 
+def test_learning_a_lora_style_with_an_sr_plan_adapts_both_stages_and_leaves_them_as_they_were(tiny_pipe):
+    base, sr = tiny_pipe.base_unet, tiny_pipe.sr_unet
+    snapshots = _snapshot(base), _snapshot(sr)
+    prior = engine_prior(sr, count=2, seed=1)
+    size = sr.config.sample_size
+    assert prior.pictures.shape == (2, 3, size, size) and prior.maps["glyph"].shape[-1] == size and len(prior.transcripts) == 2
+    if sr.config.region_channels:
+        assert prior.maps["region"].shape == (2, sr.config.region_channels, size, size)
+    examples = [_example(text, i) for i, text in enumerate(["AB", "CAT", "dog"])]
+    seen = []
+    style = learn_lora_style(
+        "red", base, tiny_pipe.base_scheduler, GlyphTokenizer(max_tokens=64), examples, None, steps=2, rank=2,
+        sr=SuperResolutionPlan(sr, tiny_pipe.sr_scheduler, prior, steps=3, progress=lambda step, loss: seen.append(step)),
+    )
+    assert seen == [1, 2, 3] and style.sr_steps == 3
+    assert {key: tuple(value.shape) for key, value in style.sr_adapter.items()} == expected_shapes(sr, 2)
+    assert any(value.abs().max() > 0 for key, value in style.sr_adapter.items() if "lora_B" in key)
+    assert style.model_hash == model_hash(base, sr)
+    _assert_as_before(base, snapshots[0])
+    _assert_as_before(sr, snapshots[1])
+    with pytest.raises(UnusableStyleError, match="SR steps must be at least 1"):
+        learn_lora_style("x", base, tiny_pipe.base_scheduler, GlyphTokenizer(max_tokens=64), examples, None, steps=1,
+                         sr=SuperResolutionPlan(sr, tiny_pipe.sr_scheduler, None, steps=0))
+
+
 def test_learning_refuses_bad_ranks_and_steps(tiny_pipe):
     examples = [_example(text, i) for i, text in enumerate(["AB", "CAT", "dog"])]
     unet, scheduler, tokenizer = tiny_pipe.base_unet, tiny_pipe.base_scheduler, GlyphTokenizer(max_tokens=64)
@@ -183,6 +239,29 @@ def test_the_pipeline_draws_a_lora_style_for_the_call_only(tiny_pipe):
     assert not has_adapter(tiny_pipe.base_unet)
     again = tiny_pipe("AB", seed=4, num_inference_steps=2, sr_num_inference_steps=2, output_type="pt").images
     torch.testing.assert_close(again, plain, atol=0, rtol=0)
+
+
+def test_the_pipelines_styled_block_adapts_both_stages_for_the_block_only(tiny_pipe):
+    base, sr = tiny_pipe.base_unet, tiny_pipe.sr_unet
+    style = _lora_style(base, sr_adapter=_random_adapter(sr))
+    size = sr.config.sample_size
+    sample, tokens, glyph = (torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(2)), *_inputs()[1:])
+    low = torch.rand(1, 3, base.config.sample_size, base.config.sample_size, generator=torch.Generator().manual_seed(3))
+
+    def draw_sr() -> torch.Tensor:
+        with torch.no_grad():
+            return sr(sample, 500, tokens.input_ids, tokens.attention_mask, tokens.line_ids, low_res=low, noise_level=10,
+                      glyph=torch.nn.functional.interpolate(glyph, size=size)).sample
+
+    plain, snapshots = draw_sr(), (_snapshot(base), _snapshot(sr))
+    with pytest.raises(RuntimeError, match="half-way"):
+        with tiny_pipe.styled(style, 1.0):
+            assert has_adapter(base) and has_adapter(sr)
+            assert (draw_sr() - plain).abs().max() > 1e-3
+            raise RuntimeError("the SR stage failed half-way")
+    _assert_as_before(base, snapshots[0])
+    _assert_as_before(sr, snapshots[1])
+    torch.testing.assert_close(draw_sr(), plain, atol=0, rtol=0)
 
 
 @pytest.mark.parametrize("transcripts", ["5", '"AB"', '{"a": 1}', "[1, 2]", "not json"])
