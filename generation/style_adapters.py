@@ -218,7 +218,10 @@ def engine_prior(unet: GlyphUNet2DModel, count: int = DEFAULT_PRIOR_COUNT, seed:
     `template_share` of them, templates, as in training) at `unet`'s size, with their maps."""
     from generation.data.datasets import SyntheticTextDataset  # the fonts and scenes, only when an SR style is learned
 
-    engine = SyntheticTextDataset(unet.config.sample_size, TextSamplerConfig(max_line_chars=24), seed=seed, template_share=template_share)
+    engine = SyntheticTextDataset(
+        unet.config.sample_size, TextSamplerConfig(max_line_chars=24), seed=seed, template_share=template_share,
+        max_transcript_bytes=unet.config.max_tokens - 1,  # what the model's tokenizer takes, with its end token
+    )
     drawn = list(itertools.islice(iter(engine), count))
     maps = {"glyph": torch.stack([example.glyph for example in drawn]).expand(-1, unet.config.glyph_channels, -1, -1)}
     if unet.config.region_channels:

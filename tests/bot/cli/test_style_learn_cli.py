@@ -30,8 +30,23 @@ def _examples(folder, count: int, size: int = 64, with_text: bool = True) -> lis
     return paths
 
 
+@pytest.fixture
+def cascade(tmp_path_factory):
+    """Tiny untrained base and SR checkpoints, saved the way `glyphbot train` saves them."""
+    from generation.schedulers import training_scheduler
+    from generation.unet import GlyphUNet2DModel
+    from tests.generation.tiny_models import tiny_config
+
+    root = tmp_path_factory.mktemp("cascade")
+    for stage in ("base", "sr"):
+        GlyphUNet2DModel(**tiny_config(f"tiny-{stage}")).save_pretrained(root / stage)
+        training_scheduler().save_pretrained(root / stage)
+        (root / stage / "training.json").write_text("{}")
+    return root
+
+
 def _learn(checkpoints, *arguments: str):  # noqa: F811  the fixture
-    return runner.invoke(app, ["style", "learn", *arguments, "--checkpoint-dir", str(checkpoints), "--threads", "1"])
+    return runner.invoke(app, ["style", "learn", *arguments, "--checkpoint-dir", str(checkpoints), "--threads", "1", "--sr-steps", "2"])
 
 
 def test_two_examples_are_too_few(checkpoints, tmp_path):  # noqa: F811
@@ -93,13 +108,14 @@ def test_an_example_that_is_no_picture_is_named_once_in_one_line(checkpoints, tm
     assert result.output.count(paths[1]) == 1, result.output
 
 
-def test_a_lora_style_is_learned_by_default_with_its_method_listed(checkpoints, tmp_path):  # noqa: F811
-    result = _learn(checkpoints, "neon", *_examples(tmp_path, 3), "--steps", "2", "--rank", "2")
+def test_a_lora_style_is_learned_by_default_with_its_method_listed(cascade, tmp_path):
+    result = _learn(cascade, "neon", *_examples(tmp_path, 3), "--steps", "2", "--rank", "2")
     assert result.exit_code == 0, result.output
     assert '"method": "lora"' in result.output and "drawing 8 prior pictures" in result.output
+    assert '"sr_steps": 2' in result.output and "(lora, SR stage)" in result.output
     listed = runner.invoke(app, ["style", "list"])
     assert "neon" in listed.output and "lora" in listed.output
-    vectors = _learn(checkpoints, "chalk", *_examples(tmp_path, 3), "--steps", "2", "--method", "vectors")
+    vectors = _learn(cascade, "chalk", *_examples(tmp_path, 3), "--steps", "2", "--method", "vectors")
     assert vectors.exit_code == 0 and '"method": "vectors"' in vectors.output
 
 
@@ -112,24 +128,25 @@ def _relearn(checkpoints, *arguments: str):  # noqa: F811  the fixture
     return runner.invoke(app, ["style", "relearn", *arguments, "--checkpoint-dir", str(checkpoints), "--threads", "1"])
 
 
-def test_relearn_learns_a_stale_style_again_from_its_stored_examples(checkpoints, tmp_path):  # noqa: F811
+def test_relearn_learns_a_stale_style_again_from_its_stored_examples(cascade, tmp_path):
     from config.settings import load_settings
     from generation.styles import StyleTokens
     from storage.facade import open_storage
 
-    assert _learn(checkpoints, "neon", *_examples(tmp_path, 3), "--steps", "2", "--rank", "2").exit_code == 0
-    assert "nothing to learn again" in _relearn(checkpoints, "--all").output
+    assert _learn(cascade, "neon", *_examples(tmp_path, 3), "--steps", "2", "--rank", "2").exit_code == 0
+    assert "nothing to learn again" in _relearn(cascade, "--all").output
     styles = open_storage(load_settings()).styles
     record = styles.get("neon")
     current = StyleTokens.from_bytes(styles.tokens("neon"))
     stale = StyleTokens(**{**current.__dict__, "model_hash": "0123456789abcdef"})  # as if learned on an older model
     styles.add("neon", record.creator, record.example_hashes, record.steps, record.loss, stale.to_bytes(), stale.model_hash,
                replace=True, method="lora")
-    result = _relearn(checkpoints, "--all")
+    result = _relearn(cascade, "--all")
     assert result.exit_code == 0, result.output
     assert "learned 'neon' again (lora, 2 steps" in result.output
     again = StyleTokens.from_bytes(styles.tokens("neon"))
     assert again.model_hash == current.model_hash and again.transcripts == ("AB0", "AB1", "AB2") and again.rank == 2
+    assert again.sr_steps == 2 and again.sr_adapter is not None  # the SR stage's adapter is learned again too
     assert styles.get("neon").creator == record.creator
 
 
