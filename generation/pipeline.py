@@ -540,19 +540,19 @@ class GlyphCascadePipeline(DiffusionPipeline):
                 return ()
             return (self.colour_guidance(look, layouts, unet.config.sample_size, style_strength),)
 
-        with self.styled(style, style_strength):
+        with self.styled(style, style_strength):  # both stages: the SR stage's adapter draws the texture
             base = self.generate_base(
                 expanded, negative_prompts=expanded_negatives, seeds=seeds, guidance_scale=guidance_scale,
                 num_inference_steps=num_inference_steps, scheduler=scheduler, image=image, strength=strength,
                 callback_on_step_end=callback_on_step_end, layouts=layouts, style=style, clean_edits=steer(self.base_unet),
             )
-        final = base
-        if self.sr_unet is not None:
-            final = self.upscale(
-                expanded, base, negative_prompts=expanded_negatives, seeds=sr_seeds(seeds), guidance_scale=sr_guidance_scale,
-                num_inference_steps=sr_num_inference_steps, scheduler=scheduler, noise_level=sr_noise_level,
-                callback_on_step_end=callback_on_step_end, layouts=layouts, clean_edits=steer(self.sr_unet),
-            )
+            final = base
+            if self.sr_unet is not None:
+                final = self.upscale(
+                    expanded, base, negative_prompts=expanded_negatives, seeds=sr_seeds(seeds), guidance_scale=sr_guidance_scale,
+                    num_inference_steps=sr_num_inference_steps, scheduler=scheduler, noise_level=sr_noise_level,
+                    callback_on_step_end=callback_on_step_end, layouts=layouts, clean_edits=steer(self.sr_unet),
+                )
         return GlyphPipelineOutput(
             images=_convert(final, output_type), base_images=_convert(base, output_type), seeds=seeds, layouts=layouts
         )

@@ -241,6 +241,22 @@ def test_the_pipeline_draws_a_lora_style_for_the_call_only(tiny_pipe):
     torch.testing.assert_close(again, plain, atol=0, rtol=0)
 
 
+def test_a_pipeline_call_draws_its_sr_stage_with_the_styles_sr_adapter(tiny_pipe, monkeypatch):
+    style = _lora_style(tiny_pipe.base_unet, sr_adapter=_random_adapter(tiny_pipe.sr_unet)).without_palette()
+    adapted = []
+    real_upscale = tiny_pipe.upscale
+
+    def upscale(*args, **kwargs):
+        adapted.append(has_adapter(tiny_pipe.sr_unet))
+        return real_upscale(*args, **kwargs)
+
+    monkeypatch.setattr(tiny_pipe, "upscale", upscale)
+    tiny_pipe("AB", seed=4, num_inference_steps=1, sr_num_inference_steps=1, output_type="pt", style=style, style_strength=1.0)
+    tiny_pipe("AB", seed=4, num_inference_steps=1, sr_num_inference_steps=1, output_type="pt")
+    assert adapted == [True, False]
+    assert not has_adapter(tiny_pipe.sr_unet)
+
+
 def test_the_pipelines_styled_block_adapts_both_stages_for_the_block_only(tiny_pipe):
     base, sr = tiny_pipe.base_unet, tiny_pipe.sr_unet
     style = _lora_style(base, sr_adapter=_random_adapter(sr))
