@@ -132,7 +132,6 @@ class OcrSection(Section):
     min_block_confidence: float = Field(30, ge=0, le=100)
     corner_margin: float = Field(0.05, ge=0, lt=0.5)
     parallel_workers: int = Field(0, ge=0)
-    binarize_blocks: bool = False
 
 
 class DiscordSection(Section):

@@ -37,7 +37,6 @@ class OcrSettings:
     min_block_confidence: float = 30.0
     corner_margin: float = 0.05
     parallel_workers: int = field(default_factory=_default_workers)
-    binarize_blocks: bool = False
 
     @classmethod
     def from_config(cls, section: dict) -> "OcrSettings":
@@ -64,7 +63,6 @@ class OcrSettings:
             min_block_confidence=self.min_block_confidence,
             corner_margin=self.corner_margin,
             workers=self.parallel_workers,
-            binarize_blocks=self.binarize_blocks,
         )
 
 

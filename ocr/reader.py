@@ -107,7 +107,6 @@ class Reader:
     target_letter_px: int = 24
     max_frames: int = 3
     timeout_s: float = 30.0
-    binarize_blocks: bool = False  # see `prepare` and config/default.toml
 
     def __post_init__(self) -> None:
         for name in ("min_line_confidence", "min_block_confidence"):
@@ -191,16 +190,16 @@ class Reader:
         gray = frame.convert("L")
         cuts = [cut for cut in (crop_quad(gray, quad) for quad in quads) if cut is not None]
         kept, ignored = [], []
-        for lines, (_, (left, top)) in zip(self._stack_lines([crop for crop, _ in cuts], self.binarize_blocks), cuts):
+        for lines, (_, (left, top)) in zip(self._stack_lines([crop for crop, _ in cuts]), cuts):
             for line in lines:
                 placed = OcrLine(line.text, line.confidence, Box(line.box.left + left, line.box.top + top, line.box.width, line.box.height))
                 (kept if line.confidence >= self.min_block_confidence else ignored).append(placed)
         return Reading(tuple(kept), tuple(ignored), frame.width, frame.height)
 
-    def _stack_lines(self, frames: Sequence[Image.Image], binarize: bool = False) -> list[list[OcrLine]]:
+    def _stack_lines(self, frames: Sequence[Image.Image]) -> list[list[OcrLine]]:
         """Every frame's lines (boxes in its own pixels), read with as few tesseract calls as the
         stack height allows: prepared frames one above the other, lines split back by position."""
-        prepared = [prepare(frame, self.target_letter_px, binarize) for frame in frames]
+        prepared = [prepare(frame, self.target_letter_px) for frame in frames]
         slots = [i for i, p in enumerate(prepared) if p is not None]
         lines_by_slot: dict[int, list[OcrLine]] = {}
         for group in _fit_stacks(slots, [prepared[i].image.height for i in slots]):
@@ -279,12 +278,8 @@ def text_height(ink: np.ndarray) -> float | None:
     return float(np.percentile(runs, 90)) if runs.size else None
 
 
-def prepare(frame: Image.Image, target_letter_px: int = 24, binarize: bool = False) -> Prepared | None:
-    """Grey, dark-on-light, scaled and bordered copy of `frame`; None when it holds no ink at all.
-
-    `binarize` hands tesseract black ink on white instead of grey, split at the scaled copy's own Otsu
-    threshold: for one text block (its ground is one surface) that split is the block's, where
-    tesseract's own adaptive thresholding can take a busy ground's grain for ink."""
+def prepare(frame: Image.Image, target_letter_px: int = 24) -> Prepared | None:
+    """Grey, dark-on-light, scaled and bordered copy of `frame`; None when it holds no ink at all."""
     gray = np.asarray(frame.convert("L"))
     if int(gray.max()) - int(gray.min()) < 16:
         return None  # a flat image: nothing to read, and tesseract would only hallucinate from noise
@@ -301,9 +296,6 @@ def prepare(frame: Image.Image, target_letter_px: int = 24, binarize: bool = Fal
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
         image = image.resize(size, Image.Resampling.BICUBIC)
     background = int(np.median(gray[~ink])) if (~ink).any() else 255
-    if binarize:
-        scaled = np.asarray(image)
-        image, background = Image.fromarray(np.where(scaled <= otsu_threshold(scaled), 0, 255).astype(np.uint8)), 255
     border = max(20, target_letter_px)
     return Prepared(ImageOps.expand(image, border=border, fill=background), scale, border)
 

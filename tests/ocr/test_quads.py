@@ -98,26 +98,3 @@ def test_rejection_sampling_reads_candidates_by_block_when_their_layout_is_known
     without = lambda n: [Candidate(_two_grounds(), i, "base") for i in range(n)]  # noqa: E731
     rejection_sample("BREAD\nOPEN LATE", 2, without, None, spy, settings)
     assert spy.calls == ["whole"]
-
-
-def _faint_on_grain() -> Image.Image:
-    """Grey letters on a grainy brown ground: a sign in a scene, as the model draws it."""
-    noise = np.random.default_rng(0).normal(0, 6, (256, 256, 1))
-    picture = Image.fromarray(np.clip(np.full((256, 256, 3), (150, 120, 90), float) + noise, 0, 255).astype(np.uint8))
-    font = ImageFont.truetype(str(available_fonts()[0]), 28)
-    ImageDraw.Draw(picture).text((24, 170), "FRESH BREAD", font=font, fill=(70, 70, 70))
-    return picture
-
-
-def test_binarised_blocks_reach_tesseract_as_two_levels_and_still_read() -> None:
-    from ocr.reader import prepare
-
-    crop = _faint_on_grain().crop((10, 150, 250, 215)).convert("L")
-    values = np.unique(np.asarray(prepare(crop, binarize=True).image))
-    assert set(values.tolist()) <= {0, 255} and len(values) == 2
-    assert len(np.unique(np.asarray(prepare(crop).image))) > 2  # grey unless asked
-    reader = OcrSettings(parallel_workers=1, binarize_blocks=True).reader()
-    assert reader.binarize_blocks
-    reading = reader.read_in_quads([(_faint_on_grain(), (box_quad((0.04, 0.6, 0.96, 0.84)),))], parallel=False)[0]
-    assert reading.text == "FRESH BREAD"
-    assert reader.read_in_quads([(_two_grounds(), QUADS)], parallel=False)[0].text == "BREAD\nOPEN LATE"
