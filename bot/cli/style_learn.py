@@ -41,7 +41,7 @@ def learn(
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Optimiser steps (default: 300 for either method)."),
     rank: int = typer.Option(4, "--rank", min=1, max=64, help="lora: the adapters' rank."),
     prior_weight: float = typer.Option(1.0, "--prior-weight", min=0.0, help="lora: weight of the prior-preservation loss (0: none)."),
-    sr_steps: int = typer.Option(100, "--sr-steps", min=0, help="lora: steps for the SR stage's adapters, where texture is drawn (0: none)."),
+    sr_steps: Optional[int] = typer.Option(None, "--sr-steps", min=0, help="lora: steps for the SR stage's adapters, where texture is drawn (default: 100; 0: none)."),
     replace: bool = typer.Option(False, "--replace", help="Learn again over an existing style of this name."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch (default: all cores)."),
     checkpoint_dir: Optional[Path] = typer.Option(None, "--checkpoint-dir", help="Folder with the base/ and sr/ checkpoints the style is for."),
@@ -152,13 +152,13 @@ def relearn(
 
 @dataclass(frozen=True)
 class _Options:
-    """How a style is learned: its method, steps (None: the default), the LoRA rank, prior weight and SR steps (0: no SR adapter)."""
+    """How a style is learned: its method, steps and SR steps (None: the defaults; 0 SR steps: no SR adapter), the LoRA rank and prior weight."""
 
     method: str
     steps: int | None
     rank: int
     prior_weight: float
-    sr_steps: int
+    sr_steps: int | None
 
 
 def _examples(settings: Settings, pictures: list[Image.Image], transcripts: list[str | None], labels: list[str]) -> list[StyleExample]:
@@ -204,10 +204,11 @@ def _learn_with_progress(pipeline, name: str, examples: list[StyleExample], opti
     the base adapters, then the SR stage's)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from generation.style_adapters import DEFAULT_PRIOR_COUNT, DEFAULT_PRIOR_STEPS, draw_prior, engine_prior
+    from generation.style_adapters import DEFAULT_PRIOR_COUNT, DEFAULT_PRIOR_STEPS, DEFAULT_SR_LORA_STEPS, draw_prior, engine_prior
     from generation.styles import DEFAULT_STEPS, SuperResolutionPlan, UnusableStyleError, learn_lora_style, learn_style
 
     steps = options.steps or DEFAULT_STEPS
+    sr_steps = DEFAULT_SR_LORA_STEPS if options.sr_steps is None else options.sr_steps
     unet, scheduler, tokenizer = pipeline.base_unet, pipeline.base_scheduler, pipeline.tokenizer
     started = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -226,11 +227,11 @@ def _learn_with_progress(pipeline, name: str, examples: list[StyleExample], opti
                     drawing = bar.add_task(f"drawing {DEFAULT_PRIOR_COUNT} prior pictures", total=DEFAULT_PRIOR_STEPS, loss="")
                     prior = draw_prior(pipeline, progress=lambda step: bar.update(drawing, completed=step))
                 sr = None
-                if options.sr_steps and pipeline.sr_unet is not None:
-                    sr_task = bar.add_task(f"learning style {name} (lora, SR stage)", total=options.sr_steps, loss="")
+                if sr_steps and pipeline.sr_unet is not None:
+                    sr_task = bar.add_task(f"learning style {name} (lora, SR stage)", total=sr_steps, loss="")
                     sr = SuperResolutionPlan(
                         pipeline.sr_unet, pipeline.sr_scheduler, engine_prior(pipeline.sr_unet) if options.prior_weight > 0 else None,
-                        options.sr_steps, lambda step, loss: bar.update(sr_task, completed=step, loss=f"loss {loss:.4f}"),
+                        sr_steps, lambda step, loss: bar.update(sr_task, completed=step, loss=f"loss {loss:.4f}"),
                     )
                 style = learn_lora_style(name, unet, scheduler, tokenizer, examples, prior, steps=steps, rank=options.rank,
                                          prior_weight=options.prior_weight, progress=report, sr=sr)
