@@ -33,7 +33,6 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
-from diffusers.optimization import get_scheduler
 from diffusers.training_utils import EMAModel, compute_snr
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -43,6 +42,7 @@ from generation.data.grid import tile_grid
 from generation.data.render import render_template_image, render_text_image
 from generation.data.text_sampler import TextSamplerConfig
 from generation.layout import find_fonts
+from generation.lr_schedule import LR_SCHEDULES, RunProgress, wall_clock_schedule
 from generation.pipeline import GlyphCascadePipeline, tensor_to_pil
 from generation.schedulers import PREDICTION_TYPES, training_scheduler
 from generation.tokenizer import GlyphTokenizer
@@ -112,6 +112,8 @@ class TrainingConfig:
     # Extra loss weight on the pixels in and around the letters (UniGlyph's glyph-weighted loss): the
     # letters are a few percent of a picture, so an unweighted loss spends the model on backgrounds.
     glyph_loss_weight: float = 0.0
+    # "constant" after warm-up, or "cosine" down to a tenth over the run's budget (generation.lr_schedule).
+    lr_schedule: str = "constant"
 
     def __post_init__(self) -> None:
         if self.stage not in ("base", "sr"):
@@ -136,6 +138,8 @@ class TrainingConfig:
             raise ValueError(f"template_share must be in [0, 1] and region_dropout in [0, 1), got {self.template_share}, {self.region_dropout}")
         if self.glyph_loss_weight < 0:
             raise ValueError(f"glyph_loss_weight must be 0 or more, got {self.glyph_loss_weight}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
         if self.stage == "sr" and not self.low_res_size:
             raise ValueError("an SR run needs low_res_size (the base model's resolution)")
         if self.learned_variance and self.init_from is None:
@@ -295,8 +299,9 @@ class Trainer:
             model_cls=GlyphUNet2DModel, model_config=self.model.config,
         )
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.learning_rate, weight_decay=0.0)
-        lr_schedule = get_scheduler("constant_with_warmup", optimizer, num_warmup_steps=config.warmup_steps)
         self.totals, checkpoint = _prior_totals(config, self.output_dir)
+        self.progress = RunProgress(self.totals.step, config.steps, config.max_wall_minutes)
+        lr_schedule = wall_clock_schedule(optimizer, config.lr_schedule, config.warmup_steps, self.progress)
         # A fresh stream per starting point: a resumed or continued run never replays what it already saw.
         stream_seed = config.seed * 1_000_003 + self.totals.samples_seen
         dataset = _dataset(config, self.size, excluded_transcripts, stream_seed, self.tokenizer)
@@ -369,6 +374,7 @@ class Trainer:
             "conditioning_dropout": self.config.conditioning_dropout,
             "glyph_dropout": self.config.glyph_dropout,
             "learning_rate": self.config.learning_rate,
+            "lr_schedule": self.config.lr_schedule,
             "config_hash": self.config.config_hash(),
             "parameters": sum(p.numel() for p in model.parameters()),
             "text_distribution": dataclasses.asdict(self.config.text),
@@ -503,6 +509,7 @@ class Trainer:
         self.model.train()
         budget_s = config.max_wall_minutes * 60 if config.max_wall_minutes else math.inf
         run_started = time.perf_counter()
+        self.progress.restart_clock()
         while self.step < config.steps:
             started = time.perf_counter()
             batch = next(batches)
@@ -516,6 +523,7 @@ class Trainer:
                 self.optimizer.zero_grad(set_to_none=True)
             self.ema.step(self.accelerator.unwrap_model(self.model).parameters())
             self.step += 1
+            self.progress.step = self.step
             self.samples_seen += len(batch["texts"])
             elapsed = time.perf_counter() - started
             self.wall_seconds += elapsed

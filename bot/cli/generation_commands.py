@@ -300,6 +300,7 @@ def train(
     batch_size: int = typer.Option(32),
     learning_rate: float = typer.Option(1e-4),
     warmup_steps: int = typer.Option(200),
+    lr_schedule: str = typer.Option("constant", help="constant after warm-up, or cosine: down to a tenth of --learning-rate over the run's --steps or --max-minutes, whichever ends first."),
     ema_decay: float = typer.Option(0.9999),
     prediction_type: str = typer.Option("sample", help="sample (x0, the shipped models), epsilon or v_prediction."),
     learned_variance: bool = typer.Option(False, help="Also learn the reverse-step variances (hybrid loss; used by --scheduler ddpm)."),
@@ -351,7 +352,7 @@ def train(
             init_from=str(init_from) if init_from else None,
             warm_start_base=str(warm_start_base) if warm_start_base else None,
             low_res_size=low_res_size, template_share=template_share, region_dropout=region_dropout,
-            glyph_loss_weight=glyph_loss_weight,
+            glyph_loss_weight=glyph_loss_weight, lr_schedule=lr_schedule,
         )
     except ValueError as error:
         fail(str(error), USAGE_ERROR)
