@@ -38,8 +38,9 @@ class LookVariant:
 
 def style_variants(name: str, tokens: bytes, plain: RenderRequest, levels: Sequence[float]) -> list[LookVariant]:
     """The rows of one learned style, by its method. Vectors: the vectors alone (a strength too small
-    for the palette to steer), then with palette steering at each level. LoRA: the adapter alone (its
-    file without the palette) and with palette steering, at each level."""
+    for the palette to steer or the grain to show), then with palette steering at each level. LoRA: the
+    adapters alone (the file without palette and grain), with the grain, and with palette steering too,
+    at each level."""
     style = StyleTokens.from_bytes(tokens)
     styled = replace(plain, style=name, style_tokens=tokens)
     if style.method == "vectors":
@@ -47,9 +48,11 @@ def style_variants(name: str, tokens: bytes, plain: RenderRequest, levels: Seque
             LookVariant(f"{name}: vectors + palette @ {level:g}", replace(styled, style_strength=level)) for level in levels
         ]
     bare = replace(styled, style_tokens=style.without_palette().to_bytes())
-    return [LookVariant(f"{name}: LoRA, no palette @ {level:g}", replace(bare, style_strength=level)) for level in levels] + [
-        LookVariant(f"{name}: LoRA + palette @ {level:g}", replace(styled, style_strength=level)) for level in levels
-    ]
+    rows = [LookVariant(f"{name}: LoRA, no palette @ {level:g}", replace(bare, style_strength=level)) for level in levels]
+    if style.grain is not None:  # what the models draw alone, before the grain is added
+        ungrained = replace(styled, style_tokens=style.without_palette().without_grain().to_bytes())
+        rows = [LookVariant(f"{name}: LoRA, no palette, no grain @ {level:g}", replace(ungrained, style_strength=level)) for level in levels] + rows
+    return rows + [LookVariant(f"{name}: LoRA + palette @ {level:g}", replace(styled, style_strength=level)) for level in levels]
 
 
 def texture(image: Image.Image, size: int) -> float:

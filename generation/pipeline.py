@@ -31,6 +31,7 @@ from diffusers.utils import BaseOutput
 from PIL import Image
 
 from generation.colour import Palette, centre_square, split_two_colours
+from generation.film_grain import FilmGrain, add_grain
 from generation.guidance import CleanEdit, ColourGuidance, apply_clean_edits
 from generation.layout import Layout
 from generation.templates import candidate_layouts
@@ -452,11 +453,14 @@ class GlyphCascadePipeline(DiffusionPipeline):
         clean_edits: Sequence[CleanEdit] = (),
         blend_prompts: Sequence[str] | None = None,
         blend_weights: Sequence[float] | None = None,
+        grain: FilmGrain | None = None,
+        grain_strength: float = 1.0,
     ) -> torch.Tensor:
         """Super-resolve base images (batch, 3, s, s) in [-1, 1] to the SR model's size.
 
         Pass the `layouts` the base images were drawn with (the SR stage draws them at its own size);
-        by default they are drawn from `seeds`."""
+        by default they are drawn from `seeds`. A style's `grain` is added to the result at
+        `grain_strength`, each candidate's from its seed (generation.film_grain)."""
         if self.sr_unet is None:
             raise RuntimeError("this pipeline has no super-resolution model")
         check_options(guidance_scale, num_inference_steps, scheduler)
@@ -476,11 +480,12 @@ class GlyphCascadePipeline(DiffusionPipeline):
         augmented = self.sr_scheduler.add_noise(low_res.to(device, dtype), aug_noise, levels)
         steering = _Steering(None, self._blend(prompts, blend_prompts, blend_weights), tuple(clean_edits))
         self.current_stage = "sr"
-        return self._denoise(
+        drawn = self._denoise(
             self.sr_unet, self.sr_scheduler, scheduler, cond, uncond, generators, guidance_scale,
             num_inference_steps, None, 1.0, {"low_res": augmented, "noise_level": levels}, callback_on_step_end, layouts,
             steering,
         )
+        return drawn if grain is None else add_grain(drawn, grain, seeds, grain_strength)
 
     @torch.no_grad()
     def __call__(
@@ -552,6 +557,7 @@ class GlyphCascadePipeline(DiffusionPipeline):
                     expanded, base, negative_prompts=expanded_negatives, seeds=sr_seeds(seeds), guidance_scale=sr_guidance_scale,
                     num_inference_steps=sr_num_inference_steps, scheduler=scheduler, noise_level=sr_noise_level,
                     callback_on_step_end=callback_on_step_end, layouts=layouts, clean_edits=steer(self.sr_unet),
+                    grain=None if style is None else style.grain, grain_strength=style_strength,
                 )
         return GlyphPipelineOutput(
             images=_convert(final, output_type), base_images=_convert(base, output_type), seeds=seeds, layouts=layouts

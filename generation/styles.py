@@ -2,7 +2,9 @@
 two ways (seeds 001 and 004): LoRA adapters on the base U-Net (generation.style_adapters, the default),
 or a few new "words" for the text encoder (textual inversion, this module). A LoRA style adapts the SR
 stage too, where texture is drawn. Both are kept in one file
-format (`StyleTokens`), with the examples' palette, transcripts and the hash of the model they fit.
+format (`StyleTokens`), with the examples' palette, their grain (synthesised on the final pictures,
+generation.film_grain: no x0-predicting model draws per-pixel noise), transcripts and the hash of the
+model they fit.
 
 A vectors style is `slots` vectors in the text encoder's input space. At sampling time they take the places
 of the style placeholders that the tokenizer appends after the text (generation.tokenizer), in the
@@ -36,6 +38,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from generation.colour import Palette, centre_square, split_two_colours
+from generation.film_grain import FilmGrain, measure_grain
 from generation.style_adapters import (
     DEFAULT_LORA_STEPS,
     DEFAULT_PRIOR_WEIGHT,
@@ -95,6 +98,7 @@ class StyleTokens:
     transcripts: tuple[str, ...] = ()
     sr_adapter: dict[str, torch.Tensor] | None = None
     sr_steps: int = 0
+    grain: FilmGrain | None = None  # the examples' grain, synthesised on the final pictures (generation.film_grain)
 
     @property
     def method(self) -> str:
@@ -108,6 +112,10 @@ class StyleTokens:
     def without_palette(self) -> "StyleTokens":
         """The same style with no palette to steer towards (`bench look` measures the model's part alone)."""
         return replace(self, palette=None)
+
+    def without_grain(self) -> "StyleTokens":
+        """The same style with no grain synthesis (`bench look` measures what the models draw alone)."""
+        return replace(self, grain=None)
 
     def applied(self, unet: GlyphUNet2DModel, strength: float) -> contextlib.AbstractContextManager[None]:
         """A block inside which `unet` (the base or the SR model) draws with this style's adapter for its
@@ -129,6 +137,8 @@ class StyleTokens:
             tensors.update({f"palette.{name}": getattr(self.palette, name).float().contiguous().cpu() for name in _PALETTE_FIELDS})
         tensors.update({f"{_ADAPTER_PREFIX}{key}": value.detach().contiguous().cpu() for key, value in (self.adapter or {}).items()})
         tensors.update({f"{_SR_ADAPTER_PREFIX}{key}": value.detach().contiguous().cpu() for key, value in (self.sr_adapter or {}).items()})
+        if self.grain is not None:
+            tensors[_GRAIN_KEY] = self.grain.to_tensor()
         return save_tensors(tensors, metadata=metadata)
 
     @classmethod
@@ -162,8 +172,12 @@ class StyleTokens:
         except ValueError:
             raise UnusableStyleError("the style file's steps, loss or rank are not numbers; it was not written by glyphbot") from None
         palette = Palette(*colours) if palette_ok else None
+        try:
+            grain = FilmGrain.from_tensor(tensors[_GRAIN_KEY]) if _GRAIN_KEY in tensors else None
+        except ValueError as error:
+            raise UnusableStyleError(f"the style file's grain is unreadable ({error}); it was not written by glyphbot") from None
         return cls(metadata.get("name", ""), vectors, palette, metadata.get("model_hash", ""), steps, loss, adapter, rank, tuple(transcripts),
-                   sr_adapter, sr_steps)
+                   sr_adapter, sr_steps, grain)
 
     def check_fits(self, unet: GlyphUNet2DModel, sr_unet: GlyphUNet2DModel | None = None) -> None:
         """Refuse a style whose vectors or adapters do not fit these models (learned for another architecture)."""
@@ -199,6 +213,7 @@ class StyleTokens:
 _PALETTE_FIELDS = ("text_mean", "text_std", "background_mean", "background_std")
 _ADAPTER_PREFIX = "adapter."
 _SR_ADAPTER_PREFIX = "sr_adapter."
+_GRAIN_KEY = "grain"
 
 
 def _metadata(data: bytes) -> dict[str, str]:
@@ -250,6 +265,12 @@ def example_tensors(examples: Sequence[StyleExample], size: int) -> tuple[torch.
         palettes.append(split.palette)
         pictures.append(F.avg_pool2d(large[None], 4)[0])
     return torch.stack(pictures), torch.stack(maps), Palette.average(palettes)
+
+
+def example_grain(examples: Sequence[StyleExample], size: int) -> FilmGrain:
+    """The examples' grain at `size` px, the final pictures' size (the SR model's, or the base's alone)."""
+    pictures, maps, _ = example_tensors(examples, size)
+    return measure_grain(pictures, maps)
 
 
 def learn_style(

@@ -15,6 +15,7 @@ import getpass
 import io
 import json
 import time
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -205,7 +206,7 @@ def _learn_with_progress(pipeline, name: str, examples: list[StyleExample], opti
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from generation.style_adapters import DEFAULT_PRIOR_COUNT, DEFAULT_PRIOR_STEPS, DEFAULT_SR_LORA_STEPS, draw_prior, engine_prior
-    from generation.styles import DEFAULT_STEPS, SuperResolutionPlan, UnusableStyleError, learn_lora_style, learn_style
+    from generation.styles import DEFAULT_STEPS, SuperResolutionPlan, UnusableStyleError, example_grain, learn_lora_style, learn_style
 
     steps = options.steps or DEFAULT_STEPS
     sr_steps = DEFAULT_SR_LORA_STEPS if options.sr_steps is None else options.sr_steps
@@ -237,6 +238,8 @@ def _learn_with_progress(pipeline, name: str, examples: list[StyleExample], opti
                                          prior_weight=options.prior_weight, progress=report, sr=sr)
         except UnusableStyleError as error:
             fail(str(error), USAGE_ERROR)
+    final_size = (pipeline.sr_unet or unet).config.sample_size
+    style = dataclasses.replace(style, grain=example_grain(examples, final_size))  # synthesised on each final picture
     return style, time.perf_counter() - started
 
 

@@ -247,6 +247,7 @@ class CascadeRenderer:
                 seeds=seeds, guidance_scale=request.sr_guidance_scale, num_inference_steps=request.sr_num_inference_steps,
                 scheduler=request.scheduler, callback_on_step_end=listeners.step_callback(), layouts=layouts,
                 clean_edits=self._steering(request, style, layouts, size, picture),
+                grain=None if style is None else style.grain, grain_strength=request.style_strength,
             )
             pictures = tensor_to_pil(images)
             if picture is not None:

@@ -55,10 +55,11 @@ def test_bench_look_compares_a_vectors_and_a_lora_style_in_one_table(checkpoints
     result = runner.invoke(app, ["bench", "look", "--style", "chalk", "--style", "neon", "--limit", "1", "--strengths", "1",
                                  "--figure", str(figure), "--checkpoint-dir", str(checkpoints)], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    for row in ("none", "chalk: vectors only", "chalk: vectors + palette @ 1", "neon: LoRA, no palette @ 1", "neon: LoRA + palette @ 1"):
+    for row in ("none", "chalk: vectors only", "chalk: vectors + palette @ 1", "neon: LoRA, no palette, no grain @ 1",
+                "neon: LoRA, no palette @ 1", "neon: LoRA + palette @ 1"):
         assert row in result.output
     assert "texture" in result.output and "(targets: " in result.output
-    assert Image.open(figure).height == 6 * 96  # the targets' row and five variants
+    assert Image.open(figure).height == 7 * 96  # the targets' row and six variants
 
 
 def test_bench_look_refuses_styles_of_different_examples(checkpoints, tmp_path):  # noqa: F811

@@ -113,6 +113,12 @@ def test_a_lora_style_is_learned_by_default_with_its_method_listed(cascade, tmp_
     assert result.exit_code == 0, result.output
     assert '"method": "lora"' in result.output and "drawing 8 prior pictures" in result.output
     assert '"sr_steps": 2' in result.output and "(lora, SR stage)" in result.output
+    from config.settings import load_settings
+    from generation.styles import StyleTokens
+    from storage.facade import open_storage
+
+    learned = StyleTokens.from_bytes(open_storage(load_settings()).styles.tokens("neon"))
+    assert learned.grain is not None  # the examples' grain, measured at the SR stage's size
     listed = runner.invoke(app, ["style", "list"])
     assert "neon" in listed.output and "lora" in listed.output
     vectors = _learn(cascade, "chalk", *_examples(tmp_path, 3), "--steps", "2", "--method", "vectors")

@@ -14,6 +14,7 @@ from PIL import Image
 
 from bot.render.cascade import CascadeRenderer
 from generation.colour import Palette
+from generation.film_grain import GRAIN_LEVELS, FilmGrain
 from generation.photo import BoxError
 from generation.pipeline import ImageInputError, OptionError
 from generation.style_adapters import expected_shapes, has_adapter
@@ -61,11 +62,11 @@ def _style_bytes(renderer: CascadeRenderer, width: int = 32, slots: int = 2, lea
     return StyleTokens("red", vectors, RED, learned_on or model_hash(renderer.pipeline.base_unet), 5, 0.1).to_bytes()
 
 
-def _lora_bytes(renderer: CascadeRenderer, palette: Palette | None = RED) -> bytes:
+def _lora_bytes(renderer: CascadeRenderer, palette: Palette | None = RED, grain: FilmGrain | None = None) -> bytes:
     unet = renderer.pipeline.base_unet
     generator = torch.Generator().manual_seed(5)
     adapter = {key: torch.randn(shape, generator=generator) * 0.3 for key, shape in expected_shapes(unet, 2).items()}
-    return StyleTokens("neon", None, palette, model_hash(unet), 5, 0.1, adapter, 2, ("AB", "CD", "EF")).to_bytes()
+    return StyleTokens("neon", None, palette, model_hash(unet), 5, 0.1, adapter, 2, ("AB", "CD", "EF"), grain=grain).to_bytes()
 
 
 # ------------------------------------------------------------------ tween
@@ -155,6 +156,17 @@ def test_a_lora_style_changes_the_picture_for_its_own_job_only(renderer):
     assert not has_adapter(renderer.pipeline.base_unet)
     again = renderer.render(_request("AB", candidates=1))
     assert np.array_equal(_pixels(again.winner.png), _pixels(plain.winner.png))
+
+
+def test_a_styles_grain_is_added_to_the_final_candidates_at_the_jobs_strength(renderer):
+    grain = FilmGrain((25.0,) * GRAIN_LEVELS, 0.3)
+    request = _request("AB", candidates=1, style="neon", style_tokens=_lora_bytes(renderer, palette=None), style_strength=0.8)
+    smooth = renderer.render(request)
+    grained = renderer.render(replace(request, style_tokens=_lora_bytes(renderer, palette=None, grain=grain)))
+    base = [image for image in grained.images if image.stage == "base"]
+    assert [_pixels(image.png).tolist() for image in base] == [_pixels(image.png).tolist() for image in smooth.images if image.stage == "base"]
+    added = _pixels(grained.winner.png).astype(np.float32) - _pixels(smooth.winner.png)
+    assert 0.8 * 25 * 0.5 < added.std() < 0.8 * 25 * 1.5  # grain on the final picture, scaled by the job's strength
 
 
 def test_a_lora_style_is_taken_out_when_its_job_fails_half_way(renderer, monkeypatch):
