@@ -227,10 +227,26 @@ def model_hash(unet: GlyphUNet2DModel, *more: GlyphUNet2DModel) -> str:
     base; the base and the SR model for a style that adapts both)."""
     digest = hashlib.sha256()
     for model in (unet, *more):
-        for name, tensor in sorted(model.state_dict().items()):
-            digest.update(name.encode())
-            digest.update(tensor.detach().float().cpu().numpy().tobytes())
+        _hash_weights(digest, model)
     return digest.hexdigest()[:16]
+
+
+def model_hashes(unet: GlyphUNet2DModel, sr_unet: GlyphUNet2DModel | None) -> tuple[str, str | None]:
+    """`model_hash(unet)` and `model_hash(unet, sr_unet)` (None without an SR model), reading the base's
+    weights once: the two hashes a current style may carry."""
+    digest = hashlib.sha256()
+    _hash_weights(digest, unet)
+    base_only = digest.hexdigest()[:16]
+    if sr_unet is None:
+        return base_only, None
+    _hash_weights(digest, sr_unet)
+    return base_only, digest.hexdigest()[:16]
+
+
+def _hash_weights(digest: "hashlib._Hash", model: GlyphUNet2DModel) -> None:
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().cpu().numpy().tobytes())
 
 
 def check_examples(examples: Sequence[StyleExample]) -> None:

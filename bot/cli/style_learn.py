@@ -40,8 +40,8 @@ def learn(
     images: list[Path] = typer.Argument(..., help="3 to 20 example pictures; a .txt beside one holds its text (else OCR reads it)."),
     method: str = typer.Option(DEFAULT_METHOD, "--method", help="lora (adapters on the base U-Net) or vectors (textual inversion)."),
     steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Optimiser steps (default: 300 for either method)."),
-    rank: int = typer.Option(4, "--rank", min=1, max=64, help="lora: the adapters' rank."),
-    prior_weight: float = typer.Option(1.0, "--prior-weight", min=0.0, help="lora: weight of the prior-preservation loss (0: none)."),
+    rank: Optional[int] = typer.Option(None, "--rank", min=1, max=64, help="lora: the adapters' rank (default: 4)."),
+    prior_weight: Optional[float] = typer.Option(None, "--prior-weight", min=0.0, help="lora: weight of the prior-preservation loss (default: 1; 0: none)."),
     sr_steps: Optional[int] = typer.Option(None, "--sr-steps", min=0, help="lora: steps for the SR stage's adapters, where texture is drawn (default: 100; 0: none)."),
     replace: bool = typer.Option(False, "--replace", help="Learn again over an existing style of this name."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch (default: all cores)."),
@@ -127,12 +127,11 @@ def relearn(
         records = storage.styles.list() if every else [storage.styles.get(name)]
     from PIL import Image
 
-    from generation.style_adapters import DEFAULT_PRIOR_WEIGHT, DEFAULT_RANK
-    from generation.styles import model_hash
+    from generation.styles import model_hashes
 
     pipeline = _load_models(shipped, threads)  # one load for every style: learning leaves the models as they were
     # A style records the base model's hash, or the base and SR models' for one that adapts both.
-    current = {model_hash(pipeline.base_unet), *([model_hash(pipeline.base_unet, pipeline.sr_unet)] if pipeline.sr_unet is not None else [])}
+    current = set(model_hashes(pipeline.base_unet, pipeline.sr_unet)) - {None}
     stale = [record for record in records if not every or record.model_hash not in current]
     if not stale:
         typer.echo("every style was learned on the shipped models; nothing to learn again")
@@ -143,7 +142,7 @@ def relearn(
         old = _readable_style(storage, record.name)
         transcripts = list(old.transcripts) if old is not None and len(old.transcripts) == len(pictures) else [None] * len(pictures)
         examples = _examples(settings, pictures, transcripts, [f"{digest[:12]} (stored)" for digest in record.example_hashes])
-        options = _Options(record.method, record.steps, old.rank if old is not None and old.rank else DEFAULT_RANK, DEFAULT_PRIOR_WEIGHT,
+        options = _Options(record.method, record.steps, old.rank if old is not None and old.rank else None, None,
                            old.sr_steps if old is not None else 0)
         style, seconds = _learn_with_progress(pipeline, record.name, examples, options)
         with reported_errors():
@@ -153,12 +152,13 @@ def relearn(
 
 @dataclass(frozen=True)
 class _Options:
-    """How a style is learned: its method, steps and SR steps (None: the defaults; 0 SR steps: no SR adapter), the LoRA rank and prior weight."""
+    """How a style is learned: its method, steps, LoRA rank and prior weight, and SR steps (None: the
+    defaults, resolved where the style is learned; 0 SR steps: no SR adapter)."""
 
     method: str
     steps: int | None
-    rank: int
-    prior_weight: float
+    rank: int | None
+    prior_weight: float | None
     sr_steps: int | None
 
 
@@ -205,11 +205,15 @@ def _learn_with_progress(pipeline, name: str, examples: list[StyleExample], opti
     the base adapters, then the SR stage's)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from generation.style_adapters import DEFAULT_PRIOR_COUNT, DEFAULT_PRIOR_STEPS, DEFAULT_SR_LORA_STEPS, draw_prior, engine_prior
+    from generation.style_adapters import (
+        DEFAULT_PRIOR_COUNT, DEFAULT_PRIOR_STEPS, DEFAULT_PRIOR_WEIGHT, DEFAULT_RANK, DEFAULT_SR_LORA_STEPS, draw_prior, engine_prior,
+    )
     from generation.styles import DEFAULT_STEPS, SuperResolutionPlan, UnusableStyleError, example_grain, learn_lora_style, learn_style
 
     steps = options.steps or DEFAULT_STEPS
     sr_steps = DEFAULT_SR_LORA_STEPS if options.sr_steps is None else options.sr_steps
+    rank = options.rank or DEFAULT_RANK
+    prior_weight = DEFAULT_PRIOR_WEIGHT if options.prior_weight is None else options.prior_weight
     unet, scheduler, tokenizer = pipeline.base_unet, pipeline.base_scheduler, pipeline.tokenizer
     started = time.perf_counter()
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -224,18 +228,18 @@ def _learn_with_progress(pipeline, name: str, examples: list[StyleExample], opti
                 style = learn_style(name, unet, scheduler, tokenizer, examples, steps=steps, progress=report)
             else:
                 prior = None
-                if options.prior_weight > 0:
+                if prior_weight > 0:
                     drawing = bar.add_task(f"drawing {DEFAULT_PRIOR_COUNT} prior pictures", total=DEFAULT_PRIOR_STEPS, loss="")
                     prior = draw_prior(pipeline, progress=lambda step: bar.update(drawing, completed=step))
                 sr = None
                 if sr_steps and pipeline.sr_unet is not None:
                     sr_task = bar.add_task(f"learning style {name} (lora, SR stage)", total=sr_steps, loss="")
                     sr = SuperResolutionPlan(
-                        pipeline.sr_unet, pipeline.sr_scheduler, engine_prior(pipeline.sr_unet) if options.prior_weight > 0 else None,
+                        pipeline.sr_unet, pipeline.sr_scheduler, engine_prior(pipeline.sr_unet) if prior_weight > 0 else None,
                         sr_steps, lambda step, loss: bar.update(sr_task, completed=step, loss=f"loss {loss:.4f}"),
                     )
-                style = learn_lora_style(name, unet, scheduler, tokenizer, examples, prior, steps=steps, rank=options.rank,
-                                         prior_weight=options.prior_weight, progress=report, sr=sr)
+                style = learn_lora_style(name, unet, scheduler, tokenizer, examples, prior, steps=steps, rank=rank,
+                                         prior_weight=prior_weight, progress=report, sr=sr)
         except UnusableStyleError as error:
             fail(str(error), USAGE_ERROR)
     final_size = (pipeline.sr_unet or unet).config.sample_size

@@ -18,7 +18,7 @@ from generation.style_adapters import (
     has_adapter,
     ordinary_transcripts,
 )
-from generation.styles import StyleTokens, SuperResolutionPlan, UnusableStyleError, learn_lora_style, model_hash
+from generation.styles import StyleTokens, SuperResolutionPlan, UnusableStyleError, learn_lora_style, model_hash, model_hashes
 from generation.tokenizer import GlyphTokenizer
 from tests.generation.test_styles import _example, _palette
 
@@ -148,6 +148,8 @@ def test_a_style_learned_on_other_weights_is_refused_in_one_line_naming_relearn(
 def test_a_style_with_an_sr_adapter_is_checked_against_both_models(tiny_base, tiny_sr):
     both = model_hash(tiny_base, tiny_sr)
     assert both != model_hash(tiny_base)
+    assert model_hashes(tiny_base, tiny_sr) == (model_hash(tiny_base), both)  # relearn --all reads the base once
+    assert model_hashes(tiny_base, None) == (model_hash(tiny_base), None)
     style = _lora_style(tiny_base, sr_adapter=_random_adapter(tiny_sr), model_hash=both)
     asked = []
     style.check_current(lambda with_sr: asked.append(with_sr) or (both if with_sr else model_hash(tiny_base)))
