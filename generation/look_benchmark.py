@@ -57,7 +57,8 @@ def style_variants(name: str, tokens: bytes, plain: RenderRequest, levels: Seque
 
 def texture(image: Image.Image, size: int) -> float:
     """The mean luminance gradient of `image` as a `size` px square (ocr.flatness's figure, no text masked)."""
-    return structure_outside_text(centre_square(image.convert("RGB")).resize((size, size), Image.Resampling.BILINEAR))
+    square = centre_square(image.convert("RGB"))
+    return structure_outside_text(square if square.width == size else square.resize((size, size), Image.Resampling.BILINEAR))
 
 
 @dataclass(frozen=True)
