@@ -485,7 +485,11 @@ class GlyphCascadePipeline(DiffusionPipeline):
             num_inference_steps, None, 1.0, {"low_res": augmented, "noise_level": levels}, callback_on_step_end, layouts,
             steering,
         )
-        return drawn if grain is None else add_grain(drawn, grain, seeds, grain_strength)
+        if grain is None:
+            return drawn
+        size = drawn.shape[-1]
+        letters = torch.stack([torch.zeros(1, size, size) if layout is None else torch.from_numpy(layout.glyph_map(size))[None] for layout in layouts])
+        return add_grain(drawn, grain, seeds, grain_strength, letters)
 
     @torch.no_grad()
     def __call__(

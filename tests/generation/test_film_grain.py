@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from generation.film_grain import GRAIN_LEVELS, FilmGrain, add_grain, gaussian_blur, measure_grain
+from generation.film_grain import GRAIN_LEVELS, LETTER_GRAIN_SHARE, FilmGrain, add_grain, gaussian_blur, measure_grain
 from generation.styles import StyleTokens, UnusableStyleError
 from tests.generation.test_style_adapters import _lora_style
 
@@ -117,4 +117,17 @@ def test_the_pipeline_adds_the_styles_grain_to_the_final_pictures_only(tiny_pipe
     torch.testing.assert_close(grained.base_images, plain.base_images, atol=0, rtol=0)
     from generation.pipeline import sr_seeds
 
-    torch.testing.assert_close(grained.images, add_grain(plain.images, grain, sr_seeds(plain.seeds)), atol=1e-6, rtol=0)
+    size = plain.images.shape[-1]
+    letters = torch.from_numpy(plain.layouts[0].glyph_map(size))[None, None]
+    torch.testing.assert_close(grained.images, add_grain(plain.images, grain, sr_seeds(plain.seeds), letters=letters), atol=1e-6, rtol=0)
+
+
+def test_the_letters_get_only_their_share_of_the_grain():
+    grain = FilmGrain((10.0,) * GRAIN_LEVELS, 0.0)
+    smooth = _board(128, 0, count=1)
+    letters = _no_letters(1)
+    letters[..., 30:60, 30:60] = 1
+    added = add_grain(smooth, grain, [2], letters=letters) - smooth
+    ground = added[..., 70:, 70:].std()
+    assert float(added[..., 32:58, 32:58].abs().max()) <= LETTER_GRAIN_SHARE * 10 / 127.5 * 6 + 1e-6
+    assert float(ground) > 0.05
