@@ -38,6 +38,10 @@ class RunProgress:
         """Count wall time from now: the run's set-up (data, resume) is not training time."""
         self.started = self.clock()
 
+    def out_of_time(self) -> bool:
+        """Whether the run has used its `max_minutes` (never, without one)."""
+        return self.clock() - self.started > self.budget_s
+
     def fraction(self) -> float:
         by_steps = (self.step - self.start_step) / self.steps_allowed
         by_time = (self.clock() - self.started) / self.budget_s

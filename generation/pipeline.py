@@ -487,9 +487,8 @@ class GlyphCascadePipeline(DiffusionPipeline):
         )
         if grain is None:
             return drawn
-        size = drawn.shape[-1]
-        letters = torch.stack([torch.zeros(1, size, size) if layout is None else torch.from_numpy(layout.glyph_map(size))[None] for layout in layouts])
-        return add_grain(drawn, grain, seeds, grain_strength, letters)
+        glyph = self._glyph_tensor(self.sr_unet, layouts)  # the letters the grain keeps off
+        return add_grain(drawn, grain, seeds, grain_strength, None if glyph is None else glyph[:, :1])
 
     @torch.no_grad()
     def __call__(

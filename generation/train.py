@@ -507,8 +507,6 @@ class Trainer:
         batches = _forever(self.loader)
         bar = tqdm(total=config.steps, initial=self.step, disable=not progress, desc=f"train {config.stage}", unit="step", mininterval=10)
         self.model.train()
-        budget_s = config.max_wall_minutes * 60 if config.max_wall_minutes else math.inf
-        run_started = time.perf_counter()
         self.progress.restart_clock()
         while self.step < config.steps:
             started = time.perf_counter()
@@ -542,7 +540,7 @@ class Trainer:
                 )
             if self.step % config.sample_every == 0:
                 self.log(f"samples: {self.sample_grid()}")
-            if time.perf_counter() - run_started > budget_s:
+            if self.progress.out_of_time():
                 # A session or a lent GPU lasts a fixed time: stop cleanly and ship what was learned so far.
                 self.log(f"wall-clock budget of {config.max_wall_minutes} min reached at step {self.step}")
                 break

@@ -28,6 +28,16 @@ def test_cosine_follows_the_wall_clock_when_minutes_end_first() -> None:
     assert lr_multiplier("cosine", 100, 500, progress.fraction()) == pytest.approx(COSINE_FLOOR)
 
 
+def test_a_run_is_out_of_time_only_past_its_minutes() -> None:
+    clock = FakeClock()
+    timed = RunProgress(start_step=0, total_steps=10, max_minutes=2, clock=clock)
+    untimed = RunProgress(start_step=0, total_steps=10, max_minutes=None, clock=clock)
+    clock.now += 120
+    assert not timed.out_of_time()
+    clock.now += 1
+    assert timed.out_of_time() and not untimed.out_of_time()
+
+
 def test_cosine_follows_the_steps_when_they_end_first() -> None:
     progress = RunProgress(start_step=0, total_steps=200, max_minutes=None, clock=FakeClock())
     progress.step = 50
