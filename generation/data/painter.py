@@ -81,7 +81,9 @@ def _paint_region(layer: Image.Image, region: Region, fill: Colour, rng: random.
             dark.paste((0, 0, 0, 120), (offset, offset), shadow)
             layer.alpha_composite(dark)
         paint = Image.new("RGBA", layer.size, fill + (255,))
-        if template in ("page", "poster", "cover", "sign") and rng.random() < 0.35:
+        # Paper grain on sheets, not on boards: on boards the model drew its specks beside the letters,
+        # and the reader took them for punctuation (2026-12-07f's signs).
+        if template in ("page", "poster", "cover") and rng.random() < 0.35:
             grain = texture(rng, width, height).convert("RGBA")
             tinted = Image.blend(Image.new("RGBA", grain.size, fill + (255,)), grain, rng.uniform(0.1, 0.3))
             paint.paste(tinted, (left, top))
