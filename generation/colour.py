@@ -13,6 +13,9 @@ from dataclasses import dataclass
 import torch
 from PIL import Image
 
+# ITU-R BT.601 luma weights of R, G and B: the one definition of "brightness" for every module that
+# measures it (grain, flatness, the painter's contrast, a photo's ground).
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 # Pixels sampled per picture when fitting two colours; plenty for a 2-means fit, cheap at any size.
 _FIT_PIXELS = 4096
 

@@ -30,13 +30,14 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from generation.colour import LUMA_WEIGHTS
+
 GRAIN_LEVELS = 8  # luminance bins over 0..255
 HIGH_PASS_SIGMA = 1.0  # px: grain is what a 1 px blur removes
 EDGE_BAND = 3  # px around a letter's edge where the residual is the outline, not grain
 MIN_PIXELS_PER_LEVEL = 64  # fewer pixels than this say nothing about a level: it takes its neighbours' spread
 GRAIN_SIZES = (0.0, 0.3, 0.5, 0.7, 1.0, 1.5)  # px: the blurs of white noise a grain's size is chosen among
 LETTER_GRAIN_SHARE = 0.0  # of the grain on the letters themselves, where it costs OCR most
-_LUMA = (0.299, 0.587, 0.114)
 _SEED_OFFSET = 7_919  # grain noise is not the SR stage's own noise, even with the same seed
 
 
@@ -81,7 +82,7 @@ def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def _luminance(pictures: torch.Tensor) -> torch.Tensor:
     """(n, 3, h, w) in [-1, 1] -> (n, 1, h, w) luminance on 0..255."""
-    weights = torch.tensor(_LUMA, dtype=pictures.dtype, device=pictures.device).view(1, 3, 1, 1)
+    weights = torch.tensor(LUMA_WEIGHTS, dtype=pictures.dtype, device=pictures.device).view(1, 3, 1, 1)
     return ((pictures.clamp(-1, 1) + 1) * 127.5 * weights).sum(dim=1, keepdim=True)
 
 

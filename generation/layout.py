@@ -502,6 +502,16 @@ class Layout(Protocol):
         ...
 
 
+def stacked_maps(layouts: Sequence[Layout | None], size: int, kind: str = "glyph") -> np.ndarray:
+    """The candidates' glyph (or, with kind="region", region) maps at `size` px, (N, size, size)
+    float32; a candidate without a layout gets a blank map. Every stage that conditions on, steers by
+    or masks with the letters draws them here, so all of them see the same maps."""
+    if kind not in ("glyph", "region"):
+        raise ValueError(f"kind must be glyph or region, got {kind!r}")
+    blank = np.zeros((size, size), np.float32)
+    return np.stack([blank if layout is None else getattr(layout, f"{kind}_map")(size) for layout in layouts])
+
+
 def place_text(
     role: str,
     text: str,

@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from generation.colour import Palette
+from generation.colour import LUMA_WEIGHTS, Palette
 from generation.guidance import BoxGround, CleanEdit, KeepRegion
-from generation.layout import REGION_LEVELS, SUPERSAMPLE, LayoutError, _bbox, _font, find_fonts, font_by_name, uncovered_characters
+from generation.layout import REGION_LEVELS, SUPERSAMPLE, LayoutError, _bbox, _font, find_fonts, font_by_name, stacked_maps, uncovered_characters
 from generation.photo_box import MIN_BOX_SIDE, BoxError, check_box  # noqa: F401  also imported from here
 from generation.request_parsers import normalize_prompt
 from generation.types import ALIGNMENTS, Box
@@ -141,9 +141,9 @@ class PhotoPlan:
         x0, y0, x1, y1 = self.drawn_box(size)
         under = pixels[..., y0:y1, x0:x1]
         mean, std = under.reshape(3, -1).mean(dim=1), under.reshape(3, -1).std(dim=1)
-        light_ground = float(mean @ torch.tensor([0.299, 0.587, 0.114])) > -0.1
+        light_ground = float(mean @ torch.tensor(LUMA_WEIGHTS)) > -0.1
         ink = Palette(torch.full((3,), -0.85 if light_ground else 0.9), torch.full((3,), 0.05), mean, std)
-        masks = torch.from_numpy(np.stack([layout.glyph_map(size) for layout in layouts]))
+        masks = torch.from_numpy(stacked_maps(layouts, size))
         return BoxGround(under, ink, masks, (x0, y0, x1, y1), strength)
 
     def keep_region(self, layouts: Sequence[object], size: int) -> KeepRegion:

@@ -33,7 +33,7 @@ from PIL import Image
 from generation.colour import Palette, centre_square, split_two_colours
 from generation.film_grain import FilmGrain, add_grain
 from generation.guidance import CleanEdit, ColourGuidance, apply_clean_edits
-from generation.layout import Layout
+from generation.layout import Layout, stacked_maps
 from generation.templates import candidate_layouts
 from generation.schedulers import SAMPLERS, sampling_scheduler
 from generation.styles import StyleTokens
@@ -327,9 +327,7 @@ class GlyphCascadePipeline(DiffusionPipeline):
         A layout is any generation.layout.Layout: a card, a template, a tween's blend, a photo's box."""
         if not unet.reads_glyphs or all(layout is None for layout in layouts):
             return None
-        size = unet.config.sample_size
-        maps = [np.zeros((size, size), np.float32) if layout is None else layout.glyph_map(size) for layout in layouts]
-        glyph = torch.from_numpy(np.stack(maps))[:, None].expand(-1, unet.config.glyph_channels, -1, -1)
+        glyph = torch.from_numpy(stacked_maps(layouts, unet.config.sample_size))[:, None].expand(-1, unet.config.glyph_channels, -1, -1)
         return glyph.to(self._execution_device, unet.dtype)
 
     def layout_inputs(self, unet: GlyphUNet2DModel, layouts: Sequence[Layout | None]) -> dict[str, torch.Tensor]:
@@ -345,9 +343,8 @@ class GlyphCascadePipeline(DiffusionPipeline):
 
     def _region_tensor(self, unet: GlyphUNet2DModel, layouts: Sequence[Layout | None]) -> torch.Tensor:
         """Every candidate's region map at the model's size (blank for a plain card or no layout)."""
-        size = unet.config.sample_size
-        maps = [np.zeros((size, size), np.float32) if layout is None else layout.region_map(size) for layout in layouts]
-        region = torch.from_numpy(np.stack(maps))[:, None].expand(-1, unet.config.region_channels, -1, -1)
+        maps = stacked_maps(layouts, unet.config.sample_size, "region")
+        region = torch.from_numpy(maps)[:, None].expand(-1, unet.config.region_channels, -1, -1)
         return region.to(self._execution_device, unet.dtype)
 
     def _candidate_layouts(self, prompts: list[str], seeds: list[int], layouts: Sequence[Layout | None] | None) -> list[Layout | None]:
@@ -433,8 +430,7 @@ class GlyphCascadePipeline(DiffusionPipeline):
         if not 0 < strength <= 1:
             raise OptionError(f"style_strength must be above 0 and at most 1, got {strength}")
         palette = reference if isinstance(reference, Palette) else split_two_colours(pil_to_tensor([centre_square(reference)], size)[0]).palette
-        masks = [np.zeros((size, size), np.float32) if layout is None else layout.glyph_map(size) for layout in layouts]
-        return ColourGuidance(palette, torch.from_numpy(np.stack(masks)), strength)
+        return ColourGuidance(palette, torch.from_numpy(stacked_maps(layouts, size)), strength)
 
     @torch.no_grad()
     def upscale(

@@ -16,6 +16,8 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
+from generation.colour import LUMA_WEIGHTS
+
 FLAT_BELOW = 2.0
 BOX_MARGIN = 0.02
 
@@ -25,7 +27,7 @@ Box = tuple[float, float, float, float]  # left, top, right, bottom as fractions
 def structure_outside_text(image: Image.Image, text_boxes: Sequence[Box] = ()) -> float:
     """The mean luminance gradient g outside `text_boxes` (see the module's formula); 0..~360."""
     rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
-    luminance = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    luminance = rgb @ np.array(LUMA_WEIGHTS, dtype=np.float32)
     dx = np.zeros_like(luminance)
     dy = np.zeros_like(luminance)
     dx[:, :-1] = np.diff(luminance, axis=1)

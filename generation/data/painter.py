@@ -18,6 +18,7 @@ import random
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from generation.colour import LUMA_WEIGHTS
 from generation.data.scenes import emoji_picture, photo_crop, random_colour, scene, texture
 from generation.layout import SUPERSAMPLE, PageLayout, Region, TextBlock
 
@@ -30,8 +31,7 @@ OWN_BUBBLE_COLOURS: tuple[Colour, ...] = ((10, 132, 255), (38, 160, 72), (124, 7
 
 
 def _lightness(colour: Colour) -> float:
-    red, green, blue = colour
-    return (0.299 * red + 0.587 * green + 0.114 * blue) / 255
+    return sum(weight * value for weight, value in zip(LUMA_WEIGHTS, colour)) / 255
 
 
 def _contrasting(rng: random.Random, under: Colour, quiet: bool = False) -> Colour:

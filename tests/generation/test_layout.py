@@ -12,6 +12,7 @@ from generation.layout import (
     font_by_name,
     font_name,
     reading_quads,
+    stacked_maps,
     uncovered_characters,
 )
 from generation.templates import lay_out
@@ -40,6 +41,19 @@ def test_the_base_and_sr_maps_of_one_layout_agree(fonts):
     # the 256 px map, averaged down to 64 px, puts its ink where the 64 px map does
     pooled = large.reshape(64, 4, 64, 4).mean(axis=(1, 3))
     assert np.corrcoef(pooled.ravel(), small.ravel())[0, 1] > 0.85
+
+
+def test_stacked_maps_give_each_candidate_its_own_map_and_a_blank_one_without_a_layout(fonts):
+    card = choose_layout("HELLO", random.Random(1), fonts)
+    sign = lay_out("STOP", random.Random(2), template="sign")
+    glyphs = stacked_maps([card, None, sign], 32)
+    assert glyphs.shape == (3, 32, 32) and glyphs.dtype == np.float32
+    assert np.array_equal(glyphs[0], card.glyph_map(32)) and np.array_equal(glyphs[2], sign.glyph_map(32))
+    assert not glyphs[1].any()
+    regions = stacked_maps([sign, None], 32, "region")
+    assert np.array_equal(regions[0], sign.region_map(32)) and regions[0].any() and not regions[1].any()
+    with pytest.raises(ValueError, match="glyph or region"):
+        stacked_maps([card], 32, "letters")
 
 
 def test_the_training_picture_is_drawn_where_its_glyph_map_says(fonts):
