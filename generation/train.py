@@ -482,13 +482,13 @@ class Trainer:
     def sample_grid(self) -> Path:
         """Sample the fixed prompts with the EMA weights and save a grid PNG for a quick look.
 
-        DPM-Solver++ at guidance 2 (the product's default): DDIM with guidance collapsed on small models."""
+        DPM-Solver++ at guidance 3 (the product's default): DDIM with guidance collapsed on small models."""
         model = self.ema_model()
         seeds = list(range(len(self.sample_texts)))
         if self.config.stage == "base":
             pipe = GlyphCascadePipeline(model, self.noise_scheduler)
             pipe.set_progress_bar_config(disable=True)
-            images = pipe.generate_base(self.sample_texts, seeds=seeds, num_inference_steps=20, guidance_scale=2.0, layouts=self.sample_layouts)
+            images = pipe.generate_base(self.sample_texts, seeds=seeds, num_inference_steps=20, guidance_scale=3.0, layouts=self.sample_layouts)
         else:
             pipe = GlyphCascadePipeline(None, None, model, self.noise_scheduler)
             pipe.set_progress_bar_config(disable=True)

@@ -32,7 +32,7 @@ def test_defaults_match_the_documented_file_and_issue_values() -> None:
         for key, value in values.items():
             actual = getattr(getattr(settings, section), key)
             assert (str(actual) if isinstance(actual, Path) else actual) == value, f"{section}.{key}"
-    assert (settings.generation.guidance_scale, settings.generation.num_inference_steps, settings.generation.scheduler) == (2.0, 20, "dpmsolver")
+    assert (settings.generation.guidance_scale, settings.generation.num_inference_steps, settings.generation.scheduler) == (3.0, 20, "dpmsolver")
     assert settings.generation.checkpoint_dir == REPO_ROOT / "generation" / "checkpoints"
     assert settings.database_url.startswith("sqlite:///") and settings.database_url.endswith("data/glyphbot.db")
 
