@@ -62,8 +62,8 @@ class RenderRequest:
 
     prompt: str
     negative_prompt: str = ""
-    guidance_scale: float = 2.0
-    sr_guidance_scale: float = 1.0
+    guidance_scale: float = 3.0
+    sr_guidance_scale: float = 2.0
     num_inference_steps: int = 20
     sr_num_inference_steps: int = 10
     scheduler: str = "dpmsolver"

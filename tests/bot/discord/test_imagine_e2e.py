@@ -49,7 +49,7 @@ async def test_imagine_defers_reports_progress_and_delivers(fake, storage, start
     assert [f[0] for f in final.files] == [f"glyph-{_job_id(final)}.png"]
     assert final.files[0][2].startswith(b"\x89PNG")
     assert "> HELLO\n> WORLD" in original["content"]
-    assert "guidance 2" in original["content"] and "steps 8" in original["content"]
+    assert "guidance 3" in original["content"] and "steps 8" in original["content"]
     job_id = _job_id(final)
     assert custom_ids(original) == [f"glyph:reroll:{job_id}", f"glyph:vary:{job_id}", f"glyph:cands:{job_id}", f"glyph:delete:{job_id}"]
     job = await storage.jobs.get(job_id)

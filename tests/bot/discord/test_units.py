@@ -49,7 +49,7 @@ def test_backslash_n_becomes_a_newline_and_double_backslash_stays_literal():
 
 def test_defaults_fill_missing_options_and_seed_is_drawn_when_absent():
     options = parse_imagine(SETTINGS, prompt="  HI  ", rng=random.Random(1))
-    assert (options.prompt, options.guidance, options.steps, options.count) == ("HI", 2.0, 20, 1)
+    assert (options.prompt, options.guidance, options.steps, options.count) == ("HI", 3.0, 20, 1)
     assert 0 <= options.seed <= MAX_SEED
 
 
@@ -248,7 +248,7 @@ def storage_job():
         defaults = {f.name: None for f in fields(Job)}
         defaults.update(
             id=1, status="succeeded", source="discord", requester_id="1", requester_name="a", place="guild:1",
-            prompt="HI", negative_prompt="", guidance_scale=2.0, sr_guidance_scale=1.0, num_inference_steps=50,
+            prompt="HI", negative_prompt="", guidance_scale=3.0, sr_guidance_scale=2.0, num_inference_steps=50,
             sr_num_inference_steps=25, scheduler="dpmsolver", seed=1, candidates=4, strength=0.75, batch_key="k",
             priority=0, attempts=1, created_at=dt.datetime.now(dt.timezone.utc),
         )
