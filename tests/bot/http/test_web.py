@@ -73,7 +73,7 @@ async def test_job_page_shows_every_candidate_with_readings(client: TestClient, 
         assert f"/mod/images/{image.sha256}" in page
         assert f"seed {image.seed}" in page
     assert page.count('<figure class="candidate') == 4 and page.count("<strong>winner</strong>") == 1
-    assert "score 0.400" in page and "SA1E" in page and "guidance 2.0" in page and "dpmsolver" in page
+    assert "score 0.400" in page and "SA1E" in page and "guidance 3.0" in page and "dpmsolver" in page
     winner = next(i for i in images if i.chosen)
     assert (await client.get(f"/mod/images/{winner.sha256}")).status == 200
     assert (await client.get("/mod/jobs/999999")).status == 404
