@@ -44,6 +44,7 @@ from generation.data.text_sampler import TextSamplerConfig
 from generation.layout import find_fonts
 from generation.lr_schedule import LR_SCHEDULES, RunProgress, wall_clock_schedule
 from generation.pipeline import GlyphCascadePipeline, tensor_to_pil
+from generation.request_options import option
 from generation.schedulers import PREDICTION_TYPES, training_scheduler
 from generation.tokenizer import GlyphTokenizer
 from generation.unet import GlyphUNet2DModel
@@ -482,13 +483,13 @@ class Trainer:
     def sample_grid(self) -> Path:
         """Sample the fixed prompts with the EMA weights and save a grid PNG for a quick look.
 
-        DPM-Solver++ at guidance 3 (the product's default): DDIM with guidance collapsed on small models."""
+        DPM-Solver++ at the product's default base guidance: DDIM with guidance collapsed on small models."""
         model = self.ema_model()
         seeds = list(range(len(self.sample_texts)))
         if self.config.stage == "base":
             pipe = GlyphCascadePipeline(model, self.noise_scheduler)
             pipe.set_progress_bar_config(disable=True)
-            images = pipe.generate_base(self.sample_texts, seeds=seeds, num_inference_steps=20, guidance_scale=3.0, layouts=self.sample_layouts)
+            images = pipe.generate_base(self.sample_texts, seeds=seeds, num_inference_steps=20, guidance_scale=option("guidance_scale").default, layouts=self.sample_layouts)
         else:
             pipe = GlyphCascadePipeline(None, None, model, self.noise_scheduler)
             pipe.set_progress_bar_config(disable=True)
