@@ -123,7 +123,8 @@ def test_the_renderer_and_the_pipeline_call_share_one_seed_scheme(renderer, tiny
     pipeline's own `__call__` for that seed, base and super-resolution stage alike."""
     request = _request("AB", 11, candidates=1)
     [winner] = [image for image in renderer.render(request).images if image.stage == "sr"]
-    called = tiny_pipe("AB", seed=11, guidance_scale=2.0, num_inference_steps=3, sr_num_inference_steps=2,
+    called = tiny_pipe("AB", seed=11, guidance_scale=request.guidance_scale,
+                       sr_guidance_scale=request.sr_guidance_scale, num_inference_steps=3, sr_num_inference_steps=2,
                        scheduler="ddim", output_type="np")
     drawn = np.round(called.images[0] * 255).astype(np.int16)
     assert np.abs(_pixels(winner.png) - drawn).max() <= 1
