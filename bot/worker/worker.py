@@ -74,25 +74,31 @@ class Worker:
         db_delay = self.options.poll_interval_s
         log.info("worker %s started", self.worker_id)
         self.heartbeat.announce()
-        while not self.stop_event.is_set() and (max_jobs is None or handled < max_jobs):
-            try:
-                count = self.run_once(max_jobs=None if max_jobs is None else max_jobs - handled)
-            except DatabaseFileChanged:
-                self.heartbeat.stop()  # each beat would fail the same way, and log it after the last line
-                raise
-            except DatabaseUnavailable as error:
-                log.error("worker %s: %s; retrying in %.1f s", self.worker_id, error, db_delay)
-                self.stop_event.wait(db_delay)
-                db_delay = min(self.options.db_retry_max_s, db_delay * 2)
-                continue
-            db_delay = self.options.poll_interval_s
-            handled += count
-            if count == 0:
-                if exit_when_idle:
-                    break
-                self.stop_event.wait(self.options.poll_interval_s)
-        self.heartbeat.stop()
-        self.heartbeat.withdraw()
+        file_changed = False
+        try:
+            while not self.stop_event.is_set() and (max_jobs is None or handled < max_jobs):
+                try:
+                    count = self.run_once(max_jobs=None if max_jobs is None else max_jobs - handled)
+                except DatabaseFileChanged:
+                    file_changed = True
+                    raise
+                except DatabaseUnavailable as error:
+                    log.error("worker %s: %s; retrying in %.1f s", self.worker_id, error, db_delay)
+                    self.stop_event.wait(db_delay)
+                    db_delay = min(self.options.db_retry_max_s, db_delay * 2)
+                    continue
+                db_delay = self.options.poll_interval_s
+                handled += count
+                if count == 0:
+                    if exit_when_idle:
+                        break
+                    self.stop_event.wait(self.options.poll_interval_s)
+        finally:
+            # However the loop ends (a crash included), the worker stops counting as running. On a
+            # replaced database file the sign-off would fail like every beat, and log after the last line.
+            self.heartbeat.stop()
+            if not file_changed:
+                self.heartbeat.withdraw()
         log.info("worker %s stopped after %d jobs", self.worker_id, handled)
         return handled
 
@@ -101,10 +107,7 @@ class Worker:
 
     def run_job(self, job_id: int) -> bool:
         """Render exactly this queued job, here and now; False if it was no longer queued."""
-        try:
-            return self.run_once(job_id=job_id) == 1
-        finally:
-            self.heartbeat.stop()
+        return self.run_once(job_id=job_id) == 1
 
     def run_once(self, max_jobs: int | None = None, job_id: int | None = None) -> int:
         """Claim one batch of compatible jobs (or just `job_id`) and see each through to a final state;
@@ -269,9 +272,13 @@ class _Heartbeat:
                 self.thread.start()
 
     def untrack(self, job_ids: list[int]) -> None:
+        """Stop beating for these jobs; with none left and no presence to renew, the thread ends too."""
         with self.lock:
             for job_id in job_ids:
                 self.tracked.pop(job_id, None)
+            idle = not self.tracked and not self.present
+        if idle:
+            self.stop()
 
     def stop(self) -> None:
         self.done.set()

@@ -181,6 +181,33 @@ def test_a_running_worker_is_alive_until_it_stops_even_mid_render(queue: JobQueu
     assert not _alive(queue, worker.worker_id), _workers(queue)
 
 
+def test_a_worker_that_crashes_stops_its_heartbeat_and_signs_off(queue: JobQueue) -> None:
+    """A crashed worker must not go on counting as running: adapters would tell users a dead worker is
+    on their job, and its beat would outlive the process's database."""
+    class BrokenQueue(JobQueue):
+        def claim(self, worker_id: str, **kwargs) -> list:  # noqa: ANN003
+            raise RuntimeError("the renderer's driver crashed")
+
+    worker = Worker(BrokenQueue(queue.db, queue.images), TextDrawingRenderer(), FAST)
+    with pytest.raises(RuntimeError, match="driver crashed"):
+        worker.run()
+    assert worker.heartbeat.thread is None
+    assert not _heartbeats_of(worker.worker_id)
+    assert not _alive(queue, worker.worker_id), _workers(queue)
+
+
+def test_run_once_on_its_own_leaves_no_heartbeat_running(queue: JobQueue) -> None:
+    """A caller that claims one batch without the loop (tests, `run_job`) gets the beat only while it holds jobs."""
+    queue.submit(submission("ONCE", candidates=1))
+    worker = Worker(queue, TextDrawingRenderer(), FAST)
+    assert worker.run_once() == 1
+    assert not _heartbeats_of(worker.worker_id)
+
+
+def _heartbeats_of(worker_id: str) -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == f"heartbeat-{worker_id}" and thread.is_alive()]
+
+
 def _workers(queue: JobQueue) -> list[tuple[str, object]]:
     """Every presence row, for the failure message: which other worker is renewing one."""
     from sqlalchemy import select
