@@ -172,7 +172,7 @@ class TumblrSettings(Section):
     api_host: str = "https://api.tumblr.com"
     intake_tag: str = Field("glyphbot", min_length=1)
     default_state: Literal["published", "queue", "draft"] = "published"
-    guidance_options: list[float] = Field([1.0, 2.0, 3.0, 4.0], min_length=1)
+    guidance_options: list[float] = Field([3.0], min_length=1)
     tag_guidance: bool = True
     textless: Literal["omit", "hold"] = "omit"
     candidates: int | None = Field(None, ge=1)  # None: [generation] candidates

@@ -15,6 +15,12 @@ Lines whose mean word confidence is under `min_line_confidence` (the original us
 ignored, and so is text tucked into a corner (watermarks, signatures), as the original did. Ignored lines
 are still returned in `Reading.ignored` so people can see why text was dropped.
 
+With `level_empty_frames` (text written into a box of the user's photo), a frame that reads as
+nothing is read again with its ground levelled (`level_ground`): across a photo's seam of hill and
+earth, Otsu splits the ground, not the letters from it, and the letter height comes out as the
+hill's. It is off elsewhere: a picture without letters costs two more tesseract calls (2 to 6 s on
+scikit-image's photographs), and the held-out figures stay those of one reading rule.
+
 When the layout of a picture is known (a generated candidate's), `read_in_quads` reads each text
 block on its own instead (see ocr/quads.py): on a tweet card over a photograph, one threshold for the
 whole picture separates card from photo, not letters from card, and lines were lost.
@@ -31,12 +37,12 @@ import atexit
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
 
 import numpy as np
 import pytesseract
-from PIL import Image, ImageOps
+from PIL import Image, ImageFilter, ImageOps
 
 from ocr.imageio import ImageReadError, ImageSource, load_frames
 from ocr.quads import crop_quad
@@ -107,6 +113,7 @@ class Reader:
     target_letter_px: int = 24
     max_frames: int = 3
     timeout_s: float = 30.0
+    level_empty_frames: bool = False  # read a frame that reads as nothing again, its ground levelled
 
     def __post_init__(self) -> None:
         for name in ("min_line_confidence", "min_block_confidence"):
@@ -118,6 +125,12 @@ class Reader:
             raise ValueError(f"workers must be at least 1, got {self.workers}")
         if self.max_frames < 1:
             raise ValueError(f"max_frames must be at least 1, got {self.max_frames}")
+
+    def for_photo_boxes(self) -> Reader:
+        """This reader for text written into a box of the user's photo: its letters take the photo's
+        colours and may straddle a seam of its ground, so a box that reads as nothing is read again
+        with its ground levelled."""
+        return replace(self, level_empty_frames=True)
 
     @property
     def tesseract_config(self) -> str:
@@ -213,7 +226,16 @@ class Reader:
         return [lines_by_slot.get(i, []) for i in range(len(frames))]
 
     def _read_frame(self, frame: Image.Image) -> Reading:
-        prepared = prepare(frame, self.target_letter_px)
+        reading = self._read_prepared(frame, frame)
+        for dark_letters in (True, False):
+            if reading.lines or not self.level_empty_frames:
+                break
+            reading = self._read_prepared(level_ground(frame, dark_letters), frame, MIN_LEVELLED_LETTER_PX)
+        return reading
+
+    def _read_prepared(self, image: Image.Image, frame: Image.Image, min_letter_px: float = 0) -> Reading:
+        """Read `image`, a copy of `frame` or one made from it, with boxes in `frame`'s pixels."""
+        prepared = prepare(image, self.target_letter_px, min_letter_px)
         if prepared is None:
             return Reading((), (), frame.width, frame.height)
         lines = [OcrLine(line.text, line.confidence, _to_original(line.box, prepared)) for line in _group_lines(self._tesseract(prepared.image))]
@@ -278,8 +300,31 @@ def text_height(ink: np.ndarray) -> float | None:
     return float(np.percentile(runs, 90)) if runs.size else None
 
 
-def prepare(frame: Image.Image, target_letter_px: int = 24) -> Prepared | None:
-    """Grey, dark-on-light, scaled and bordered copy of `frame`; None when it holds no ink at all."""
+GROUND_WINDOW_PX = 11  # wider than a letter's stroke at the sizes read here, narrower than a patch of ground
+LETTER_CONTRAST_FLOOR = 24  # grey levels: a grain or texture's specks stay under it, letters a reader sees do not
+LEVELLED_GAIN = 2  # faint letters (a photo's own colours) come out dark enough for Otsu and tesseract
+MIN_LEVELLED_LETTER_PX = 10  # a levelled frame is read only for letters this tall: a texture's specks, scaled up, cost seconds
+
+
+def level_ground(frame: Image.Image, dark_letters: bool) -> Image.Image:
+    """`frame` in grey with its ground levelled to white, the letters dark: a morphological top-hat.
+
+    A closing (maximum, then minimum, over `GROUND_WINDOW_PX`) fills in strokes darker than their
+    surroundings and keeps any wider patch of ground, so subtracting the frame from it leaves only the
+    dark letters, whatever tones the ground has (an opening does the same for light letters)."""
+    gray = frame.convert("L")
+    if dark_letters:
+        ground = gray.filter(ImageFilter.MaxFilter(GROUND_WINDOW_PX)).filter(ImageFilter.MinFilter(GROUND_WINDOW_PX))
+        letters = np.asarray(ground, np.int16) - np.asarray(gray, np.int16)
+    else:
+        ground = gray.filter(ImageFilter.MinFilter(GROUND_WINDOW_PX)).filter(ImageFilter.MaxFilter(GROUND_WINDOW_PX))
+        letters = np.asarray(gray, np.int16) - np.asarray(ground, np.int16)
+    return Image.fromarray((255 - np.clip((letters - LETTER_CONTRAST_FLOOR) * LEVELLED_GAIN, 0, 255)).astype(np.uint8), "L")
+
+
+def prepare(frame: Image.Image, target_letter_px: int = 24, min_letter_px: float = 0) -> Prepared | None:
+    """Grey, dark-on-light, scaled and bordered copy of `frame`; None when it holds no ink at all, or
+    only ink whose letter height is under `min_letter_px`."""
     gray = np.asarray(frame.convert("L"))
     if int(gray.max()) - int(gray.min()) < 16:
         return None  # a flat image: nothing to read, and tesseract would only hallucinate from noise
@@ -288,7 +333,7 @@ def prepare(frame: Image.Image, target_letter_px: int = 24) -> Prepared | None:
     if ink.mean() > 0.5:  # the text is the minority class; light text on a dark ground gets inverted
         gray, ink = 255 - gray, ~ink
     height = text_height(ink)
-    if height is None:
+    if height is None or height < min_letter_px:
         return None
     scale = float(np.clip(target_letter_px / height, 0.5, 8.0))
     image = Image.fromarray(gray)

@@ -495,7 +495,7 @@ def bench_photo(
     pipeline.set_progress_bar_config(disable=True)
     g = settings.generation
     try:
-        rows = run_photo_bench(pipeline, OcrSettings(parallel_workers=1).reader(), Image.open(photo).convert("RGB"), parsed,
+        rows = run_photo_bench(pipeline, OcrSettings(parallel_workers=1).reader().for_photo_boxes(), Image.open(photo).convert("RGB"), parsed,
                                unescape_newlines(text), seed, g.num_inference_steps, g.sr_num_inference_steps)
     except BoxError as error:
         fail(str(error), USAGE_ERROR)

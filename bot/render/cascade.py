@@ -33,6 +33,7 @@ from generation.styles import StyleTokens, model_hash
 from generation.tween import animated_gif, check_tween, tween_frames, tween_layouts
 from generation.types import Progress, ProgressCallback, RenderedImage, RenderRequest, RenderResult, tween_conflicts
 from ocr.policy import OcrSettings
+from ocr.reader import Reader
 from ocr.rerank import BatchReader, Candidate, rejection_sample
 
 if TYPE_CHECKING:
@@ -380,8 +381,8 @@ def _open_png(data: bytes | None, what: str) -> Image.Image:
 class _BoxReader:
     """OCR that reads only a photo's box: the rest of the user's picture may hold text of its own."""
 
-    def __init__(self, reader, photo: PhotoPlan) -> None:  # noqa: ANN001  ocr.rerank.BatchReader
-        self.reader = reader
+    def __init__(self, reader: Reader, photo: PhotoPlan) -> None:
+        self.reader = reader.for_photo_boxes()
         self.photo = photo
 
     def read_many(self, sources):  # noqa: ANN001, ANN201  same as BatchReader.read_many

@@ -1,12 +1,13 @@
 """Reading font-drawn text with the real tesseract: sizes, polarity, filters, animations, batches."""
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from ocr.fontrender import available_fonts, render_text
 from ocr.imageio import NotAnImageError
 import ocr.reader as reader_module
-from ocr.reader import OcrEngineError, Reader, prepare
+from ocr.reader import MIN_LEVELLED_LETTER_PX, OcrEngineError, Reader, level_ground, prepare
 from ocr.scoring import exact_match
 from tests.ocr.conftest import png_bytes
 
@@ -150,3 +151,34 @@ def test_read_each_puts_each_bad_inputs_error_in_its_place(reader: Reader) -> No
     outcomes = reader.read_each([render_text("GOOD", 128, max_font_px=30), b"", b"not an image"])
     assert outcomes[0].text == "GOOD"
     assert [type(o).__name__ for o in outcomes[1:]] == ["EmptyImageError", "NotAnImageError"]
+
+
+def _across_a_seam(text: str) -> Image.Image:
+    """Dark letters written across a photo's seam of green hill over brown earth (`imagine --where bottom`)."""
+    image = Image.new("RGB", (440, 112), (150, 120, 90))
+    ImageDraw.Draw(image).rectangle((0, 0, 440, 40), fill=(70, 130, 60))
+    ImageDraw.Draw(image).text((40, 28), text, fill=(35, 35, 35), font=_font(30))
+    return image
+
+
+def test_letters_across_a_seam_of_ground_are_read_by_the_photo_box_reader(reader: Reader) -> None:
+    """One threshold splits hill from earth, not letters from ground; the photo-box reader levels the
+    ground of a box that read as nothing and reads it again."""
+    image = _across_a_seam("FRESH BREAD")
+    assert reader.read(image).text == ""  # what the picture-wide rule makes of it
+    assert reader.for_photo_boxes().read(image).text == "FRESH BREAD"
+
+
+def test_levelling_the_ground_finds_no_letters_in_a_plain_seam_or_fine_grain(reader: Reader) -> None:
+    assert reader.for_photo_boxes().read(_across_a_seam("")).text == ""
+    grain = np.clip(np.random.default_rng(0).normal(128, 8, (112, 440, 3)), 0, 255).astype(np.uint8)
+    levelled = level_ground(Image.fromarray(grain), dark_letters=True)
+    assert prepare(levelled, reader.target_letter_px, MIN_LEVELLED_LETTER_PX) is None  # specks, not letters: never read
+
+
+def test_a_levelled_ground_is_white_with_the_letters_dark_whichever_their_polarity() -> None:
+    dark = np.asarray(level_ground(_across_a_seam("AB"), dark_letters=True))
+    light = np.asarray(level_ground(ImageOps.invert(_across_a_seam("AB")), dark_letters=False))
+    for levelled in (dark, light):
+        assert np.median(levelled) == 255  # hill and earth alike
+        assert levelled.min() <= 195  # the strokes, 60 grey levels and more below the ground
