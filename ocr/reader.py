@@ -311,14 +311,10 @@ def level_ground(frame: Image.Image, dark_letters: bool) -> Image.Image:
 
     A closing (maximum, then minimum, over `GROUND_WINDOW_PX`) fills in strokes darker than their
     surroundings and keeps any wider patch of ground, so subtracting the frame from it leaves only the
-    dark letters, whatever tones the ground has (an opening does the same for light letters)."""
-    gray = frame.convert("L")
-    if dark_letters:
-        ground = gray.filter(ImageFilter.MaxFilter(GROUND_WINDOW_PX)).filter(ImageFilter.MinFilter(GROUND_WINDOW_PX))
-        letters = np.asarray(ground, np.int16) - np.asarray(gray, np.int16)
-    else:
-        ground = gray.filter(ImageFilter.MinFilter(GROUND_WINDOW_PX)).filter(ImageFilter.MaxFilter(GROUND_WINDOW_PX))
-        letters = np.asarray(gray, np.int16) - np.asarray(ground, np.int16)
+    dark letters, whatever tones the ground has. Light letters are dark ones in the inverted frame."""
+    gray = frame.convert("L") if dark_letters else ImageOps.invert(frame.convert("L"))
+    ground = gray.filter(ImageFilter.MaxFilter(GROUND_WINDOW_PX)).filter(ImageFilter.MinFilter(GROUND_WINDOW_PX))
+    letters = np.asarray(ground, np.int16) - np.asarray(gray, np.int16)
     return Image.fromarray((255 - np.clip((letters - LETTER_CONTRAST_FLOOR) * LEVELLED_GAIN, 0, 255)).astype(np.uint8), "L")
 
 
